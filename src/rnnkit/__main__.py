@@ -1,0 +1,3 @@
+from rnnkit.cli import main
+
+main()
