@@ -1,0 +1,83 @@
+"""minGRU and minLSTM (Feng, Tung, Ahmed, Bengio & Hajimirsadeghi 2024, "Were RNNs All We Needed?").
+
+The gates see only the input, so every step is a linear recurrence h_t = a_t ⊙ h_{t-1} + b_t
+whose coefficients come from one GEMM over the whole sequence, and the sequence can be solved
+by a scan (``rnnkit.cells.scan``) instead of a time loop:
+
+    minGRU:  z = σ(W_z x + b_z)   h̃ = g(W_h x + b_h)     a = 1 - z      b = z ⊙ h̃
+    minLSTM: f = σ(W_f x + b_f)   i = σ(W_i x + b_i)   h̃ = g(W_h x + b_h)
+             f' = f / (f + i)     i' = i / (f + i)      a = f'          b = i' ⊙ h̃
+
+with g(x) = x + 0.5 for x >= 0 and σ(x) otherwise (positive, so the log-space scan applies).
+Parameters: ``weight_ih (G*H, I)``, ``bias_ih``; no recurrent weights.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from rnnkit.cells.base import CellBase
+from rnnkit.cells.states import RNNState
+
+
+def g(x: Tensor) -> Tensor:
+    """The paper's positive activation: x + 0.5 for x >= 0, σ(x) below."""
+    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+
+
+def log_g(x: Tensor) -> Tensor:
+    """log g(x), computed without forming g for the negative branch."""
+    return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
+
+
+class _MinimalCell(CellBase):
+    num_gates = 2
+    state_type = RNNState
+    has_weight_hh = False
+
+    def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        """``(a, b)`` of h_t = a ⊙ h_{t-1} + b from projected inputs ``(..., G*H)``."""
+        raise NotImplementedError
+
+    def log_coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        """``(log a, log b)``, computed in log space for the log-space scan."""
+        raise NotImplementedError
+
+    def step(self, xp: Tensor, state: RNNState, weight_hh: Tensor | None = None) -> tuple[Tensor, RNNState]:
+        a, b = self.coefficients(xp)
+        h = torch.addcmul(b, a, state.h)
+        return h, RNNState(h)
+
+
+class MinGRUCell(_MinimalCell):
+    """minGRU: h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ g(W_h x_t + b_h)."""
+
+    num_gates = 2
+
+    def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        kz, kh = xp.chunk(2, dim=-1)
+        z = torch.sigmoid(kz)
+        return 1 - z, z * g(kh)
+
+    def log_coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        kz, kh = xp.chunk(2, dim=-1)
+        return -F.softplus(kz), -F.softplus(-kz) + log_g(kh)
+
+
+class MinLSTMCell(_MinimalCell):
+    """minLSTM: h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ g(W_h x_t + b_h) with normalised f', i'."""
+
+    num_gates = 3
+
+    def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, kh = xp.chunk(3, dim=-1)
+        # f' = σ(f)/(σ(f)+σ(i)) = σ(-d) with d = softplus(-k_f) - softplus(-k_i): no cancellation.
+        d = F.softplus(-kf) - F.softplus(-ki)
+        return torch.sigmoid(-d), torch.sigmoid(d) * g(kh)
+
+    def log_coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        kf, ki, kh = xp.chunk(3, dim=-1)
+        d = F.softplus(-kf) - F.softplus(-ki)
+        return -F.softplus(d), -F.softplus(-d) + log_g(kh)
