@@ -1,0 +1,118 @@
+"""Whole sequences through one cell: the one Python time loop, and the scan path of minGRU/minLSTM.
+
+Both honour ``lengths``: a sequence's state stops changing after its own last step (so the
+returned state is the state at that step) and its outputs past the end are zero. The reverse
+direction starts each sequence at its own last step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells import CellBase, State
+from rnnkit.cells.minimal import _MinimalCell
+from rnnkit.cells.scan import linear_scan, scan_log
+from rnnkit.layers.regularize import weight_drop, zoneout
+
+
+def valid_mask(lengths: Tensor, T: int, device: torch.device) -> Tensor:
+    """``(B, T)`` bool, True where ``t < lengths[b]``."""
+    return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse every sequence within its own length (padding stays in place); an involution."""
+    if lengths is None:
+        return x.flip(1)
+    B, T = x.shape[:2]
+    t = torch.arange(T, device=x.device).unsqueeze(0).expand(B, T)
+    ln = lengths.to(x.device).unsqueeze(1)
+    idx = torch.where(t < ln, ln - 1 - t, t)  # (B, T)
+    return x.gather(1, idx.unsqueeze(-1).expand_as(x))
+
+
+class Recurrent(nn.Module):
+    """The explicit time loop around any cell: ``(x, state=None, lengths=None) -> (y, state)``.
+
+    The input projection ``x @ W_ih^T`` is hoisted out of the loop (one GEMM for the sequence).
+    Options the fused kernels cannot do live here: zoneout (Krueger et al. 2016) on every state
+    field, and DropConnect on ``weight_hh`` (one mask per forward, as in AWD-LSTM).
+    """
+
+    def __init__(self, cell: CellBase, weight_dropout: float = 0.0, zoneout: float = 0.0) -> None:
+        super().__init__()
+        self.cell = cell
+        self.weight_dropout = weight_dropout
+        self.zoneout = zoneout
+
+    def forward(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None, reverse: bool = False
+    ) -> tuple[Tensor, State]:
+        return time_loop(self.cell, x, state, lengths, reverse, self.weight_dropout, self.zoneout, self.training)
+
+
+def time_loop(
+    cell: CellBase,
+    x: Tensor,
+    state: State | None = None,
+    lengths: Tensor | None = None,
+    reverse: bool = False,
+    weight_dropout: float = 0.0,
+    zoneout_p: float = 0.0,
+    training: bool = False,
+) -> tuple[Tensor, State]:
+    """The loop itself (a function, so a Stack can run its cells without owning them twice)."""
+    B, T, _ = x.shape
+    if state is None:
+        state = cell.init_state(B, x.device, x.dtype)
+    w_hh = None
+    if weight_dropout > 0 and cell.weight_hh is not None:
+        w_hh = weight_drop(cell.weight_hh, weight_dropout, training)
+    xp = cell.input_projection(x).transpose(0, 1)  # (T, B, G*H)
+    valid = valid_mask(lengths, T, x.device).t().unsqueeze(-1) if lengths is not None else None  # (T, B, 1)
+    outs: list[Tensor] = [x] * T
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        h, new = cell.step(xp[t], state, w_hh)
+        if zoneout_p > 0:
+            new = type(new)(*(zoneout(n, o, zoneout_p, training) for n, o in zip(new, state)))
+            h = new.h
+        if valid is not None:
+            m = valid[t]
+            new = type(new)(*(torch.where(m, n, o) for n, o in zip(new, state)))
+            h = h * m
+        state = new
+        outs[t] = h
+    return torch.stack(outs, 1), state
+
+
+def scan_forward(
+    cell: _MinimalCell,
+    x: Tensor,
+    state: State | None = None,
+    lengths: Tensor | None = None,
+    reverse: bool = False,
+    method: str = "sequential",
+) -> tuple[Tensor, State]:
+    """minGRU / minLSTM over a whole sequence by a linear scan instead of the time loop."""
+    if reverse:
+        y, st = scan_forward(cell, reverse_padded(x, lengths), state, lengths, False, method)
+        return reverse_padded(y, lengths), st
+    B, T, _ = x.shape
+    h0 = state.h if state is not None else x.new_zeros(B, cell.hidden_size)
+    xp = cell.input_projection(x)  # (B, T, G*H)
+    valid = valid_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
+    if method == "log":
+        la, lb = cell.log_coefficients(xp)
+        if valid is not None:  # past the end: a = 1, b = 0, so h carries unchanged
+            la, lb = la.masked_fill(~valid, 0.0), lb.masked_fill(~valid, float("-inf"))
+        h = scan_log(la, lb, h0)
+    else:
+        a, b = cell.coefficients(xp)
+        if valid is not None:
+            a, b = a.masked_fill(~valid, 1.0), b.masked_fill(~valid, 0.0)
+        h = linear_scan(a, b, h0, method)
+    last = h[:, -1]
+    if valid is not None:
+        h = h * valid
+    return h, cell.state_type(last)
