@@ -97,8 +97,9 @@ class Stack(nn.Module):
         self.plan = [_choose(impl, self.cells[0], cell, zoneout) for _ in range(num_layers)]
         self.between = LockedDropout(dropout) if dropout_mode == "locked" else nn.Dropout(dropout)
         self.input_drop, self.output_drop = LockedDropout(input_dropout), LockedDropout(output_dropout)
-        self.one_call = all(p[0] == "fused" for p in self.plan) and (
-            num_layers == 1 or ((not bidirectional or merge == "concat") and dropout_mode == "standard"))
+        # torch's kernel concatenates directions and applies standard dropout between layers
+        self.one_call = (all(p[0] == "fused" for p in self.plan) and (not bidirectional or merge == "concat")
+                         and (num_layers == 1 or dropout_mode == "standard"))
         self._register_load_state_dict_pre_hook(self._from_torch_names)
 
     # ----------------------------------------------------------------- forward
