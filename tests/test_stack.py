@@ -169,3 +169,17 @@ def test_bad_state_shape_is_named() -> None:
         s(torch.randn(1, 2, 3), (torch.zeros(1, 1, 4), torch.zeros(1, 1, 4)))
     with pytest.raises(ValueError, match=r"LSTMState\('h', 'c'\), got 1 tensors"):
         s(torch.randn(1, 2, 3), torch.zeros(2, 1, 4))
+
+
+def test_recurrent_streaming_steps_equal_whole_sequence() -> None:
+    from rnnkit.cells import build_cell
+    from rnnkit.layers import Recurrent
+
+    loop = Recurrent(build_cell("layernorm_lstm", 3, 4))
+    x = torch.randn(2, 6, 3)
+    y, st = loop(x)
+    state = None
+    for t in range(6):
+        h, state = loop.step(x[:, t], state)
+        torch.testing.assert_close(h, y[:, t])
+    torch.testing.assert_close(state.c, st.c)

@@ -51,6 +51,11 @@ class Recurrent(nn.Module):
     ) -> tuple[Tensor, State]:
         return time_loop(self.cell, x, state, lengths, reverse, self.weight_dropout, self.zoneout, self.training)
 
+    def step(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """Streaming inference: one new input ``x_t (B, I)`` and the carried state, O(1) per step."""
+        y, state = self.forward(x_t.unsqueeze(1), state)
+        return y[:, 0], state
+
 
 def time_loop(
     cell: CellBase,
