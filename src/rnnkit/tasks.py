@@ -1,0 +1,184 @@
+"""The task table: task name -> `TaskSpec`, and the generic train / evaluate / load flow.
+
+A task (charlm, classify, forecast, seq2seq, ...) is one `TaskSpec` in its own module plus one
+line in `_TASK_MODULES` below. Everything else — recipes, `--set`, `fit()`, the model directory,
+`rnnkit.load`, the CLI's `train` / `evaluate` — is shared:
+
+    cfg = make_run_config("charlm", overrides=["train.max_steps=100"])
+    result = train_run(cfg, "runs/x")          # prepare_data -> build_model -> fit -> evaluate
+    model = load_run("runs/x")                 # build_model(cfg, artifacts) + best weights
+
+`build_model` receives the *artifacts* (JSON dicts such as `{"tokenizer.json": {...}}`) rather
+than the data, so training and loading from disk build the model through the same code path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from rnnkit import checkpoint as ckpt
+from rnnkit.config import RunConfig, apply_overrides, build_dataclass, load_recipe
+from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.train.fit import fit
+from rnnkit.train.progress import FitResult, ProgressReporter
+from rnnkit.train.utils import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything task-specific the generic flow needs.
+
+    prepare_data(cfg) -> bundle      load + split + fit tokenizers/scalers on train; bundle.train
+                                      must satisfy `rnnkit.train.fit.TrainData`
+    artifacts(bundle) -> {file: dict} what the model needs to read raw input (tokenizer.json ...)
+    build_model(cfg, artifacts)       an untrained model; `rnnkit.load` uses the same function
+    validate(model, bundle) -> dict   cheap validation metrics incl. `monitor` (lower is better)
+    evaluate(model, bundle, cfg)      final metrics on the held-out split(s) incl. "baselines"
+
+    Convention: every task's data config has a `source: str` field (set by `--data`).
+    """
+
+    name: str
+    description: str
+    model_config_cls: type
+    data_config_cls: type
+    prepare_data: Callable[[RunConfig], Any]
+    artifacts: Callable[[Any], dict[str, dict]]
+    build_model: Callable[[RunConfig, dict[str, dict]], nn.Module]
+    validate: Callable[[nn.Module, Any], dict[str, float]]
+    evaluate: Callable[[nn.Module, Any, RunConfig], dict[str, Any]]
+    recipe: str  # default recipe name in rnnkit/configs/
+    monitor: str = "val_loss"
+    headline: tuple[str, ...] = ()  # final metrics the CLI prints first
+    progress_fields: dict[str, str] = field(default_factory=dict)  # train metric -> progress-bar label
+    sample: Callable[[nn.Module, int], Iterator[str]] | None = None  # demo output after `train`
+
+
+# task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy
+# dependencies, or a task still being written, never slow down or break the others)
+_TASK_MODULES: dict[str, str] = {
+    "charlm": "rnnkit.apps.charlm",
+}
+
+
+class _TaskTable(Mapping[str, TaskSpec]):
+    """`TASKS[name]` imports the task's module lazily; unknown names list the valid ones."""
+
+    def __getitem__(self, name: str) -> TaskSpec:
+        if name not in _TASK_MODULES:
+            raise ConfigError(f"unknown task {name!r}; valid tasks: {', '.join(_TASK_MODULES)}")
+        return importlib.import_module(_TASK_MODULES[name]).TASK
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_TASK_MODULES)
+
+    def __len__(self) -> int:
+        return len(_TASK_MODULES)
+
+
+TASKS: Mapping[str, TaskSpec] = _TaskTable()
+
+
+def get_task(name: str) -> TaskSpec:
+    return TASKS[name]
+
+
+def make_run_config(task_or_recipe: str, overrides: list[str] | tuple[str, ...] = (),
+                    data: str | None = None) -> RunConfig:
+    """Resolve a task name (its default recipe), a shipped recipe name or a .toml path into a
+    RunConfig, then apply `--data` (sets `data.source`) and typed `--set` overrides."""
+    recipe_name = TASKS[task_or_recipe].recipe if task_or_recipe in _TASK_MODULES else task_or_recipe
+    recipe = load_recipe(recipe_name)
+    task = recipe.get("task")
+    if task is None:
+        raise ConfigError(f"recipe {recipe_name!r} has no `task = ...` line; valid tasks: "
+                          f"{', '.join(_TASK_MODULES)}")
+    spec = TASKS[task]
+    cfg = RunConfig.from_dict({"task": task, "model": recipe.get("model", {}),
+                               "data": recipe.get("data", {}), "train": recipe.get("train", {})},
+                              spec.model_config_cls, spec.data_config_cls)
+    if data is not None:
+        cfg = apply_overrides(cfg, [f"data.source={data}"])
+    return apply_overrides(cfg, overrides)
+
+
+def run_config_from_dict(d: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from config.json using the task's own config classes."""
+    spec = TASKS[d["task"]]
+    return RunConfig.from_dict(d, spec.model_config_cls, spec.data_config_cls)
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    model: nn.Module
+    fit: FitResult
+    metrics: dict[str, Any]  # final evaluation (also written to run_dir/metrics.json)
+
+
+def train_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
+              progress: ProgressReporter | None = None) -> TrainOutcome:
+    """prepare data -> build model -> fit (checkpoints in run_dir) -> final evaluation."""
+    spec, run_dir = TASKS[cfg.task], Path(run_dir)
+    if resume:
+        saved = ckpt.read_config(run_dir)
+        if saved.get("task") != cfg.task:
+            raise ConfigError(f"{run_dir} holds a {saved.get('task')!r} run, not {cfg.task!r}")
+    elif (run_dir / ckpt.TRAINER_STATE).exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or pick another --out")
+    seed_everything(cfg.train.seed)
+    bundle = spec.prepare_data(cfg)
+    artifacts = spec.artifacts(bundle)
+    if resume and ckpt.read_artifacts(run_dir) != artifacts:
+        raise CheckpointError(f"{run_dir}: the data now gives different artifacts "
+                              f"({', '.join(artifacts)}) than the run was started with; cannot resume")
+    seed_everything(cfg.train.seed)
+    model = spec.build_model(cfg, artifacts)
+    result = fit(model, bundle.train, cfg.train, evaluate=lambda m: spec.validate(m, bundle),
+                 monitor=spec.monitor, run_dir=run_dir, run_config=cfg.to_dict(), artifacts=artifacts,
+                 resume=resume, progress=progress)
+    model.eval()
+    metrics = spec.evaluate(model, bundle, cfg)
+    metrics["train"] = {"steps": result.steps, "stop_reason": result.stop_reason,
+                        "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),
+                        "best_step": result.best_step}
+    ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
+    return TrainOutcome(run_dir, model, result, metrics)
+
+
+def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_WEIGHTS) -> nn.Module:
+    """The trained model of a model directory, in eval mode, with `config` and `artifacts` attached."""
+    d = ckpt.read_config(run_dir)
+    cfg = run_config_from_dict(d)
+    artifacts = ckpt.read_artifacts(run_dir)
+    model = TASKS[cfg.task].build_model(cfg, artifacts)
+    dev = resolve_device(device)
+    ckpt.load_weights(model, Path(run_dir) / weights, dev)
+    model.to(dev).eval()
+    model.run_config = cfg
+    model.artifacts = artifacts
+    return model
+
+
+def evaluate_run(run_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
+    """Re-run the task's final evaluation (held-out metrics + baselines) for a model directory."""
+    model = load_run(run_dir, device)
+    cfg: RunConfig = model.run_config
+    bundle = TASKS[cfg.task].prepare_data(cfg)
+    if TASKS[cfg.task].artifacts(bundle) != model.artifacts:
+        raise CheckpointError(f"{run_dir}: the data source {getattr(cfg.data, 'source', '?')!r} now "
+                              "gives different artifacts (e.g. vocabulary) than at training time")
+    return TASKS[cfg.task].evaluate(model, bundle, cfg)
+
+
+__all__ = ["TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "evaluate_run", "get_task",
+           "load_run", "make_run_config", "run_config_from_dict", "train_run"]

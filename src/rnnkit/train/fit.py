@@ -1,0 +1,303 @@
+"""`fit()`: the only training loop in rnnkit.
+
+It knows nothing task-specific. The contracts it relies on:
+
+* model: `loss(batch, state) -> (loss, state, metrics)`; `metrics` is a dict of tensors summed
+  over steps (no `.item()` in the hot loop). Keys ending in `_sum` are reported divided by
+  `count` (e.g. `nll_sum`/`count` -> `nll`); `count` also gives throughput (`items_per_s`).
+* train data (`TrainData` below): `epoch(epoch, start)` yields the batches of one epoch,
+  deterministically for a given epoch (its own generator seeded by seed and epoch, never the
+  global RNG), skipping the first `start` batches; `carries_state` says whether the recurrent
+  state flows from one batch into the next (truncated BPTT over a stream: the state is detached
+  between windows and reset at each epoch start) or each batch starts fresh.
+* evaluate: `evaluate(model) -> dict[str, float]` containing the `monitor` key (lower is better),
+  run under `torch.no_grad()` in eval mode every `eval_every` steps and at the end.
+
+Exact resume: the trainer state holds the step, epoch and batch position, the carried state, the
+optimizer and schedule states, all RNG states and the early-stopping counters, so a stopped run
+continued with `resume=True` reaches the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from rnnkit import checkpoint as ckpt
+from rnnkit.config import TrainConfig
+from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.train.optim import LRSchedule, build_optimizer
+from rnnkit.train.progress import FitResult, ProgressReporter
+from rnnkit.train.utils import (
+    _penalty_fn,
+    _rng_state,
+    _set_rng_state,
+    _SigintFlag,
+    _summarise,
+    detach_state,
+    resolve_device,
+    seed_everything,
+    to_device,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TrainData(Protocol):
+    """What `fit()` iterates: see the module docstring."""
+
+    carries_state: bool
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[Any]: ...
+
+
+def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
+        evaluate: Callable[[nn.Module], dict[str, float]] | None = None, monitor: str = "val_loss",
+        run_dir: str | Path | None = None, run_config: dict[str, Any] | None = None,
+        artifacts: dict[str, dict] | None = None, resume: bool = False,
+        progress: ProgressReporter | None = None,
+        callbacks: Sequence[Callable[[int], None]] = ()) -> FitResult:
+    """Train `model` on `train_data` under `cfg`; checkpoints go to `run_dir` when given.
+
+    `run_config` (the RunConfig dict) and `artifacts` (e.g. {"tokenizer.json": {...}}) are written
+    with the best weights so the directory is loadable on its own. `callbacks` are called with the
+    step number after every optimizer step. At the end the model holds the best weights.
+    Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable checkpoint, then re-raises.
+    """
+    loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
+                 progress or ProgressReporter(), callbacks)
+    if resume:
+        loop.restore()
+    return loop.run()
+
+
+class _Loop:
+    """State of one training run; `run()` is the loop, `save()`/`restore()` make it resumable."""
+
+    def __init__(self, model, data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
+                 progress, callbacks) -> None:
+        self.model, self.data, self.cfg = model, data, cfg
+        self.evaluate, self.monitor = evaluate, monitor
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_config, self.artifacts = run_config, artifacts or {}
+        self.progress, self.callbacks = progress, callbacks
+        self.device = resolve_device(cfg.device)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+        seed_everything(cfg.seed)
+        model.to(self.device)
+        self.opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+        self.sched = LRSchedule(self.opt, cfg)
+        self.penalty = _penalty_fn(cfg)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.carried: Any = None
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.bad_evals = 0
+        self.elapsed_before = 0.0
+        self.items_total = 0.0
+        self.best_copy: dict[str, torch.Tensor] | None = None
+        self.last_train: dict[str, float] = {}
+        self.last_eval: dict[str, float] = {}
+        self.acc: dict[str, torch.Tensor] = {}  # metric sums since the last log line
+        self.n_acc = 0
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ persistence
+    def trainer_state(self) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                "carried": ckpt.pack_state(self.carried), "optimizer": self.opt.state_dict(),
+                "schedule": self.sched.state_dict(), "rng": _rng_state(), "best": self.best,
+                "best_step": self.best_step, "bad_evals": self.bad_evals,
+                "elapsed_s": self.elapsed(), "items_total": self.items_total,
+                "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
+
+    def save(self, improved: bool) -> None:
+        """Write last weights + trainer state, and the best model when `improved`."""
+        if self.run_dir is None:
+            if improved:
+                self.best_copy = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return
+        if improved or not (self.run_dir / ckpt.BEST_WEIGHTS).exists():
+            ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts)
+        ckpt.save_weights(self.model, self.run_dir / ckpt.LAST_WEIGHTS)
+        ckpt.save_trainer_state(self.run_dir, self.trainer_state())
+
+    def restore(self) -> None:
+        """Continue from run_dir's last weights and trainer state."""
+        if self.run_dir is None:
+            raise ConfigError("resume=True needs a run_dir")
+        st = ckpt.load_trainer_state(self.run_dir)
+        ckpt.load_weights(self.model, self.run_dir / ckpt.LAST_WEIGHTS, self.device)
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["schedule"])
+        _set_rng_state(st["rng"])
+        self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
+        self.carried = ckpt.unpack_state(st["carried"], self.device)
+        self.best, self.best_step, self.bad_evals = st["best"], st["best_step"], st["bad_evals"]
+        self.elapsed_before, self.items_total = st["elapsed_s"], st["items_total"]
+        self.acc = {k: v.to(self.device) for k, v in st["acc"].items()}
+        self.n_acc = st["n_acc"]
+        self._truncate_metrics(self.step)
+        log.info("resuming at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
+
+    def _truncate_metrics(self, step: int) -> None:
+        path = self.run_dir / ckpt.METRICS_LOG
+        if path.exists():
+            lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+            ckpt.atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
+
+    def write_metrics(self, record: dict[str, Any]) -> None:
+        if self.run_dir is not None:
+            with open(self.run_dir / ckpt.METRICS_LOG, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+    # ------------------------------------------------------------------ loop
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.t0)
+
+    def batches(self) -> Iterator[Any]:
+        """Endless batches across epochs, tracking the position for exact resume."""
+        while True:
+            produced = False
+            for batch in self.data.epoch(self.epoch, self.batch_in_epoch):
+                produced = True
+                yield batch
+            if not produced and self.batch_in_epoch == 0:
+                raise RnnkitError("the training data produced no batches (too little data for one batch?)")
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            self.carried = None  # a new epoch restarts the streams
+
+    def train_step(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        self.sched.step(self.step)
+        state = self.carried if self.data.carries_state else None
+        loss, state, metrics = self.model.loss(to_device(batch, self.device), state)
+        total = loss + self.penalty(self.model) if self.penalty is not None else loss
+        self.opt.zero_grad(set_to_none=True)
+        total.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.carried = detach_state(state) if self.data.carries_state else None
+        self.step += 1
+        self.batch_in_epoch += 1
+        return loss.detach(), metrics
+
+    def run(self) -> FitResult:
+        cfg, model = self.cfg, self.model
+        self.t0 = time.monotonic()
+        max_s = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
+        self.progress.start(start_step=self.step, max_steps=cfg.max_steps, max_seconds=max_s,
+                            elapsed_s=self.elapsed_before)
+        t_log, stop = time.monotonic(), "max_steps"
+        model.train()
+        batches = self.batches()
+        with _SigintFlag() as sigint:
+            try:
+                while self.step < cfg.max_steps:
+                    loss, metrics = self.train_step(next(batches))
+                    self.accumulate(loss, metrics)
+                    for cb in self.callbacks:
+                        cb(self.step)
+                    self.progress.step(self.step, self.elapsed())
+                    over_time = max_s is not None and self.elapsed() >= max_s
+                    last = self.step >= cfg.max_steps or over_time
+                    if self.step % cfg.log_every == 0 or last:
+                        self.log_train(time.monotonic() - t_log)
+                        t_log = time.monotonic()
+                    if self.step % cfg.eval_every == 0 or last:
+                        if self.validate():
+                            stop = "early_stopping"
+                            break
+                    if over_time:
+                        stop = "max_minutes"
+                        break
+                    if sigint.hit:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                self.save(improved=False)
+                log.warning("interrupted at step %d; checkpoint saved, continue with resume", self.step)
+                self.progress.finish(self.result("interrupted"))
+                raise
+        return self.finish(stop)
+
+    def accumulate(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
+        """Sum metric tensors on the device; no host sync until the next log line."""
+        acc = self.acc
+        acc["__loss"] = acc["__loss"] + loss if "__loss" in acc else loss
+        for k, v in metrics.items():
+            v = v.detach()
+            acc[k] = acc[k] + v if k in acc else v
+        self.n_acc += 1
+
+    def log_train(self, seconds: float) -> None:
+        m = _summarise(self.acc, self.n_acc)
+        self.acc, self.n_acc = {}, 0
+        if not math.isfinite(m["loss"]):
+            raise RnnkitError(f"training diverged (loss={m['loss']}) at step {self.step}; "
+                              "lower train.lr or set train.grad_clip")
+        count = m.pop("count", None)
+        if count is not None:
+            self.items_total += count
+            m["items_per_s"] = count / max(seconds, 1e-9)
+        m["lr"] = self.opt.param_groups[0]["lr"]
+        self.last_train = m
+        self.write_metrics({"step": self.step, "kind": "train", "elapsed_s": round(self.elapsed(), 3), **m})
+        self.progress.log(self.step, m)
+
+    def validate(self) -> bool:
+        """Evaluate, checkpoint, and return True when early stopping says stop."""
+        improved = True
+        if self.evaluate is not None:
+            self.model.eval()
+            with torch.no_grad():
+                metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
+            self.model.train()
+            if self.monitor not in metrics:
+                raise RnnkitError(f"evaluate() returned {sorted(metrics)}, not the monitored "
+                                  f"{self.monitor!r}")
+            value = metrics[self.monitor]
+            improved = self.best is None or value < self.best
+            if improved:
+                self.best, self.best_step, self.bad_evals = value, self.step, 0
+            else:
+                self.bad_evals += 1
+            self.sched.observe(value)
+            self.last_eval = metrics
+            self.write_metrics({"step": self.step, "kind": "eval", "elapsed_s": round(self.elapsed(), 3),
+                                **metrics})
+            self.progress.evaluated(self.step, metrics, improved)
+        self.save(improved)
+        patience = self.cfg.early_stopping_patience
+        return patience is not None and self.bad_evals >= patience
+
+    def result(self, stop: str) -> FitResult:
+        return FitResult(steps=self.step, best_step=self.best_step, best_value=self.best,
+                         monitor=self.monitor, stop_reason=stop, elapsed_s=self.elapsed(),
+                         items_per_s=self.items_total / max(self.elapsed(), 1e-9),
+                         last_train=self.last_train, last_eval=self.last_eval)
+
+    def finish(self, stop: str) -> FitResult:
+        result = self.result(stop)
+        if self.run_dir is not None:
+            ckpt.save_trainer_state(self.run_dir, self.trainer_state())
+            ckpt.load_weights(self.model, self.run_dir / ckpt.BEST_WEIGHTS, self.device)
+            try:
+                from rnnkit.train.plots import plot_curves
+                plot_curves(self.run_dir / ckpt.METRICS_LOG, self.run_dir / "curves.png")
+            except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
+                log.warning("could not draw curves.png: %s", e)
+        elif self.best_copy is not None:
+            self.model.load_state_dict(self.best_copy)
+        log.info("training stopped (%s) at step %d after %.1f s", stop, self.step, result.elapsed_s)
+        self.progress.finish(result)
+        return result
