@@ -1,0 +1,227 @@
+"""Forecasting data: a time-indexed frame -> scaled sliding context/horizon windows.
+
+Layout of one window with origin ``t0`` (the first forecast step)::
+
+    context rows  t0-C .. t0-1   -> x  (C, 1 + P + F): scaled target, past covariates, known features
+    horizon rows  t0   .. t0+H-1 -> xf (H, F) known-future features, y (H,) scaled target
+
+so the context never contains a row at or after ``t0`` (tests check this). Known features are the
+user's known-future covariates plus calendar features (always computable for future steps). Several
+target columns are several series of one global model; each window carries its series id.
+
+Splits by time: the last ``test_size`` rows are held out; of the rest, the last ``val_size`` rows
+give the validation windows and training windows have their targets strictly before them. The
+scalers are fitted on the training rows only (``n_fit``), never on validation or test rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.data.forecast_time import check_regular, default_period, infer_freq, to_ordinal
+from rnnkit.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ForecastDataConfig:
+    """Where the series comes from and how it is windowed, split and scaled."""
+
+    source: str = "airline"  # bundled series name (rnnkit datasets) or a CSV path
+    time_column: str = ""  # CSV: time column ("" = the first column)
+    target_columns: tuple[str, ...] = ()  # CSV: targets ("" = every column that is not time/covariate)
+    past_covariates: tuple[str, ...] = ()  # observed only up to the forecast origin
+    known_covariates: tuple[str, ...] = ()  # known for the future too (prices, promotions, holidays)
+    calendar: bool = True  # add sin/cos calendar features as known-future covariates
+    horizon: int = 12
+    context: int = 36
+    test_size: int = 0  # held-out tail in rows (0 = horizon)
+    val_size: int = 0  # validation tail of the training part (0 = validate on the training windows)
+    scaler: str = "log1p"  # none | standard | minmax | log1p  (targets)
+    freq: str = ""  # "" = from the data set / inferred from the timestamps
+    seasonal_period: int = 0  # 0 = from the data set / the frequency
+    impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or self.context < 1:
+            raise DataError(f"data.horizon and data.context must be >= 1, got {self.horizon}, {self.context}")
+        if self.impute not in ("error", "interpolate"):
+            raise DataError(f"data.impute={self.impute!r}; valid: error, interpolate")
+
+
+@dataclass
+class Frame:
+    """A regular multi-series table: ``targets (T, K)``, ``past (T, P)``, ``known (T, F)``."""
+
+    name: str
+    times: list[str]
+    ordinal: np.ndarray
+    freq: str
+    period: int
+    targets: np.ndarray
+    target_names: list[str]
+    past: np.ndarray
+    past_names: list[str]
+    known: np.ndarray
+    known_names: list[str]
+
+
+def _read_csv(cfg: ForecastDataConfig) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+    path = Path(cfg.source)
+    if not path.is_file():
+        raise DataError(f"data file not found: {cfg.source}")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2:
+        raise DataError(f"{path}: needs a header row and at least one data row")
+    header, body = [h.strip() for h in rows[0]], rows[1:]
+    tcol = cfg.time_column or header[0]
+    if tcol not in header:
+        raise DataError(f"{path}: time column {tcol!r} not in header {header}")
+    ti = header.index(tcol)
+    cols: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        if j == ti:
+            continue
+        vals = []
+        for r, row in enumerate(body, start=2):
+            v = row[j].strip() if j < len(row) else ""
+            try:
+                vals.append(float(v) if v not in ("", "NA", "NaN", "nan") else np.nan)
+            except ValueError:
+                vals.append(None)
+                if name in cfg.target_columns + cfg.past_covariates + cfg.known_covariates:
+                    raise DataError(f"{path}:{r}: column {name!r} holds {v!r}, not a number") from None
+        if None not in vals:
+            cols[name] = np.asarray(vals, dtype=np.float64)
+    return path.stem, [row[ti] for row in body], cols, cfg.freq, cfg.seasonal_period
+
+
+def _read_bundled(cfg: ForecastDataConfig) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+    from rnnkit.data.registry import load_dataset  # lazy: the registry pulls every parser
+
+    s = load_dataset(cfg.source)
+    values = s.values.reshape(len(s.values), -1)
+    cols = {c: values[:, j] for j, c in enumerate(s.columns)}
+    return s.name, list(s.time), cols, cfg.freq or s.freq, cfg.seasonal_period or s.seasonal_period
+
+
+def _check_values(name: str, times: list[str], arr: np.ndarray, names: list[str], impute: str) -> np.ndarray:
+    bad = np.isnan(arr)
+    if bad.any() and impute == "error":
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{name}: {int(bad.sum())} missing (NaN) value(s), first in column {names[c]!r} at "
+                        f"{times[r]!r}; clean the data or set data.impute=interpolate")
+    if bad.any():
+        idx = np.arange(len(arr))
+        for c in range(arr.shape[1]):
+            if bad[:, c].all():
+                raise DataError(f"{name}: column {names[c]!r} has no values")
+            arr[bad[:, c], c] = np.interp(idx[bad[:, c]], idx[~bad[:, c]], arr[~bad[:, c], c])
+        log.info("%s: %d missing values filled by linear interpolation", name, int(bad.sum()))
+    return arr
+
+
+def load_frame(cfg: ForecastDataConfig) -> Frame:
+    """Read the source, pick the columns, check the time axis and values (clear errors)."""
+    is_file = cfg.source.endswith(".csv") or Path(cfg.source).is_file()
+    name, times, cols, freq, period = (_read_csv if is_file else _read_bundled)(cfg)
+    covs = set(cfg.past_covariates) | set(cfg.known_covariates)
+    targets = list(cfg.target_columns) or [c for c in cols if c not in covs]
+    for c in targets + sorted(covs):
+        if c not in cols:
+            raise DataError(f"{name}: column {c!r} not found (numeric columns: {', '.join(cols)})")
+    if not targets:
+        raise DataError(f"{name}: no target column; set data.target_columns")
+    freq = freq or infer_freq(times)
+    ordinal = to_ordinal(times, freq)
+    gaps = check_regular(ordinal, times)
+    table = np.stack([cols[c] for c in targets + list(cfg.past_covariates) + list(cfg.known_covariates)], 1)
+    names = targets + list(cfg.past_covariates) + list(cfg.known_covariates)
+    if gaps:
+        if cfg.impute == "error":
+            i = gaps[0]
+            raise DataError(f"{name}: {len(gaps)} gap(s) of missing timestamps for freq {freq!r}, first between "
+                            f"{times[i]!r} and {times[i + 1]!r}; fill them or set data.impute=interpolate")
+        full = np.arange(ordinal[0], ordinal[-1] + 1)
+        filled = np.full((len(full), table.shape[1]), np.nan)
+        filled[ordinal - ordinal[0]] = table
+        known_t = dict(zip(ordinal.tolist(), times))
+        times = [known_t.get(int(o), f"step{int(o)}") for o in full]
+        ordinal, table = full, filled
+    table = _check_values(name, times, table, names, cfg.impute)
+    k, p = len(targets), len(cfg.past_covariates)
+    return Frame(name, times, ordinal, freq, period or default_period(freq), table[:, :k], targets,
+                 table[:, k:k + p], list(cfg.past_covariates), table[:, k + p:], list(cfg.known_covariates))
+
+
+def window_indices(origins: np.ndarray, context: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the context ``(N, C)`` and horizon ``(N, H)`` of windows at ``origins``."""
+    origins = np.asarray(origins, dtype=np.int64)[:, None]
+    return origins + np.arange(-context, 0), origins + np.arange(horizon)
+
+
+@dataclass
+class Windows:
+    """Scaled arrays of one frame plus the row boundaries of the splits."""
+
+    z: np.ndarray  # (T, K) scaled targets
+    past: np.ndarray  # (T, P) scaled past covariates
+    known: np.ndarray  # (T + extra, F) scaled known features (calendar extends past the end)
+    n_fit: int  # rows the scalers and training windows may use
+    n_train: int  # rows before the test tail
+    context: int
+    horizon: int
+
+    def batch(self, origins: np.ndarray, series: np.ndarray, with_target: bool = True) -> dict[str, torch.Tensor]:
+        """Window tensors for (origin, series) pairs: all at once, no Python loop over windows."""
+        ctx, hor = window_indices(origins, self.context, self.horizon)
+        if ctx.min() < 0:
+            raise DataError(f"a window at origin {int(origins.min())} needs {self.context} context rows before it")
+        if hor.max() >= len(self.known):
+            raise DataError(f"horizon {self.horizon} from origin {int(origins.max())} runs past the available "
+                            f"known-future features ({len(self.known)} rows)")
+        s = np.asarray(series)[:, None]
+        x = np.concatenate([self.z[ctx, s][..., None], self.past[ctx], self.known[ctx]], axis=-1)
+        out = {"x": torch.tensor(x, dtype=torch.float32),
+               "xf": torch.tensor(self.known[hor], dtype=torch.float32),
+               "sid": torch.tensor(np.asarray(series), dtype=torch.long)}
+        if with_target:
+            if hor.max() >= len(self.z):
+                raise DataError(f"horizon {self.horizon} from origin {int(origins.max())} runs past the data "
+                                f"end ({len(self.z)} rows)")
+            out["y"] = torch.tensor(self.z[hor, s], dtype=torch.float32)
+        return out
+
+
+def pairs(origins: np.ndarray, n_series: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every (origin, series) combination, origin-major."""
+    o, s = np.meshgrid(np.asarray(origins), np.arange(n_series), indexing="ij")
+    return o.ravel(), s.ravel()
+
+
+class ForecastTrainData:
+    """`fit()`'s training data: shuffled mini-batches of the training windows (no carried state)."""
+
+    carries_state = False
+
+    def __init__(self, windows: Windows, origins: np.ndarray, n_series: int, batch_size: int, seed: int) -> None:
+        o, s = pairs(origins, n_series)
+        self.all = windows.batch(o, s)
+        self.n, self.batch_size, self.seed = len(o), batch_size, seed
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        perm = torch.randperm(self.n, generator=g)
+        for i, b in enumerate(range(0, self.n, self.batch_size)):
+            if i >= start:
+                idx = perm[b:b + self.batch_size]
+                yield {k: v[idx] for k, v in self.all.items()}
