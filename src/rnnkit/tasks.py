@@ -67,6 +67,7 @@ class TaskSpec:
 # dependencies, or a task still being written, never slow down or break the others)
 _TASK_MODULES: dict[str, str] = {
     "charlm": "rnnkit.apps.charlm",
+    "forecast": "rnnkit.apps.forecast",
 }
 
 

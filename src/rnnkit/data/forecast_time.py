@@ -124,3 +124,17 @@ def calendar_features(ordinal: np.ndarray, freq: str, harmonics: int = 2) -> tup
             names += [f"{name}_sin{k}", f"{name}_cos{k}"]
     out = np.stack(cols, axis=1) if cols else np.zeros((len(t), 0))
     return out, names
+
+
+def ordinal_to_str(ordinal: int, freq: str) -> str:
+    """Inverse of :func:`to_ordinal` for labelling forecast steps past the end of the data."""
+    o = int(ordinal)
+    if freq in ("Y", "I"):
+        return str(o)
+    if freq == "Q":
+        return f"{o // 4}Q{o % 4 + 1}"
+    if freq == "M":
+        return f"{o // 12}-{o % 12 + 1:02d}"
+    unit = {"H": 60, "D": 1440, "W": 10080}.get(freq) or int(_MINUTES.match(freq).group(1))
+    t = np.datetime64(o * unit, "m")
+    return str(t.astype("datetime64[D]")) if freq in ("D", "W") else str(t)

@@ -1,0 +1,169 @@
+"""The forecasting task (issue 5) as a `TaskSpec`, plus `forecast` and `backtest` on a model directory.
+
+series (bundled or CSV) -> time split, scalers fitted on the training rows -> windows -> Forecaster
+-> `fit()` -> held-out forecast scored beside naive / seasonal naive / ETS / ARIMA on the same origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.config import RunConfig
+from rnnkit.data.forecast import ForecastDataConfig
+from rnnkit.data.forecast_bundle import ForecastBundle, prepare
+from rnnkit.data.forecast_time import ordinal_to_str
+from rnnkit.errors import ConfigError
+from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
+from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
+from rnnkit.tasks import TaskSpec, load_run
+from rnnkit.train.fit import fit
+
+log = logging.getLogger(__name__)
+SCALER_FILE = "scaler.json"
+
+
+def prepare_data(cfg: RunConfig, **kw: Any) -> ForecastBundle:
+    b = prepare(cfg.data, cfg.train.batch_size, cfg.train.seed, **kw)
+    log.info("%s: %d rows x %d series (freq %s, season %d); %d training windows, %d validation, %d test origins",
+             b.frame.name, len(b.frame.targets), b.n_series, b.frame.freq, b.frame.period,
+             len(b.train_origins) * b.n_series, len(b.val_origins), len(b.test_origins))
+    return b
+
+
+def artifacts(bundle: ForecastBundle) -> dict[str, dict]:
+    return {SCALER_FILE: bundle.meta}
+
+
+def build_model(cfg: RunConfig, arts: dict[str, dict]) -> Forecaster:
+    sc = arts[SCALER_FILE]
+    P, F = sc["n_past"], sc["n_known"]
+    return Forecaster(cfg.model, 1 + P + F, F, len(sc["series"]), cfg.data.horizon, cfg.data.context,
+                      sc["seasonal_period"])
+
+
+@torch.no_grad()
+def validate(model: Forecaster, bundle: ForecastBundle) -> dict[str, float]:
+    """Forecast loss on the validation windows (on the training windows when data.val_size = 0)."""
+    origins = bundle.val_origins if len(bundle.val_origins) else bundle.train_origins
+    o = np.repeat(origins, bundle.n_series)
+    s = np.tile(np.arange(bundle.n_series), len(origins))
+    batch = bundle.windows.batch(o, s)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in batch.items()}
+    losses = [forecast_loss(out, y, model.config) for out, y in model.member_outputs(batch)]
+    point = model.predict(batch)["mean"]
+    return {"val_loss": float(sum(losses) / len(losses)), "val_mse_scaled": float(((point - batch["y"]) ** 2).mean())}
+
+
+def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any]:
+    """Held-out forecast(s) scored beside the baselines on the identical origin(s)."""
+    fc = model_forecasts(model, bundle, bundle.test_origins)
+    res = compare(bundle, bundle.test_origins, fc, cfg.data.horizon, interval=model.interval_level)
+    res["data"] = bundle.frame.name
+    return res
+
+
+TASK = TaskSpec(
+    name="forecast",
+    description="time-series forecasting, backtested against naive / seasonal naive / ETS / ARIMA",
+    model_config_cls=ForecasterConfig,
+    data_config_cls=ForecastDataConfig,
+    prepare_data=prepare_data,
+    artifacts=artifacts,
+    build_model=build_model,
+    validate=validate,
+    evaluate=evaluate,
+    recipe="forecast",
+    monitor="val_loss",
+    headline=("test_mape", "test_mase", "best_baseline", "skill_vs_best_baseline", "rnn_loses"),
+    progress_fields={"loss": "loss"},
+)
+
+
+# --------------------------------------------------------------------------- forecast / backtest
+
+def _run_and_bundle(run_dir: str | Path, extra: int = 0) -> tuple[Forecaster, RunConfig, ForecastBundle]:
+    model = load_run(run_dir)
+    cfg: RunConfig = model.run_config
+    bundle = prepare(cfg.data, extra=extra, scalers=model.artifacts[SCALER_FILE])
+    return model, cfg, bundle
+
+
+def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool = False) -> dict[str, Any]:
+    """Forecast from a model directory: past the end of the data, or (``holdout``) over the held-out tail.
+
+    Returns times, per-series ``mean`` / ``lower`` / ``upper`` (original units), the history used and,
+    for ``holdout``, the actual values.
+    """
+    model = load_run(run_dir)
+    cfg: RunConfig = model.run_config
+    H, dcfg = horizon or cfg.data.horizon, cfg.data
+    if H > cfg.data.horizon:
+        if cfg.model.strategy != "recursive":
+            raise ConfigError(f"the model was trained for horizon {cfg.data.horizon}; a direct model cannot "
+                              f"forecast {H} steps (retrain with data.horizon={H} or model.strategy=recursive)")
+        model.horizon = H
+        dcfg = dataclasses.replace(dcfg, horizon=H, test_size=max(H, dcfg.test_size))
+    bundle = prepare(dcfg, extra=H, scalers=model.artifacts[SCALER_FILE])
+    T = len(bundle.frame.targets)
+    origin = int(bundle.test_origins[0]) if holdout else T
+    if not holdout and bundle.frame.known.shape[1]:
+        raise ConfigError("forecasting past the end of the data needs the future values of the known "
+                          "covariates, which the data source does not hold; use --holdout")
+    fc = model_forecasts(model, bundle, np.array([origin]))
+    fc = {k: v[0, :, :H] for k, v in fc.items()}
+    start = bundle.frame.ordinal[0]
+    out = {"series": bundle.frame.target_names, "origin": origin,
+           "times": [ordinal_to_str(start + origin + h, bundle.frame.freq) for h in range(H)],
+           "history_times": bundle.frame.times[:origin], "history": bundle.frame.targets[:origin].T.tolist(),
+           "interval": model.interval_level, **{k: v.tolist() for k, v in fc.items()}}
+    if holdout:
+        out["actual"] = bundle.frame.targets[origin:origin + H].T.tolist()
+    return out
+
+
+def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, refit: str = "auto") -> dict[str, Any]:
+    """Rolling-origin backtest over the last ``folds`` origins of the data.
+
+    Origins inside the run's held-out tail use the trained model in one batched pass. Earlier origins
+    would be in-sample for it, so (``refit="auto"`` or ``"always"``) a fresh model is trained per origin
+    on the rows before it only, with the run's config; ``refit="never"`` refuses such origins.
+    """
+    if refit not in ("auto", "always", "never"):
+        raise ConfigError(f"refit={refit!r}; valid: auto, always, never")
+    model, cfg, bundle = _run_and_bundle(run_dir)
+    h = cfg.data.horizon
+    origins = rolling_origins(len(bundle.frame.targets), h, folds, step)
+    n_train = len(bundle.frame.targets) - (cfg.data.test_size or h)
+    in_sample = origins < n_train
+    if refit == "never" and in_sample.any():
+        raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
+                          f"(before row {n_train}); use refit=auto or fewer folds")
+    if refit == "auto" and not in_sample.any():
+        res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, interval=model.interval_level)
+        res["refit"] = False
+        return res
+    parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
+    fc = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+    res = compare(bundle, origins, fc, h, interval=model.interval_level)
+    res["refit"] = True
+    return res
+
+
+def refit_forecast(cfg: RunConfig, full: ForecastBundle, origin: int) -> dict[str, np.ndarray]:
+    """Train a fresh model on rows before ``origin`` only (scalers too) and forecast from ``origin``."""
+    from rnnkit.tasks import TASKS  # the spec, so build_model is the very function `train` uses
+
+    b = prepare(cfg.data, cfg.train.batch_size, cfg.train.seed, cutoff=origin, frame=full.frame)
+    torch.manual_seed(cfg.train.seed)
+    model = TASKS["forecast"].build_model(cfg, artifacts(b))
+    fit(model, b.train, cfg.train, evaluate=lambda m: validate(m, b), monitor="val_loss")
+    model.eval()
+    log.info("refit for origin %s done", full.frame.times[origin])
+    return model_forecasts(model, b, np.array([origin]))

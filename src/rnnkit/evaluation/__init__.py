@@ -1,0 +1,1 @@
+"""Evaluation beyond the training loop: rolling-origin forecast backtests."""
