@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from rnnkit.errors import RnnkitError
 
@@ -44,7 +45,7 @@ def clean_errors() -> Iterator[None]:
     try:
         yield
     except _user_errors() as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -164,6 +165,30 @@ def datasets() -> None:
             table.add_row(*(str(r.get(k, "")) for k in ("name", "task", "source", "licence", "size",
                                                         "description")))
         console.print(table)
+
+
+@app.command()
+def translate(
+    run: Path = typer.Argument(..., help="Run directory of a seq2seq model."),
+    texts: list[str] = typer.Argument(..., help="Source text(s) to translate."),
+    beam: int = typer.Option(None, "--beam", help="Beam size (default: the run's model.beam_size; 1 = greedy)."),
+    length_penalty: float = typer.Option(None, "--length-penalty", help="GNMT length penalty alpha."),
+    plot: Path = typer.Option(None, "--plot", help="Write the attention alignment of the first text to this PNG."),
+) -> None:
+    """Translate text with a trained sequence-to-sequence model (one output line per input)."""
+    from rnnkit.tasks import load_run
+
+    with clean_errors():
+        model = load_run(run)
+        if model.run_config.task != "seq2seq":
+            raise RnnkitError(f"{run} holds a {model.run_config.task!r} model, not a seq2seq one")
+        from rnnkit.apps.seq2seq import translate as do_translate
+        for line in do_translate(model, texts, beam_size=beam, length_penalty=length_penalty):
+            console.out(line, highlight=False)
+        if plot is not None:
+            from rnnkit.apps.seq2seq_plot import plot_alignment
+            plot_alignment(model, texts[0], plot)
+            console.print(f"attention alignment -> {plot}")
 
 
 def main() -> None:

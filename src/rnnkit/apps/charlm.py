@@ -1,0 +1,140 @@
+"""The char-LM task (issue 3) as a `TaskSpec`: corpus -> tokenizer -> TBPTT streams -> CharLM,
+evaluated in bits per character on the held-out split beside unigram and Kneser-Ney baselines.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from rnnkit.baselines.ngram import ngram_baselines
+from rnnkit.config import RunConfig
+from rnnkit.data.charlm import CharTokenizer, Corpus, StreamBatches, load_corpus, to_streams
+from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
+from rnnkit.tasks import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CharLMDataConfig:
+    source: str = "shakespeare"  # bundled name (shakespeare, hamlet), a UTF-8 file or a folder
+    valid_fraction: float = 0.05  # positional split for files/folders (bundled sets bring their own)
+    test_fraction: float = 0.05
+    random_len: bool = False  # AWD-LSTM randomised TBPTT window length
+    eval_batch_size: int = 16  # parallel streams when measuring bpc
+    eval_seq_len: int = 200
+    val_chars: int | None = 100_000  # cap for the periodic validation (final evaluation uses all)
+    baseline_order: int = 5  # Kneser-Ney n-gram order
+
+
+@dataclass
+class CharLMBundle:
+    corpus: Corpus
+    tokenizer: CharTokenizer
+    train: StreamBatches
+    train_ids: torch.Tensor
+    valid_ids: torch.Tensor
+    test_ids: torch.Tensor
+    data_cfg: CharLMDataConfig
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_data(cfg: RunConfig) -> CharLMBundle:
+    d, t = cfg.data, cfg.train
+    corpus = load_corpus(d.source, d.valid_fraction, d.test_fraction)
+    tok = CharTokenizer.fit(corpus.train)
+    ids = {k: tok.encode(getattr(corpus, k)) for k in ("train", "valid", "test")}
+    train = StreamBatches(ids["train"], t.batch_size, t.seq_len, d.random_len, t.seed,
+                          what=f"training text of {corpus.source}")
+    for split in ("valid", "test"):
+        to_streams(ids[split], min(d.eval_batch_size, max(1, len(ids[split]) // 4)),
+                   f"{split} split of {corpus.source}")
+    log.info("corpus %s: %d/%d/%d characters, vocabulary %d", corpus.source, len(ids["train"]),
+             len(ids["valid"]), len(ids["test"]), tok.vocab_size)
+    return CharLMBundle(corpus, tok, train, ids["train"], ids["valid"], ids["test"], d)
+
+
+def artifacts(bundle: CharLMBundle) -> dict[str, dict]:
+    return {"tokenizer.json": bundle.tokenizer.to_dict()}
+
+
+def build_model(cfg: RunConfig, arts: dict[str, dict]) -> CharLM:
+    tok = CharTokenizer.from_dict(arts["tokenizer.json"])
+    model = CharLM(cfg.model, tok.vocab_size, tokenizer=tok)
+    log.info("%s", model.explain_backend())
+    return model
+
+
+@torch.no_grad()
+def stream_nll(model: CharLM, ids: torch.Tensor, batch_size: int, seq_len: int) -> float:
+    """Mean next-character cross-entropy (nats) over `ids` read as `batch_size` parallel streams,
+    carrying the state across windows as in training."""
+    was = model.training
+    model.eval()
+    device = model.head.weight.device
+    x, y = to_streams(ids, min(batch_size, max(1, len(ids) // 4)))
+    total, count, state = torch.zeros((), device=device, dtype=torch.float64), 0, None
+    for s in range(0, x.shape[1], seq_len):
+        _, state, m = model.loss((x[:, s:s + seq_len].to(device), y[:, s:s + seq_len].to(device)), state)
+        total += m["nll_sum"].double()
+        count += y[:, s:s + seq_len].numel()
+    model.train(was)
+    return float(total) / count
+
+
+def validate(model: CharLM, bundle: CharLMBundle) -> dict[str, float]:
+    d = bundle.data_cfg
+    ids = bundle.valid_ids if d.val_chars is None else bundle.valid_ids[: d.val_chars]
+    nll = stream_nll(model, ids, d.eval_batch_size, d.eval_seq_len)
+    return {"val_loss": nll, "val_bpc": nll / LN2}
+
+
+def baselines(bundle: CharLMBundle, order: int) -> dict[str, dict[str, float]]:
+    key = f"baselines-{order}"
+    if key not in bundle.cache:
+        bundle.cache[key] = ngram_baselines(bundle.train_ids.numpy(), bundle.valid_ids.numpy(),
+                                            bundle.test_ids.numpy(), bundle.tokenizer.vocab_size, order)
+    return bundle.cache[key]
+
+
+def evaluate(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, Any]:
+    """valid/test bpc on the full splits, char perplexity, and the n-gram baselines beside them."""
+    d = cfg.data
+    valid = stream_nll(model, bundle.valid_ids, d.eval_batch_size, d.eval_seq_len) / LN2
+    test = stream_nll(model, bundle.test_ids, d.eval_batch_size, d.eval_seq_len) / LN2
+    base = baselines(bundle, d.baseline_order)
+    best_name = min(base, key=lambda k: base[k]["test_bpc"])
+    best = base[best_name]["test_bpc"]
+    return {"valid_bpc": valid, "test_bpc": test, "test_perplexity": 2.0 ** test,
+            "baselines": base, "best_baseline": best_name,
+            "test_bpc_vs_best_baseline": (test - best) / best,  # negative: the RNN is better
+            "beats_baselines": bool(test < best), "vocab_size": bundle.tokenizer.vocab_size,
+            "test_chars": int(len(bundle.test_ids)), "data": bundle.corpus.source}
+
+
+def sample(model: CharLM, length: int) -> Iterator[str]:
+    """A demo continuation after training (temperature 0.8, fixed seed)."""
+    return model.generate("\n", length, temperature=0.8, seed=0)
+
+
+TASK = TaskSpec(
+    name="charlm",
+    description="character-level language model and text generation (bits per character)",
+    model_config_cls=CharLMConfig,
+    data_config_cls=CharLMDataConfig,
+    prepare_data=prepare_data,
+    artifacts=artifacts,
+    build_model=build_model,
+    validate=validate,
+    evaluate=evaluate,
+    recipe="charlm",
+    monitor="val_loss",
+    headline=("valid_bpc", "test_bpc", "test_bpc_vs_best_baseline"),
+    progress_fields={"bits": "bpc", "items_per_s": "tok/s"},
+    sample=sample,
+)

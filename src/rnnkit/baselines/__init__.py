@@ -1,0 +1,1 @@
+"""Non-neural baselines that every task reports beside its model (n-gram LMs, ...)."""
