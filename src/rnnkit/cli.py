@@ -69,8 +69,15 @@ def train(
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     sample: int = typer.Option(300, "--sample", help="Characters/items of demo output after training (0: none)."),
+    horizon: int = typer.Option(None, "--horizon", help="forecast: steps to forecast (data.horizon)."),
+    time_column: str = typer.Option(None, "--time-column", help="forecast CSV: time column (data.time_column)."),
+    target_column: str = typer.Option(None, "--target-column", help="forecast CSV: target column(s), comma-separated."),
+    covariates: str = typer.Option(None, "--covariates", help="forecast CSV: past covariate columns, comma-separated."),
 ) -> None:
     """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory."""
+    set_ = [*(f"data.{k}={v}" for k, v in (("horizon", horizon), ("time_column", time_column),
+                                           ("target_columns", target_column), ("past_covariates", covariates))
+              if v is not None), *set_]
     from rnnkit.cli_progress import RichProgress
     from rnnkit.tasks import TASKS, make_run_config, run_config_from_dict, train_run
 
@@ -189,6 +196,56 @@ def translate(
             from rnnkit.apps.seq2seq_plot import plot_alignment
             plot_alignment(model, texts[0], plot)
             console.print(f"attention alignment -> {plot}")
+
+
+@app.command()
+def forecast(
+    run: Path = typer.Argument(..., help="Run directory of a forecast model."),
+    horizon: int = typer.Option(None, "--horizon", help="Steps to forecast (default: the trained horizon)."),
+    holdout: bool = typer.Option(False, "--holdout", help="Forecast the held-out tail, with actuals."),
+    plot: Path = typer.Option(None, "--plot", help="Write a PNG of history, forecast and interval."),
+    as_json: bool = typer.Option(False, "--json", help="Print the forecast as one JSON object."),
+) -> None:
+    """Forecast the next steps of the series (with prediction intervals for probabilistic models)."""
+    from rich.table import Table
+
+    with clean_errors():
+        from rnnkit.apps.forecast import forecast_run
+        fc = forecast_run(run, horizon, holdout)
+        if as_json:
+            console.out(json.dumps({k: v for k, v in fc.items() if not k.startswith("history")}), highlight=False)
+        else:
+            for k, name in enumerate(fc["series"]):
+                cols = ["time", "forecast"] + (["lower", "upper"] if "lower" in fc else []) + (
+                    ["actual"] if "actual" in fc else [])
+                table = Table(*cols, title=name)
+                for i, t in enumerate(fc["times"]):
+                    table.add_row(t, *(f"{fc[c if c != 'forecast' else 'mean'][k][i]:.4g}" for c in cols[1:]))
+                console.print(table)
+        if plot is not None:
+            from rnnkit.evaluation.forecast_plot import plot_forecast
+            console.print(f"plot -> {plot_forecast(fc, plot)}")
+
+
+@app.command()
+def backtest(
+    run: Path = typer.Argument(..., help="Run directory of a forecast model."),
+    folds: int = typer.Option(5, "--folds", help="Rolling origins (the last ones, --step apart)."),
+    step: int = typer.Option(None, "--step", help="Steps between origins (default: the horizon)."),
+    refit: str = typer.Option("auto", "--refit", help="auto | always | never: retrain per origin on earlier rows."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Rolling-origin backtest of a forecast run beside naive, seasonal naive, ETS and ARIMA."""
+    with clean_errors():
+        from rnnkit.apps.forecast import TASK, backtest_run
+        metrics = backtest_run(run, folds, step, refit)
+        if as_json:
+            console.out(json.dumps(metrics), highlight=False)
+        else:
+            _print_metrics(metrics, TASK.headline)
+            verdict = "LOSES to" if metrics["rnn_loses"] else "beats"
+            console.print(f"{metrics['folds']} folds (refit={metrics['refit']}): the RNN {verdict} the best "
+                          f"baseline ({metrics['best_baseline']}), skill {metrics['skill_vs_best_baseline']:+.3f}")
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ TASK = TaskSpec(
     evaluate=evaluate,
     recipe="forecast",
     monitor="val_loss",
-    headline=("test_mape", "test_mase", "best_baseline", "skill_vs_best_baseline", "rnn_loses"),
+    headline=("test_mape", "test_mase", "skill_vs_best_baseline"),
     progress_fields={"loss": "loss"},
 )
 
