@@ -68,6 +68,7 @@ class TaskSpec:
 _TASK_MODULES: dict[str, str] = {
     "charlm": "rnnkit.apps.charlm",
     "forecast": "rnnkit.apps.forecast",
+    "seq2seq": "rnnkit.apps.seq2seq",
 }
 
 

@@ -1,0 +1,192 @@
+"""The ``seq2seq`` task: pairs -> attention encoder-decoder -> exact match / CER / BLEU / WER / PER.
+
+``data.source`` is a bundled synthetic task (``dates``, ``addition``, ``reverse``: generated,
+reported as *synthetic*), the real ``cmudict`` grapheme-to-phoneme set (through
+``rnnkit.data.registry``), or a path to a TSV/CSV pairs file (split by distinct source with
+``data.seed``). Vocabularies are built on the training split only and saved as ``tokenizer.json``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnnkit.config import RunConfig
+from rnnkit.data.seq2seq import (
+    LEVELS,
+    Pair,
+    PairBatches,
+    Vocab,
+    check_pair,
+    detokenize,
+    iterate_batches,
+    pad,
+    read_pairs,
+    split_pairs,
+    tokenize,
+)
+from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
+from rnnkit.errors import ConfigError, DataError
+from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from rnnkit.tasks import TaskSpec
+from rnnkit.train.seq_metrics import exact_match, sequence_metrics
+
+log = logging.getLogger(__name__)
+TOKENIZER = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class Seq2SeqDataConfig:
+    """``[data]`` of the seq2seq task."""
+
+    source: str = "dates"  # dates | addition | reverse | cmudict | path/to/pairs.tsv|.csv
+    src_level: str = "char"  # char | word (files only; bundled sets fix their own)
+    tgt_level: str = "char"
+    n_train: int = 0  # synthetic: training pairs (0 = the generator's default)
+    max_len: int = 200  # longest allowed source/target in tokens (longer = error naming the line)
+    valid_fraction: float = 0.05  # pairs files only
+    test_fraction: float = 0.05
+    seed: int = 0  # synthetic generation / file split
+    eval_batch_size: int = 500
+    max_valid: int = 1000  # validation pairs decoded per evaluation (cost control)
+
+    def __post_init__(self) -> None:
+        for side in (self.src_level, self.tgt_level):
+            if side not in LEVELS:
+                raise ConfigError(f"data.src_level/tgt_level={side!r} is not valid; choose one of: {', '.join(LEVELS)}")
+
+
+@dataclass
+class Seq2SeqBundle:
+    train: PairBatches
+    valid: list[Pair]
+    test: list[Pair]
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    label: str  # "synthetic: dates", "cmudict (real)", "file: x.tsv"
+    max_valid: int = 1000
+
+
+def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair], str, str, str]:
+    """(train, valid, test, src_level, tgt_level, label) for ``d.source``."""
+    if d.source in SYNTHETIC:
+        tr, va, te = synthetic_pairs(d.source, d.n_train or None, d.seed)
+        return tr, va, te, "char", "char", f"synthetic: {d.source}"
+    if d.source == "cmudict":
+        from rnnkit.data.registry import load_dataset
+        data = load_dataset("cmudict")
+        conv = [[(list(w), list(p)) for w, p in split] for split in (data.train, data.valid, data.test)]
+        return conv[0], conv[1], conv[2], "char", "word", "cmudict (real, fixed-seed word split)"
+    if not Path(d.source).is_file():
+        raise DataError(f"data.source={d.source!r} is neither a bundled set ({', '.join([*SYNTHETIC, 'cmudict'])}) "
+                        "nor an existing TSV/CSV file")
+    pairs = read_pairs(d.source, d.src_level, d.tgt_level, d.max_len)
+    tr, va, te = split_pairs(pairs, d.valid_fraction, d.test_fraction, d.seed)
+    if not va or not te:
+        raise DataError(f"{d.source}: {len(pairs)} pairs leave an empty valid or test split; add pairs")
+    return tr, va, te, d.src_level, d.tgt_level, f"file: {d.source}"
+
+
+def prepare_data(cfg: RunConfig) -> Seq2SeqBundle:
+    d = cfg.data
+    train, valid, test, src_level, tgt_level, label = load_pairs(d)
+    for i, (s, t) in enumerate(train):
+        check_pair(s, t, f"{d.source} training pair {i + 1}", d.max_len)
+    if cfg.model.share_embeddings:
+        shared = Vocab.build([s for s, _ in train] + [t for _, t in train], src_level)
+        src_vocab, tgt_vocab = shared, Vocab(shared.tokens, tgt_level)
+    else:
+        src_vocab = Vocab.build([s for s, _ in train], src_level)
+        tgt_vocab = Vocab.build([t for _, t in train], tgt_level)
+    log.info("seq2seq data %s: %d/%d/%d pairs, vocab %d -> %d", label, len(train), len(valid), len(test),
+             len(src_vocab), len(tgt_vocab))
+    batches = PairBatches(train, src_vocab, tgt_vocab, cfg.train.batch_size, cfg.train.seed)
+    return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid)
+
+
+def artifacts(bundle: Seq2SeqBundle) -> dict[str, dict]:
+    return {TOKENIZER: {"src": bundle.src_vocab.to_dict(), "tgt": bundle.tgt_vocab.to_dict(),
+                        "source": bundle.label}}
+
+
+def build_model(cfg: RunConfig, arts: dict[str, dict]) -> Seq2Seq:
+    tok = arts[TOKENIZER]
+    model = Seq2Seq(cfg.model, len(tok["src"]["tokens"]), len(tok["tgt"]["tokens"]))
+    model.src_vocab, model.tgt_vocab = Vocab.from_dict(tok["src"]), Vocab.from_dict(tok["tgt"])
+    model.max_len = cfg.data.max_len
+    return model
+
+
+def decode_pairs(model: Seq2Seq, pairs: list[Pair], src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
+                 beam_size: int | None = None) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Decode every pair's source -> (sources, hypotheses, references), all as token lists."""
+    dev = next(model.parameters()).device
+    srcs, hyps, refs = [], [], []
+    for chunk, batch in iterate_batches(pairs, src_vocab, tgt_vocab, batch_size):
+        ids = model.generate(batch.src.to(dev), batch.src_len.to(dev), beam_size=beam_size)
+        hyps += [tgt_vocab.decode(x) for x in ids]
+        srcs += [s for s, _ in chunk]
+        refs += [t for _, t in chunk]
+    return srcs, hyps, refs
+
+
+@torch.no_grad()
+def validate(model: Seq2Seq, bundle: Seq2SeqBundle) -> dict[str, float]:
+    """Teacher-forced loss and greedy exact match on (up to ``max_valid``) validation pairs."""
+    pairs = bundle.valid[: bundle.max_valid]
+    dev = next(model.parameters()).device
+    nll, n = 0.0, 0
+    for _, batch in iterate_batches(pairs, bundle.src_vocab, bundle.tgt_vocab, 500):
+        _, _, m = model.loss(type(batch)(*(t.to(dev) for t in batch)))
+        nll, n = nll + float(m["nll_sum"]), n + int(m["count"])
+    _, hyps, refs = decode_pairs(model, pairs, bundle.src_vocab, bundle.tgt_vocab, 500, beam_size=1)
+    em = exact_match(hyps, refs)
+    return {"val_loss": nll / max(n, 1), "val_exact_match": em, "val_error": 1.0 - em}
+
+
+def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str, Any]:
+    """Test metrics with the configured beam (and greedy beside it when the beam is wider)."""
+    _, hyps, refs = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab,
+                                 cfg.data.eval_batch_size)
+    out: dict[str, Any] = {"data": bundle.label, "test_pairs": len(bundle.test),
+                           "beam_size": cfg.model.beam_size, "attention": cfg.model.attention}
+    out.update(sequence_metrics(hyps, refs, bundle.tgt_vocab.level))
+    if cfg.model.beam_size > 1:
+        _, g, _ = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab, cfg.data.eval_batch_size, 1)
+        out["test_exact_match_greedy"] = exact_match(g, refs)
+    out["baselines"] = {"copy source": {"test_exact_match": exact_match([s for s, _ in bundle.test], refs)}}
+    return out
+
+
+def translate(model: Seq2Seq, texts: list[str], beam_size: int | None = None,
+              length_penalty: float | None = None) -> list[str]:
+    """Raw source strings -> decoded target strings, with a trained model from ``rnnkit.load``."""
+    sv, tv = model.src_vocab, model.tgt_vocab
+    seqs = []
+    for i, text in enumerate(texts):
+        toks = tokenize(text.strip(), sv.level)
+        if not toks:
+            raise DataError(f"input {i + 1} is empty; give some text to translate")
+        if len(toks) > model.max_len:
+            raise DataError(f"input {i + 1} has {len(toks)} tokens, more than the model's max_len={model.max_len}")
+        seqs.append(sv.encode(toks))
+    src, src_len = pad(seqs)
+    dev = next(model.parameters()).device
+    ids = model.generate(src.to(dev), src_len.to(dev), beam_size=beam_size, length_penalty=length_penalty)
+    return [detokenize(tv.decode(x), tv.level) for x in ids]
+
+
+TASK = TaskSpec(
+    name="seq2seq", description="sequence-to-sequence with attention (dates, addition, reverse, cmudict, TSV)",
+    model_config_cls=Seq2SeqConfig, data_config_cls=Seq2SeqDataConfig, prepare_data=prepare_data,
+    artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="seq2seq",
+    monitor="val_error", headline=("test_exact_match", "test_token_accuracy", "test_cer", "test_bleu",
+                                   "test_wer", "test_token_error_rate"),
+    progress_fields={"nll": "nll", "tok_acc": "acc"},
+)
+
+__all__ = ["TASK", "Seq2SeqBundle", "Seq2SeqDataConfig", "decode_pairs", "translate"]

@@ -1,0 +1,53 @@
+"""Attention alignment plot: which source tokens each output token attended to (PNG heat map)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from rnnkit.data.seq2seq import pad, tokenize
+from rnnkit.errors import DataError
+from rnnkit.models.seq2seq_decode import greedy
+
+
+def alignment(model, text: str) -> tuple[list[str], list[str], torch.Tensor]:
+    """Greedy-decode ``text`` -> (source tokens, output tokens, weights (len(out)+1, len(src)))."""
+    if model.attn is None:
+        raise DataError("this model was trained with model.attention='none': there is no alignment to plot")
+    src_tokens = tokenize(text.strip(), model.src_vocab.level)
+    if not src_tokens:
+        raise DataError("cannot plot the alignment of an empty input")
+    src, src_len = pad([model.src_vocab.encode(src_tokens)])
+    dev = next(model.parameters()).device
+    max_len = model.config.max_decode_len or len(src_tokens) * 2 + 10
+    ids, weights = greedy(model, src.to(dev), src_len.to(dev), max_len)
+    out_tokens = model.tgt_vocab.decode(ids[0])
+    w = weights[0, : len(out_tokens) + 1].cpu()  # rows: each output token and the final <eos>
+    return src_tokens, [*out_tokens, "<eos>"], w
+
+
+def plot_alignment(model, text: str, path: str | Path) -> Path:
+    """Draw the alignment heat map of ``text`` (rows: outputs, columns: source tokens) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    src_tokens, out_tokens, w = alignment(model, text)
+    fig, ax = plt.subplots(figsize=(max(3.0, 0.35 * len(src_tokens) + 1.5), max(2.5, 0.35 * len(out_tokens) + 1.2)))
+    ax.imshow(w.numpy(), cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(src_tokens)), [t if t != " " else "␣" for t in src_tokens], fontsize=8)
+    ax.set_yticks(range(len(out_tokens)), out_tokens, fontsize=8)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title(f"attention ({model.config.attention})", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+__all__ = ["alignment", "plot_alignment"]
