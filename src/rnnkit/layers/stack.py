@@ -1,8 +1,9 @@
 """Stack: layers x directions of one cell type, the implementation chosen per layer and explained.
 
 ``impl`` is one of ``IMPLS``. "auto" takes torch's fused kernel where the cell and options allow
-it, the linear scan for minGRU/minLSTM, and the explicit time loop otherwise; asking "fused" or
-"scan" for something they cannot do is an error, never a silent fallback. When every layer is
+it, the linear scan for minGRU/minLSTM, the one-node LSTM loop (``fastlstm``) for peephole and
+layer-norm LSTM, and the explicit time loop otherwise; asking "fused", "scan" or "fastloop" for
+something they cannot do is an error, never a silent fallback. When every layer is
 fused and the options allow it, the whole stack runs as ONE kernel call (no wrapper overhead).
 """
 
@@ -17,11 +18,12 @@ from torch import Tensor, nn
 from rnnkit.cells import CELLS, CellBase, State, build_cell
 from rnnkit.cells.minimal import _MinimalCell
 from rnnkit.cells.scan import SCANS
+from rnnkit.layers.fastlstm import fastlstm_forward, supports
 from rnnkit.layers.fused import fused_available, fused_forward
 from rnnkit.layers.recurrent import reverse_padded, scan_forward, time_loop
 from rnnkit.layers.regularize import LockedDropout
 
-IMPLS = ("auto", "fused", "explicit", "scan")
+IMPLS = ("auto", "fused", "explicit", "scan", "fastloop")
 DROPOUT_MODES = ("standard", "locked")
 #: merge name -> (combine forward and backward outputs, output size as a multiple of hidden_size)
 MERGES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
@@ -43,6 +45,12 @@ def _choose(choice: str, cell: CellBase, name: str, zoneout: float) -> tuple[str
         f"cell {name!r} is not a linear recurrence (scan: mingru, minlstm)" if not isinstance(cell, _MinimalCell)
         else "zoneout needs the per-step loop" if zoneout > 0 else ""
     )
+    no_fast = (
+        f"cell {name!r} is not in the LSTM family (fastloop: lstm, peephole_lstm, layernorm_lstm)"
+        if not supports(cell) else "zoneout needs the per-step loop" if zoneout > 0 else ""
+    )
+    if choice == "fastloop" and no_fast:
+        raise ValueError(f"impl='fastloop' is not possible: {no_fast}; use impl='auto' or 'explicit'")
     if choice == "fused" and no_fused:
         raise ValueError(f"impl='fused' is not possible: {no_fused}; use impl='auto' or 'explicit'")
     if choice == "scan" and no_scan:
@@ -53,7 +61,10 @@ def _choose(choice: str, cell: CellBase, name: str, zoneout: float) -> tuple[str
         return "fused", f"torch fused kernel {cell.fused_kernel} ({fused_available()})"
     if choice == "scan" or (choice == "auto" and not no_scan):
         return "scan", "linear recurrence solved by a scan"
-    return "explicit", f"not fused: {no_fused}"
+    if choice == "fastloop" or (choice == "auto" and not no_fast):
+        return "fastloop", ("the explicit cell's equations as one custom-autograd node per sequence "
+                            f"(layers/fastlstm.py); not fused: {no_fused or 'asked for fastloop'}")
+    return "explicit", f"not fused: {no_fused}" + (f"; not fastloop: {no_fast}" if supports(cell) else "")
 
 
 class Stack(nn.Module):
@@ -136,6 +147,8 @@ class Stack(nn.Module):
             return self._fused_one(k, x, st, lengths)
         if impl == "scan":
             return scan_forward(self.cells[k], x, st, lengths, reverse, self.resolved_scan_method(x.device))
+        if impl == "fastloop":
+            return fastlstm_forward(self.cells[k], x, st, lengths, reverse, self.weight_dropout, self.training)
         return time_loop(self.cells[k], x, st, lengths, reverse, self.weight_dropout, self.zoneout, self.training)
 
     def _fused_one(self, k: int, x: Tensor, st: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
