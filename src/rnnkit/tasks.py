@@ -61,6 +61,8 @@ class TaskSpec:
     headline: tuple[str, ...] = ()  # final metrics the CLI prints first
     progress_fields: dict[str, str] = field(default_factory=dict)  # train metric -> progress-bar label
     sample: Callable[[nn.Module, int], Iterator[str]] | None = None  # demo output after `train`
+    # report(model, bundle, metrics, run_dir): extra files (plots) after train / evaluate
+    report: Callable[[nn.Module, Any, dict[str, Any], Path], None] | None = None
 
 
 # task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy
@@ -69,6 +71,8 @@ _TASK_MODULES: dict[str, str] = {
     "charlm": "rnnkit.apps.charlm",
     "forecast": "rnnkit.apps.forecast",
     "seq2seq": "rnnkit.apps.seq2seq",
+    "classify": "rnnkit.apps.classify",
+    "nextelement": "rnnkit.apps.nextelement",
 }
 
 
@@ -154,6 +158,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
                         "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),
                         "best_step": result.best_step}
     ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
+    if spec.report is not None:
+        spec.report(model, bundle, metrics, run_dir)
     return TrainOutcome(run_dir, model, result, metrics)
 
 
@@ -179,7 +185,10 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
     if TASKS[cfg.task].artifacts(bundle) != model.artifacts:
         raise CheckpointError(f"{run_dir}: the data source {getattr(cfg.data, 'source', '?')!r} now "
                               "gives different artifacts (e.g. vocabulary) than at training time")
-    return TASKS[cfg.task].evaluate(model, bundle, cfg)
+    metrics = TASKS[cfg.task].evaluate(model, bundle, cfg)
+    if TASKS[cfg.task].report is not None:
+        TASKS[cfg.task].report(model, bundle, metrics, Path(run_dir))
+    return metrics
 
 
 __all__ = ["TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "evaluate_run", "get_task",

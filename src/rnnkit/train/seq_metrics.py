@@ -7,7 +7,9 @@
 * WER (G2P)        fraction of words whose pronunciation has any error, i.e. ``1 - exact match``
                    (the G2P literature's "word error rate")
 * BLEU             sacrebleu corpus BLEU over the *tokens* (joined by spaces, ``tokenize="none"``),
-                   so character-level outputs are scored on character n-grams.
+                   so character-level outputs are scored on character n-grams; n-gram orders
+                   longer than every output are left out (effective order), so a corpus of
+                   3-token outputs (e.g. "579") scores 100 when right instead of 0.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def bleu(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]]) -> float:
     _check(hyps, refs)
     h = [" ".join(x) for x in hyps]
     r = [" ".join(x) for x in refs]
-    return float(sacrebleu.corpus_bleu(h, [r], tokenize="none").score)
+    scorer = sacrebleu.BLEU(tokenize="none", effective_order=True)
+    return float(scorer.corpus_score(h, [r]).score)
 
 
 def sequence_metrics(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]], tgt_level: str,
