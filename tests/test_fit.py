@@ -172,6 +172,7 @@ def test_schedule_matches_hand_computed_values() -> None:
     assert [round(s.lr_at(i), 6) for i in (0, 1, 3)] == [0.25, 0.5, 1.0]
     assert math.isclose(s.lr_at(9), 0.5, abs_tol=1e-9)  # half way through the cosine
     assert math.isclose(s.lr_at(14), 0.0, abs_tol=1e-9)
+    assert math.isclose(s.lr_at(4, time_fraction=0.5), 0.5, abs_tol=1e-9)  # the clock runs out first
     p = LRSchedule(opt, TrainConfig(lr=1.0, schedule="plateau", plateau_patience=2, plateau_factor=0.1))
     for v in (1.0, 2.0, 2.0, 0.5, 0.7):
         p.observe(v)

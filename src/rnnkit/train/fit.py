@@ -165,6 +165,10 @@ class _Loop:
     def elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.t0)
 
+    def time_fraction(self) -> float:
+        """Fraction of the max_minutes budget spent (0 without a budget); drives the cosine too."""
+        return self.elapsed() / (self.cfg.max_minutes * 60) if self.cfg.max_minutes else 0.0
+
     def batches(self) -> Iterator[Any]:
         """Endless batches across epochs, tracking the position for exact resume."""
         while True:
@@ -178,7 +182,7 @@ class _Loop:
             self.carried = None  # a new epoch restarts the streams
 
     def train_step(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        self.sched.step(self.step)
+        self.sched.step(self.step, self.time_fraction())
         state = self.carried if self.data.carries_state else None
         loss, state, metrics = self.model.loss(to_device(batch, self.device), state)
         total = loss + self.penalty(self.model) if self.penalty is not None else loss

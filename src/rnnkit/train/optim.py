@@ -7,6 +7,11 @@ is three numbers (exact resume) and the rule reads in one place:
     warmup   = min(1, (step + 1) / warmup_steps)
     shape    = cosine from 1 down to min_lr_ratio over [warmup_steps, max_steps]   ("cosine")
                1                                                                  ("none", "plateau")
+
+With a time budget (`max_minutes`) the cosine follows whichever runs out first, steps or time
+(progress = max(step fraction, time fraction)), so a run cut by the clock still ends at a low lr.
+Such runs are not bit-reproducible anyway (where the clock stops depends on the machine);
+step-budgeted runs are.
     plateau_scale *= plateau_factor after `plateau_patience` evaluations without improvement
 """
 
@@ -56,20 +61,20 @@ class LRSchedule:
         self.best: float | None = None
         self.bad_evals = 0
 
-    def lr_at(self, step: int) -> float:
+    def lr_at(self, step: int, time_fraction: float = 0.0) -> float:
         cfg = self.cfg
         lr = cfg.lr * self.plateau_scale
         if cfg.warmup_steps > 0:
             lr *= min(1.0, (step + 1) / cfg.warmup_steps)
         if cfg.schedule == "cosine":
             span = max(1, cfg.max_steps - cfg.warmup_steps)
-            progress = min(1.0, max(0.0, (step - cfg.warmup_steps) / span))
+            progress = min(1.0, max(0.0, (step - cfg.warmup_steps) / span, time_fraction))
             shape = 0.5 * (1.0 + math.cos(math.pi * progress))
             lr *= cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
         return lr
 
-    def step(self, step: int) -> float:
-        lr = self.lr_at(step)
+    def step(self, step: int, time_fraction: float = 0.0) -> float:
+        lr = self.lr_at(step, time_fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         return lr
