@@ -93,8 +93,13 @@ def train(
         run_dir = out or _default_run_dir(cfg.task)
         spec = TASKS[cfg.task]
         console.print(f"[bold]{cfg.task}[/] -> {run_dir}  (data: {getattr(cfg.data, 'source', '?')})")
-        with RichProgress(console, spec.progress_fields) as progress:
-            outcome = train_run(cfg, run_dir, resume=resume, progress=progress)
+        try:
+            with RichProgress(console, spec.progress_fields) as progress:
+                outcome = train_run(cfg, run_dir, resume=resume, progress=progress)
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted: checkpoint saved; continue with  rnnkit train {cfg.task} "
+                              f"--out {run_dir} --resume", highlight=False)
+            raise typer.Exit(130) from None
         console.print(f"stopped: {outcome.fit.stop_reason} after {outcome.fit.steps} steps, "
                       f"{outcome.fit.elapsed_s / 60:.1f} min")
         _print_metrics(outcome.metrics, spec.headline)

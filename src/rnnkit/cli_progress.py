@@ -70,5 +70,5 @@ class RichProgress(ProgressReporter):
         self.bar.console.print(f"step {step}: {vals}{'  (best)' if improved else ''}", highlight=False)
 
     def finish(self, result: FitResult) -> None:
-        if self.task_id is not None:
+        if self.task_id is not None and result.stop_reason != "interrupted":
             self.bar.update(self.task_id, completed=1000, left="0:00")
