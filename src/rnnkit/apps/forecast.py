@@ -64,7 +64,8 @@ def validate(model: Forecaster, bundle: ForecastBundle) -> dict[str, float]:
 def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any]:
     """Held-out forecast(s) scored beside the baselines on the identical origin(s)."""
     fc = model_forecasts(model, bundle, bundle.test_origins)
-    res = compare(bundle, bundle.test_origins, fc, cfg.data.horizon, interval=model.interval_level)
+    res = compare(bundle, bundle.test_origins, fc, cfg.data.horizon, baselines=cfg.data.baselines,
+                  interval=model.interval_level)
     res["data"] = bundle.frame.name
     return res
 
@@ -146,12 +147,13 @@ def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, r
         raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
                           f"(before row {n_train}); use refit=auto or fewer folds")
     if refit == "auto" and not in_sample.any():
-        res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, interval=model.interval_level)
+        res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, baselines=cfg.data.baselines,
+                      interval=model.interval_level)
         res["refit"] = False
         return res
     parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
     fc = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
-    res = compare(bundle, origins, fc, h, interval=model.interval_level)
+    res = compare(bundle, origins, fc, h, baselines=cfg.data.baselines, interval=model.interval_level)
     res["refit"] = True
     return res
 

@@ -8,8 +8,8 @@ forecast ``(H,)`` and optionally a central prediction interval:
 * ``ets``: Holt-Winters exponential smoothing (statsmodels ``ExponentialSmoothing``): additive
   damped trend, multiplicative season for positive series (additive otherwise), fitted by MLE.
 * ``arima``: statsmodels ``SARIMAX``. Positive series are modelled in logs. The order is picked
-  by AIC on the first fold from a small grid (p, q in 0..2, d in 0..1; seasonal (0,1,1) when the
-  series has a season) and refitted, with that order, on every later fold.
+  by AIC on the first fold from a small grid (:func:`choose_arima_order`; seasonal (0,1,1) with
+  d = D = 1 when the season is at most 24 steps) and refitted, with that order, on every fold.
 
 statsmodels warnings about convergence are silenced; a fit that fails falls back to seasonal
 naive and is counted in the result (``failures``) so it is never hidden.
@@ -62,10 +62,20 @@ def _sarimax(history: np.ndarray, order: tuple, seasonal: tuple):
 
 
 def choose_arima_order(history: np.ndarray, period: int) -> tuple[tuple, tuple]:
-    """(order, seasonal_order) with the lowest AIC over a small grid (on the transformed history)."""
-    seasonal = (0, 1, 1, period) if 1 < period <= 24 and len(history) >= 3 * period else (0, 0, 0, 0)
-    best, best_aic = ((1, 1, 0), seasonal), np.inf
-    for p, d, q in itertools.product(range(3), range(2), range(3)):
+    """(order, seasonal_order) with the lowest AIC over a small grid (on the transformed history).
+
+    The differencing is fixed first (AIC is not comparable across differencing orders): seasonal
+    series get the "airline" differencing d = D = 1 with a seasonal MA(1) and p, q in 0..1;
+    others get d = 1 when the lag-1 autocorrelation exceeds 0.9 (else 0) and p in 0..2, q in 0..1.
+    """
+    if 1 < period <= 24 and len(history) >= 3 * period:
+        seasonal, d, ps = (0, 1, 1, period), 1, range(2)
+    else:
+        x = history - history.mean()
+        r1 = float(x[1:] @ x[:-1] / max(x @ x, 1e-12))
+        seasonal, d, ps = (0, 0, 0, 0), int(r1 > 0.9), range(3)
+    best, best_aic = ((1, d, 0), seasonal), np.inf
+    for p, q in itertools.product(ps, range(2)):
         try:
             aic = _sarimax(history, (p, d, q), seasonal).aic
         except Exception:  # noqa: BLE001 - a grid point that does not fit is skipped

@@ -49,6 +49,7 @@ class ForecastDataConfig:
     freq: str = ""  # "" = from the data set / inferred from the timestamps
     seasonal_period: int = 0  # 0 = from the data set / the frequency
     impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
+    baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")  # scored on the same origins
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.context < 1:
