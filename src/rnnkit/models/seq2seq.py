@@ -90,8 +90,11 @@ class Seq2Seq(nn.Module):
         self.src_embed = nn.Embedding(src_vocab_size, c.embed_size, padding_idx=PAD)
         self.tgt_embed = self.src_embed if c.share_embeddings else nn.Embedding(
             tgt_vocab_size, c.embed_size, padding_idx=PAD)
-        self.encoder = Stack(c.cell, c.embed_size, c.hidden_size, c.encoder_layers, c.bidirectional,
-                             dropout=c.dropout, impl=c.impl)
+        try:
+            self.encoder = Stack(c.cell, c.embed_size, c.hidden_size, c.encoder_layers, c.bidirectional,
+                                 dropout=c.dropout, impl=c.impl)
+        except ValueError as e:
+            raise ConfigError(f"model: {e}") from None
         D, H = self.encoder.num_directions, c.hidden_size
         n_fields = len(CELLS[c.cell].state_type._fields)
         self.bridge = nn.ModuleList(nn.Linear(D * H, c.decoder_layers * H) for _ in range(n_fields))
@@ -99,8 +102,12 @@ class Seq2Seq(nn.Module):
         self.cells = nn.ModuleList(build_cell(c.cell, c.embed_size + feed if i == 0 else H, H)
                                    for i in range(c.decoder_layers))
         key_size = self.encoder.output_size
-        self.attn = None if c.attention == "none" else build_attention(
-            c.attention, H, key_size, (c.attn_size or H) if c.attention == "additive" else None)
+        try:
+            self.attn = None if c.attention == "none" else build_attention(
+                c.attention, H, key_size, (c.attn_size or H) if c.attention == "additive" else None)
+        except ValueError as e:  # e.g. dot attention between sizes that differ
+            raise ConfigError(f"model.attention={c.attention!r}: {e} (a bidirectional encoder's outputs "
+                              f"are {key_size} wide, the decoder state {H})") from None
         ctx_size = key_size if self.attn is not None else D * H
         self.combine = nn.Linear(ctx_size + H, H)
         self.out = nn.Linear(H, tgt_vocab_size)
