@@ -37,14 +37,14 @@ from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.train.optim import LRSchedule, build_optimizer
 from rnnkit.train.progress import FitResult, ProgressReporter
 from rnnkit.train.utils import (
-    _penalty_fn,
-    _rng_state,
-    _set_rng_state,
-    _SigintFlag,
-    _summarise,
+    SigintFlag,
     detach_state,
+    penalty_fn,
     resolve_device,
+    rng_state,
     seed_everything,
+    set_rng_state,
+    summarise,
     to_device,
 )
 
@@ -96,7 +96,7 @@ class _Loop:
         model.to(self.device)
         self.opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
         self.sched = LRSchedule(self.opt, cfg)
-        self.penalty = _penalty_fn(cfg)
+        self.penalty = penalty_fn(cfg)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.carried: Any = None
         self.best: float | None = None
@@ -116,7 +116,7 @@ class _Loop:
     def trainer_state(self) -> dict[str, Any]:
         return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                 "carried": ckpt.pack_state(self.carried), "optimizer": self.opt.state_dict(),
-                "schedule": self.sched.state_dict(), "rng": _rng_state(), "best": self.best,
+                "schedule": self.sched.state_dict(), "rng": rng_state(), "best": self.best,
                 "best_step": self.best_step, "bad_evals": self.bad_evals,
                 "elapsed_s": self.elapsed(), "items_total": self.items_total,
                 "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
@@ -140,7 +140,7 @@ class _Loop:
         ckpt.load_weights(self.model, self.run_dir / ckpt.LAST_WEIGHTS, self.device)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["schedule"])
-        _set_rng_state(st["rng"])
+        set_rng_state(st["rng"])
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
         self.carried = ckpt.unpack_state(st["carried"], self.device)
         self.best, self.best_step, self.bad_evals = st["best"], st["best_step"], st["bad_evals"]
@@ -205,7 +205,7 @@ class _Loop:
         t_log, stop = time.monotonic(), "max_steps"
         model.train()
         batches = self.batches()
-        with _SigintFlag() as sigint:
+        with SigintFlag() as sigint:
             try:
                 while self.step < cfg.max_steps:
                     loss, metrics = self.train_step(next(batches))
@@ -244,7 +244,7 @@ class _Loop:
         self.n_acc += 1
 
     def log_train(self, seconds: float) -> None:
-        m = _summarise(self.acc, self.n_acc)
+        m = summarise(self.acc, self.n_acc)
         self.acc, self.n_acc = {}, 0
         if not math.isfinite(m["loss"]):
             raise RnnkitError(f"training diverged (loss={m['loss']}) at step {self.step}; "

@@ -53,7 +53,7 @@ def detach_state(state: Any) -> Any:
     return state
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     out = {"torch": torch.get_rng_state(), "python": list(map(_listify, random.getstate())),
            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]}
@@ -66,7 +66,7 @@ def _listify(x: Any) -> Any:
     return [_listify(v) for v in x] if isinstance(x, tuple) else x
 
 
-def _set_rng_state(s: dict[str, Any]) -> None:
+def set_rng_state(s: dict[str, Any]) -> None:
     torch.set_rng_state(s["torch"])
     py = s["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
@@ -83,7 +83,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _penalty_fn(cfg: TrainConfig) -> Callable[[nn.Module], torch.Tensor] | None:
+def penalty_fn(cfg: TrainConfig) -> Callable[[nn.Module], torch.Tensor] | None:
     """L1/L2 weight penalty added to the loss; provided by `rnnkit.layers.regularize.penalty`."""
     if cfg.l1 == 0 and cfg.l2 == 0:
         return None
@@ -94,7 +94,7 @@ def _penalty_fn(cfg: TrainConfig) -> Callable[[nn.Module], torch.Tensor] | None:
     return lambda m: penalty(m, l1=cfg.l1, l2=cfg.l2)
 
 
-class _SigintFlag:
+class SigintFlag:
     """First Ctrl-C sets a flag that the loop checks between steps (consistent checkpoint);
     a second Ctrl-C interrupts immediately."""
 
@@ -102,7 +102,7 @@ class _SigintFlag:
         self.hit = False
         self._old: Any = None
 
-    def __enter__(self) -> _SigintFlag:
+    def __enter__(self) -> SigintFlag:
         if threading.current_thread() is threading.main_thread():
             self._old = signal.getsignal(signal.SIGINT)
             signal.signal(signal.SIGINT, self._handle)
@@ -118,7 +118,7 @@ class _SigintFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def _summarise(acc: dict[str, torch.Tensor], n_steps: int) -> dict[str, float]:
+def summarise(acc: dict[str, torch.Tensor], n_steps: int) -> dict[str, float]:
     vals = {k: float(v) for k, v in acc.items()}  # one sync per log interval
     out = {"loss": vals.pop("__loss") / max(1, n_steps)}
     count = vals.get("count")
