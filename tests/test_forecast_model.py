@@ -161,3 +161,17 @@ def test_interval_coverage_near_nominal(loss) -> None:
     # and the width grows with the horizon like the true AR(1) forecast variance
     width = (p["upper"] - p["lower"]).mean(0)
     assert width[0] < width[2]
+
+
+def test_seasonal_trend_skip_continues_a_linear_trend() -> None:
+    """Seasonal naive + (last season mean - previous season mean) per season ahead, by hand."""
+    cfg = ForecasterConfig(hidden_size=4, skip="seasonal_trend", id_embedding=0)
+    m = Forecaster(cfg, n_in=1, n_known=0, n_series=1, horizon=6, context=8, period=4).eval()
+    with torch.no_grad():
+        m.nets[0].head.weight.zero_()
+        m.nets[0].head.bias.zero_()
+    z = torch.arange(8.0)[None]  # growth between seasons: 4
+    batch = {"x": z[..., None], "xf": torch.zeros(1, 6, 0), "sid": torch.zeros(1, dtype=torch.long)}
+    torch.testing.assert_close(m.predict(batch)["mean"], torch.tensor([[8.0, 9, 10, 11, 12, 13]]))
+    with pytest.raises(ConfigError, match="two seasons"):
+        Forecaster(cfg, n_in=1, n_known=0, n_series=1, horizon=6, context=6, period=4)

@@ -10,9 +10,11 @@ Strategies (``model.strategy``):
   prediction is fed back as the next input for H steps.
 
 Everything happens in scaled space (see ``rnnkit.data.forecast_scaler``). ``skip`` makes the
-network predict a correction to a classical forecast rather than the level itself: "last" (naive)
-or "seasonal" (seasonal naive); the target inputs are also centred on the mean of the last season
-of the context, which makes the model invariant to the series' level (scale, after log1p).
+network predict a correction to a classical forecast rather than the level itself: "last" (naive),
+"seasonal" (seasonal naive) or "seasonal_trend" (seasonal naive plus the change between the last
+two seasons' means: after log1p, seasonal naive times the yearly growth). The target inputs are
+also centred on the mean of the last season of the context, which makes the model invariant to the
+series' level (scale, after log1p).
 
 Losses (``model.loss``): "mse" / "mae" give point forecasts; "gaussian" (NLL, mean and scale) and
 "quantile" (pinball loss) give prediction intervals. ``ensemble = N`` trains N independent
@@ -31,7 +33,8 @@ from rnnkit.errors import ConfigError
 from rnnkit.layers.attention import build_attention
 from rnnkit.layers.stack import Stack
 
-STRATEGIES, DECODERS, SKIPS = ("direct", "recursive"), ("linear", "rnn"), ("none", "last", "seasonal")
+STRATEGIES, DECODERS = ("direct", "recursive"), ("linear", "rnn")
+SKIPS = ("none", "last", "seasonal", "seasonal_trend")
 LOSSES = ("mse", "mae", "gaussian", "quantile")
 ATTENTIONS = ("none", "additive", "dot", "general", "scaled_dot")
 
@@ -52,7 +55,7 @@ class ForecasterConfig:
     loss: str = "mse"  # mse | mae | gaussian | quantile
     quantiles: tuple[float, ...] = (0.05, 0.5, 0.95)
     interval: float = 0.9  # central interval of the gaussian loss
-    skip: str = "seasonal"  # none | last | seasonal
+    skip: str = "seasonal"  # none | last | seasonal | seasonal_trend
     id_embedding: int = 4  # static series-id embedding (global models over several series)
     ensemble: int = 1
 
@@ -65,6 +68,8 @@ class ForecasterConfig:
             raise ConfigError("model.attention needs model.decoder=rnn (it attends from decoder states)")
         if self.loss == "quantile" and not all(0 < q < 1 for q in self.quantiles):
             raise ConfigError(f"model.quantiles must lie in (0, 1), got {self.quantiles}")
+        if self.skip == "seasonal_trend" and self.strategy != "direct":
+            raise ConfigError("model.skip=seasonal_trend needs model.strategy=direct")
         if self.ensemble < 1:
             raise ConfigError(f"model.ensemble must be >= 1, got {self.ensemble}")
 
@@ -128,6 +133,9 @@ class Forecaster(nn.Module):
     def __init__(self, cfg: ForecasterConfig, n_in: int, n_known: int, n_series: int, horizon: int,
                  context: int, period: int) -> None:
         super().__init__()
+        if cfg.skip == "seasonal_trend" and not 1 < period <= context // 2:
+            raise ConfigError(f"model.skip=seasonal_trend needs a season (got {period}) and data.context >= "
+                              f"two seasons (got {context})")
         if cfg.strategy == "recursive" and n_in != 1 + n_known:
             raise ConfigError("model.strategy=recursive cannot forecast past covariates (their future is "
                               "unknown); use strategy=direct or declare them known_covariates")
@@ -151,7 +159,11 @@ class Forecaster(nn.Module):
         m = self.period if self.config.skip == "seasonal" else 1
         last = z.shape[1]
         src = torch.where(t - m < last, t - m, last - m + (t - last) % m)  # repeat the last season
-        return z[:, src.clamp(min=0)]
+        base = z[:, src.clamp(min=0)]
+        if self.config.skip == "seasonal_trend":  # direct only: every t is past the context
+            growth = z[:, last - m:].mean(1, keepdim=True) - z[:, last - 2 * m:last - m].mean(1, keepdim=True)
+            base = base + growth * (1 + (t - last) // m)
+        return base
 
     def _recursive_train(self, net: _Net, x: Tensor, xc: Tensor, xf: Tensor, y: Tensor, sid: Tensor,
                          level: Tensor) -> tuple[Tensor, Tensor]:
