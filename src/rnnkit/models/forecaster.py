@@ -156,7 +156,7 @@ class Forecaster(nn.Module):
         """Classical forecast of positions ``t`` (1-D) from the target history ``z`` (B, T) before them."""
         if self.config.skip == "none":
             return torch.zeros(z.shape[0], len(t), device=z.device, dtype=z.dtype)
-        m = self.period if self.config.skip == "seasonal" else 1
+        m = 1 if self.config.skip == "last" else self.period
         last = z.shape[1]
         src = torch.where(t - m < last, t - m, last - m + (t - last) % m)  # repeat the last season
         base = z[:, src.clamp(min=0)]
