@@ -253,6 +253,27 @@ def backtest(
                           f"baseline ({metrics['best_baseline']}), skill {metrics['skill_vs_best_baseline']:+.3f}")
 
 
+@app.command()
+def predict(
+    run: Path = typer.Argument(..., help="Run directory of a classify model."),
+    inputs: list[str] = typer.Argument(None, help="Text(s) to classify, or series as \"0.1,0.5,0.3\"."),
+    input_file: Path = typer.Option(None, "--input", help="CSV/TSV/JSONL (the run's text column), .npz or .ts."),
+    attention: Path = typer.Option(None, "--attention", help="Write the attention map of the first input (PNG)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
+) -> None:
+    """Classify new inputs with a trained classify run: label and probability per input."""
+    with clean_errors():
+        from rnnkit.apps.classify_predict import predict_run
+        results = predict_run(run, inputs or [], input_file, attention)
+        for r in results:
+            if as_json:
+                console.out(json.dumps(r), highlight=False)
+            else:
+                console.out(f"{r['label']}\t{r['probability']:.3f}\t{r['input']}", highlight=False)
+        if attention is not None:
+            console.print(f"attention map -> {attention}")
+
+
 def main() -> None:
     """Console-script entry point (`rnnkit`, `python -m rnnkit`)."""
     try:

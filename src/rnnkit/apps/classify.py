@@ -84,8 +84,10 @@ class ClassifyBundle:
 
 
 def encode_inputs(items: list[Any], where: list[str], kind: str, vocab: Vocab | None, scaler: Scaler | None,
-                  max_len: int = 0) -> list[Any]:
-    """Raw texts/series -> token id lists or (T, F) float arrays; errors name the row."""
+                  max_len: int = 0, input_size: int | None = None) -> list[Any]:
+    """Raw texts/series -> token id lists or (T, F) float arrays; errors name the row.
+
+    Series must all have ``input_size`` features (default: as many as the first one)."""
     if kind == "text":
         check_texts(items, where)
         seqs = [vocab.encode(t) for t in items]
@@ -93,7 +95,12 @@ def encode_inputs(items: list[Any], where: list[str], kind: str, vocab: Vocab | 
             if not s:
                 raise DataError(f"{w}: text has no tokens after tokenisation")
     else:
-        seqs = [scaler.transform(check_series(x, w)) for x, w in zip(items, where)]
+        seqs = [check_series(x, w) for x, w in zip(items, where)]
+        want = input_size or (seqs[0].shape[1] if seqs else 0)
+        for s, w in zip(seqs, where):
+            if s.shape[1] != want:
+                raise DataError(f"{w}: {s.shape[1]} features per step, expected {want} (as the training data)")
+        seqs = [scaler.transform(s) for s in seqs]
     if max_len > 0:
         cut = sum(len(s) > max_len for s in seqs)
         if cut:

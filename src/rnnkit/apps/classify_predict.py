@@ -1,0 +1,141 @@
+"""`rnnkit predict RUN ...`: classify new raw inputs with a trained model directory.
+
+Inputs are raw texts (encoded with the run's own ``tokenizer.json``) or numeric series
+(normalised with the run's ``scaler.json``): given on the command line (a text, or a series as
+``"0.1,0.5,0.3"``; ``;`` separates time steps of a multivariate series: ``"1,2;3,4"``), or read
+from a file (CSV/TSV/JSONL text column, ``.npz`` X / X_test, ``.ts``). The attention weights of
+the first input can be drawn as a PNG heat map when the model uses attention pooling.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.apps.classify import encode_inputs, predict_logits
+from rnnkit.data.classify import Scaler, Vocab, check_series, pad_batch
+from rnnkit.errors import DataError
+
+
+def parse_series(text: str, where: str = "input") -> np.ndarray:
+    """``"1,2,3"`` -> (3, 1); ``"1,2;3,4"`` -> (2, 2) (``;`` separates steps)."""
+    try:
+        if ";" in text:
+            rows = [[float(v) for v in step.split(",")] for step in text.strip().strip(";").split(";")]
+        else:
+            rows = [float(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        raise DataError(f"{where}: cannot read {text[:40]!r} as numbers (e.g. \"0.1,0.5,0.3\")") from None
+    return check_series(rows, where)
+
+
+def read_inputs(path: str | Path, kind: str, text_column: str) -> tuple[list[Any], list[str]]:
+    """Raw inputs (texts or series) and row descriptions from a file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"input file not found: {path}")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            key = "X" if "X" in z.files else "X_test" if "X_test" in z.files else None
+            if key is None:
+                raise DataError(f"{path}: expected an array X (or X_test); found {', '.join(z.files)}")
+            xs = list(z[key])
+        return xs, [f"{path}:{key}[{i}]" for i in range(len(xs))]
+    if path.suffix == ".ts":
+        from rnnkit.data.ucr import read_ts
+
+        xs, _, _ = read_ts(path, allow_missing=True)
+        return xs, [f"{path}[{i}]" for i in range(len(xs))]
+    rows: list[tuple[Any, str]] = []
+    if path.suffix in (".jsonl", ".json"):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if line.strip():
+                rows.append((json.loads(line), f"{path}:{n}"))
+    elif path.suffix in (".csv", ".tsv"):
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
+            rows = [(r, f"{path}:{reader.line_num}") for r in reader]
+    else:
+        raise DataError(f"{path}: unsupported input type {path.suffix!r}; use .csv, .tsv, .jsonl, .npz or .ts")
+    out, where = [], []
+    for r, w in rows:
+        if text_column not in r:
+            raise DataError(f"{w}: no column {text_column!r}; columns: {', '.join(map(str, r))}")
+        v = r[text_column]
+        out.append(parse_series(v, w) if kind != "text" and isinstance(v, str) else v)
+        where.append(w)
+    return out, where
+
+
+def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None) -> list[dict[str, Any]]:
+    """Predicted label, its probability and all class probabilities for each raw input."""
+    arts = model.artifacts
+    kind = arts["labels.json"]["kind"]
+    names = arts["labels.json"]["names"]
+    vocab = Vocab.from_dict(arts["tokenizer.json"]) if "tokenizer.json" in arts else None
+    scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in arts else None
+    where = where or [f"input {i}" for i in range(len(inputs))]
+    if kind != "text":
+        inputs = [parse_series(x, w) if isinstance(x, str) else x for x, w in zip(inputs, where)]
+    seqs = encode_inputs(inputs, where, kind, vocab, scaler, model.run_config.data.max_len,
+                         arts["labels.json"]["input_size"])
+    probs = torch.softmax(predict_logits(model, seqs), -1).numpy()
+    return [{"label": names[int(p.argmax())], "probability": float(p.max()),
+             "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
+
+
+def attention_map(model: Any, raw: Any, path: str | Path) -> Path:
+    """Draw the attention weights of one raw input over its tokens or its series as a PNG."""
+    from rnnkit.apps.classify_report import plot_attention
+
+    if model.config.pooling != "attention":
+        raise DataError(f"this model pools with {model.config.pooling!r}; attention maps need "
+                        "model.pooling=attention")
+    arts = model.artifacts
+    kind = arts["labels.json"]["kind"]
+    vocab = Vocab.from_dict(arts["tokenizer.json"]) if "tokenizer.json" in arts else None
+    scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in arts else None
+    if kind != "text" and isinstance(raw, str):
+        raw = parse_series(raw)
+    seq = encode_inputs([raw], ["input 0"], kind, vocab, scaler, model.run_config.data.max_len,
+                        arts["labels.json"]["input_size"])[0]
+    b = pad_batch([seq], [0])
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model(b.x.to(device), b.lengths.to(device))
+    w = out.attention[0, : int(out.lengths[0])].cpu().numpy()
+    label = arts["labels.json"]["names"][int(out.logits.argmax())]
+    if kind == "text":
+        tokens = vocab.tokens(raw)[: len(seq)]
+        return plot_attention(w, path, tokens=tokens, title=f"attention (predicted: {label})")
+    return plot_attention(w, path, series=np.asarray(seq), title=f"attention (predicted: {label})")
+
+
+def predict_run(run_dir: str | Path, inputs: list[str] | None = None, input_path: str | Path | None = None,
+                attention_png: str | Path | None = None) -> list[dict[str, Any]]:
+    """Load a classify run and predict ``inputs`` (command-line strings) and/or ``input_path``."""
+    from rnnkit.tasks import load_run
+
+    model = load_run(run_dir)
+    if model.run_config.task != "classify":
+        raise DataError(f"{run_dir} holds a {model.run_config.task!r} model; predict needs a classify run")
+    raw, where = list(inputs or []), [f"argument {i + 1}" for i in range(len(inputs or []))]
+    if input_path is not None:
+        more, w = read_inputs(input_path, model.artifacts["labels.json"]["kind"], model.run_config.data.text_column)
+        raw, where = raw + more, where + w
+    if not raw:
+        raise DataError("nothing to predict: give inputs as arguments or --input FILE")
+    results = predict_raw(model, raw, where)
+    if attention_png is not None:
+        attention_map(model, raw[0], attention_png)
+    for r, w in zip(results, where):
+        r["input"] = w
+    return results
+
+
+__all__ = ["attention_map", "parse_series", "predict_raw", "predict_run", "read_inputs"]
