@@ -40,8 +40,8 @@ def _reviews(path, n=60, seed=0):
 def test_cli_train_evaluate_predict_on_a_tiny_csv(tmp_path):
     runner = CliRunner()
     data, out = _reviews(tmp_path / "reviews.csv"), tmp_path / "run"
-    r = runner.invoke(app, ["train", "classify", "--data", str(data), "--out", str(out),
-                            *_sets([*TINY, "model.pooling=attention"])])
+    r = runner.invoke(app, ["train", "classify", "--data", str(data), "--out", str(out), "--text-column", "text",
+                            "--label-column", "label", *_sets([*TINY, "model.pooling=attention"])])
     assert r.exit_code == 0, r.output
     assert "test_accuracy=" in r.output and "baseline tfidf_logreg" in r.output
     assert (out / "confusion.png").is_file() and (out / "tokenizer.json").is_file()

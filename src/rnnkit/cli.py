@@ -73,10 +73,13 @@ def train(
     time_column: str = typer.Option(None, "--time-column", help="forecast CSV: time column (data.time_column)."),
     target_column: str = typer.Option(None, "--target-column", help="forecast CSV: target column(s), comma-separated."),
     covariates: str = typer.Option(None, "--covariates", help="forecast CSV: past covariate columns, comma-separated."),
+    text_column: str = typer.Option(None, "--text-column", help="classify: column holding the text."),
+    label_column: str = typer.Option(None, "--label-column", help="classify: column holding the class label."),
 ) -> None:
     """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory."""
     set_ = [*(f"data.{k}={v}" for k, v in (("horizon", horizon), ("time_column", time_column),
-                                           ("target_columns", target_column), ("past_covariates", covariates))
+                                           ("target_columns", target_column), ("past_covariates", covariates),
+                                           ("text_column", text_column), ("label_column", label_column))
               if v is not None), *set_]
     from rnnkit.cli_progress import RichProgress
     from rnnkit.tasks import TASKS, make_run_config, run_config_from_dict, train_run
