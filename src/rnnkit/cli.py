@@ -121,6 +121,8 @@ def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...]) -> None:
     for name, base in (metrics.get("baselines") or {}).items():
         vals = "  ".join(f"{k}={v:.4f}" for k, v in base.items() if isinstance(v, float))
         console.print(f"  baseline {name}: {vals}")
+    if metrics.get("below_majority"):
+        console.print("[bold red]FLAG:[/] the model is at or below the majority-class baseline")
 
 
 @app.command()
