@@ -279,6 +279,46 @@ def predict(
             console.print(f"attention map -> {attention}")
 
 
+bench_app = typer.Typer(help="Speed benchmarks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("cells")
+def bench_cells(
+    shape: list[str] = typer.Option([], "--shape", help="batch | stream | min100 | min4096 (repeat; default all)."),
+    reps: int = typer.Option(5, "--reps", help="Recorded repetitions (interleaved) after one warm-up."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
+    device: list[str] = typer.Option([], "--device", help="cpu | cuda (repeat; default cpu and cuda if present)."),
+    accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Scan accuracy at T=4096."),
+    write: Path = typer.Option(None, "--write", help="Also write the table as the 'Cells speed' section of "
+                               "this markdown file (e.g. docs/benchmarks.md)."),
+) -> None:
+    """Every cell and impl side by side with bare nn.LSTM / nn.GRU: medians, ratios, GFLOP/s vs a GEMM."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rnnkit.bench import cells_markdown, run_cell_bench, write_section
+
+    with clean_errors(), Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                  console=err_console, transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        try:
+            result = run_cell_bench(shape or None, reps, device or None, threads, accuracy, progress)
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+    table = cells_markdown(result)
+    console.out(table, highlight=False)
+    if write is not None:
+        cmd = "rnnkit bench cells" + "".join(f" --shape {x}" for x in shape) + f" --reps {reps}" + (
+            f" --threads {threads}" if threads else "") + "".join(f" --device {d}" for d in device) + (
+            "" if accuracy else " --no-accuracy") + f" --write {write}"
+        write_section(str(write), "Cells speed", f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
+        console.print(f"written to {write}")
+
+
 def main() -> None:
     """Console-script entry point (`rnnkit`, `python -m rnnkit`)."""
     try:

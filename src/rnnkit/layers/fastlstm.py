@@ -84,19 +84,23 @@ class _LSTMLoop(torch.autograd.Function):
         tcs, gates = xp.new_empty(T, B, H), xp.new_empty(T, B, G)
         hs[0], cs[0] = h0, c0
         wt = w_hh.t()
+        # per-step views made once (indexing a tensor in the loop costs as much as a small kernel)
+        g4 = gates.view(T, B, 4, H)
+        h_, c_, tc_, x_, gt_ = hs.unbind(0), cs.unbind(0), tcs.unbind(0), xp.unbind(0), gates.unbind(0)
+        o_, i_, f_, g_ = (v.unbind(0) for v in g4.unbind(2))
+        sig_ = (gates[:, :, : 3 * H] if peep is None else g4[:, :, 1:3]).unbind(0)
+        c3_ = cs.unsqueeze(2).unbind(0)
         for t in range(T):
-            gt = torch.addmm(xp[t], hs[t], wt, out=gates[t])  # (B, 4H)
-            o, i, f, g = gt.view(B, 4, H).unbind(1)
+            torch.addmm(x_[t], h_[t], wt, out=gt_[t])  # (B, 4H)
             if peep is None:
-                gt[:, : 3 * H].sigmoid_()
+                sig_[t].sigmoid_()  # o, i, f
             else:  # i, f see c_{t-1}; o sees c_t
-                gif = gt.view(B, 4, H)[:, 1:3]
-                gif.addcmul_(peep[1:], cs[t].unsqueeze(1)).sigmoid_()
-            g.tanh_()
-            c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
+                sig_[t].addcmul_(peep[1:], c3_[t]).sigmoid_()
+            g_[t].tanh_()
+            c = torch.mul(f_[t], c_[t], out=c_[t + 1]).addcmul_(i_[t], g_[t])
             if peep is not None:
-                o.addcmul_(peep[0], c).sigmoid_()
-            torch.mul(o, torch.tanh(c, out=tcs[t]), out=hs[t + 1])
+                o_[t].addcmul_(peep[0], c).sigmoid_()
+            torch.mul(o_[t], torch.tanh(c, out=tc_[t]), out=h_[t + 1])
         ctx.save_for_backward(w_hh, peep, hs, cs, tcs, gates, last)
         return hs[1:], _final(hs, last), _final(cs, last)
 
@@ -120,13 +124,20 @@ class _LSTMLoop(torch.autograd.Function):
         d4 = dpre.view(T, B, 4, H)
         dh = dy[-1].clone()
         dc = (dcT if inj is None else inj[-1]).clone()
+        dc3 = dc.unsqueeze(1)  # a view: follows the in-place updates of dc
+        dy_, dp_, Fp_, K_, C_, A_ = dy.unbind(0), dpre.unbind(0), Fp.unbind(0), K.unbind(0), C.unbind(0), A.unbind(0)
+        dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
+        inj_ = inj.unbind(0) if inj is not None else None
         for t in range(T - 1, -1, -1):
             if t < T - 1:
-                torch.addmm(dy[t], dpre[t + 1], w_hh, out=dh)
-                dc = dc.mul_(Fp[t + 1]) if inj is None else torch.addcmul(inj[t], dc, Fp[t + 1])
-            dc.addcmul_(dh, K[t])
-            torch.mul(C[t], dc.unsqueeze(1), out=d4[t, :, 1:])
-            torch.mul(dh, A[t], out=d4[t, :, 0])
+                torch.addmm(dy_[t], dp_[t + 1], w_hh, out=dh)
+                if inj_ is None:
+                    dc.mul_(Fp_[t + 1])
+                else:
+                    torch.addcmul(inj_[t], dc, Fp_[t + 1], out=dc)
+            dc.addcmul_(dh, K_[t])
+            torch.mul(C_[t], dc3, out=dcg_[t])
+            torch.mul(dh, A_[t], out=dco_[t])
         dh0, dc0 = dpre[0] @ w_hh, dc * Fp[0]
         dw = dpre.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
         dpeep = None
@@ -148,19 +159,23 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
         H = G // 4
         hs, cs = xp.new_empty(T + 1, B, H), xp.new_empty(T + 1, B, H)
         tls, gates, zs = xp.new_empty(T, B, H), xp.new_empty(T, B, G), xp.new_empty(T, B, G)
-        stats = xp.new_empty(4, T, B, 1)  # mean/rstd of LN_hh, mean/rstd of LN_c
         hs[0], cs[0] = h0, c0
         wt = w_hh.t()
+        h_, c_, tl_, x_, gt_, z_ = (v.unbind(0) for v in (hs, cs, tls, xp, gates, zs))
+        o_, i_, f_, g_ = (v.unbind(0) for v in gates.view(T, B, 4, H).unbind(2))
+        sig_ = gates[:, :, : 3 * H].unbind(0)
+        st: list[list[Tensor]] = [[], [], [], []]  # mean/rstd of LN_hh, mean/rstd of LN_c per step
         for t in range(T):
-            z = torch.mm(hs[t], wt, out=zs[t])
-            ln, stats[0, t], stats[1, t] = torch.native_layer_norm(z, (G,), g_hh, None, eps_hh)
-            gt = torch.add(xp[t], ln, out=gates[t])
-            o, i, f, g = gt.view(B, 4, H).unbind(1)
-            gt[:, : 3 * H].sigmoid_()
-            g.tanh_()
-            c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, g)
-            lc, stats[2, t], stats[3, t] = torch.native_layer_norm(c, (H,), g_c, b_c, eps_c)
-            torch.mul(o, torch.tanh(lc, out=tls[t]), out=hs[t + 1])
+            ln, m, r = torch.native_layer_norm(torch.mm(h_[t], wt, out=z_[t]), (G,), g_hh, None, eps_hh)
+            torch.add(x_[t], ln, out=gt_[t])
+            sig_[t].sigmoid_()  # o, i, f
+            g_[t].tanh_()
+            c = torch.mul(f_[t], c_[t], out=c_[t + 1]).addcmul_(i_[t], g_[t])
+            lc, mc, rc = torch.native_layer_norm(c, (H,), g_c, b_c, eps_c)
+            torch.mul(o_[t], torch.tanh(lc, out=tl_[t]), out=h_[t + 1])
+            for lst, v in zip(st, (m, r, mc, rc)):
+                lst.append(v)
+        stats = torch.stack([torch.stack(v) for v in st])  # (4, T, B, 1)
         ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last)
         return hs[1:], _final(hs, last), _final(cs, last)
 
@@ -174,25 +189,30 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
         Kc = o * (1 - tls * tls)  # d LN_c(c) = dh*Kc
         C = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
         dy, inj = _prepare_backward(dy, dhT, dcT, last)
-        dpre, dz = dy.new_empty(T, B, G), dy.new_empty(T, B, G)
+        dpre = dy.new_empty(T, B, G)
         d4, dlc = dpre.view(T, B, 4, H), dy.new_empty(T, B, H)
         dh = dy[-1].clone()
         dc = (dcT if inj is None else inj[-1]).clone()
         mask = [True, False, False]
+        dy_, dp_, dlc_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, dlc, Kc, C, A, f))
+        c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, *stats))
+        dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
+        dz_: list[Tensor] = [dh] * T
         for t in range(T - 1, -1, -1):
             if t < T - 1:
-                torch.addmm(dy[t], dz[t + 1], w_hh, out=dh)
-            torch.mul(dh, Kc[t], out=dlc[t])
-            dcl = _ln_backward(dlc[t], cs[t + 1], [H], stats[2, t], stats[3, t], g_c, b_c, mask)[0]
+                torch.addmm(dy_[t], dz_[t + 1], w_hh, out=dh)
+            torch.mul(dh, Kc_[t], out=dlc_[t])
+            dcl = _ln_backward(dlc_[t], c_[t + 1], [H], mc_[t], rc_[t], g_c, b_c, mask)[0]
             if t < T - 1:
-                dc = torch.addcmul(dcl, dc, f[t + 1])
+                dc = torch.addcmul(dcl, dc, f_[t + 1])
                 if inj is not None:
                     dc.add_(inj[t])
             else:
                 dc = dcl.add_(dc)
-            torch.mul(C[t], dc.unsqueeze(1), out=d4[t, :, 1:])
-            torch.mul(dh, A[t], out=d4[t, :, 0])
-            dz[t] = _ln_backward(dpre[t], zs[t], [G], stats[0, t], stats[1, t], g_hh, None, mask)[0]
+            torch.mul(C_[t], dc.unsqueeze(1), out=dcg_[t])
+            torch.mul(dh, A_[t], out=dco_[t])
+            dz_[t] = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask)[0]
+        dz = torch.stack(dz_)  # (T, B, 4H)
         dh0, dc0 = dz[0] @ w_hh, dc * f[0]
         dw = dz.view(T * B, G).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
         dg_hh = (dpre * (zs - stats[0]) * stats[1]).sum((0, 1))

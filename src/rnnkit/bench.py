@@ -1,0 +1,253 @@
+"""Speed benchmarks: every cell and implementation side by side with bare ``torch.nn.LSTM/GRU``.
+
+Why this shape: the machines are shared and noisy, so one run times every candidate, repetitions
+are interleaved (rep 1 of all, then rep 2 of all, ...), and only medians and ratios *within the
+run* are reported. Achieved GFLOP/s is compared with a plain GEMM of the layer's shape timed in the
+same run, so "x% of the machine" means the same machine at the same moment.
+
+``run_cell_bench`` returns a :class:`CellBench`; ``cells_markdown`` renders it. The accuracy part
+(``scan_accuracy``) compares each scan method in float32 against a float64 sequential reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.cells import CELLS
+from rnnkit.cells.scan import SCANS
+from rnnkit.layers import Stack
+from rnnkit.layers.fastlstm import FAST_CELLS
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One benchmark configuration."""
+
+    name: str
+    batch: int
+    time: int
+    input_size: int
+    hidden_size: int
+    cells: tuple[str, ...]
+
+
+ALL_CELLS = tuple(CELLS)
+SHAPES: dict[str, Shape] = {
+    "batch": Shape("B=64 T=100 in=128 H=256", 64, 100, 128, 256, ALL_CELLS),
+    "stream": Shape("streaming B=1 T=1000 in=128 H=256", 1, 1000, 128, 256, ALL_CELLS),
+    "min100": Shape("minGRU/minLSTM B=16 T=100 in=128 H=256", 16, 100, 128, 256, ("mingru", "minlstm")),
+    "min4096": Shape("minGRU/minLSTM B=16 T=4096 in=128 H=256", 16, 4096, 128, 256, ("mingru", "minlstm")),
+}
+
+
+@dataclass
+class Row:
+    """Medians (seconds) of one candidate; ``flops`` of one forward (GEMMs only)."""
+
+    label: str
+    fwd: list[float] = field(default_factory=list)
+    fwdbwd: list[float] = field(default_factory=list)
+    flops: float = 0.0
+
+
+@dataclass
+class ShapeResult:
+    shape: Shape
+    device: str
+    rows: list[Row]
+    gemm_gflops: float
+
+
+@dataclass
+class CellBench:
+    results: list[ShapeResult]
+    threads: int
+    reps: int
+    accuracy: list[tuple[str, float, float]] = field(default_factory=list)  # (method, rel err y, rel err dW)
+
+
+def _impls(cell: str) -> list[tuple[str, dict]]:
+    """(label suffix, Stack kwargs) of every implementation valid for ``cell``, auto included."""
+    out: list[tuple[str, dict]] = []
+    if CELLS[cell].fused_kernel is not None:
+        out.append(("fused", {"impl": "fused"}))
+    if CELLS[cell] in FAST_CELLS:
+        out.append(("fastloop", {"impl": "fastloop"}))
+    if CELLS[cell].has_weight_hh is False:
+        out += [(f"scan {m}", {"impl": "scan", "scan_method": m}) for m in SCANS]
+    out.append(("explicit", {"impl": "explicit"}))
+    return out
+
+
+def _gemm_flops(shape: Shape, cell: str) -> float:
+    """Multiply-adds x2 of one forward: input and recurrent projections of every step."""
+    klass = CELLS[cell]
+    recurrent = shape.hidden_size if klass.has_weight_hh else 0
+    return 2.0 * shape.batch * shape.time * klass.num_gates * shape.hidden_size * (shape.input_size + recurrent)
+
+
+def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module, float]]:
+    """label -> (module returning (y, state), forward FLOPs); bare torch modules first."""
+    I, H = shape.input_size, shape.hidden_size
+    mods: dict[str, tuple[nn.Module, float]] = {
+        "nn.LSTM (bare)": (nn.LSTM(I, H, batch_first=True), _gemm_flops(shape, "lstm")),
+        "nn.GRU (bare)": (nn.GRU(I, H, batch_first=True), _gemm_flops(shape, "gru")),
+    }
+    for cell in shape.cells:
+        default = Stack(cell, I, H)
+        auto, method = default.plan[0][0], default.resolved_scan_method(device)
+        for suffix, kw in _impls(cell):
+            stack = Stack(cell, I, H, **kw)
+            chosen = auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
+            mods[f"{cell} {suffix}{' (auto)' if chosen else ''}"] = (stack, _gemm_flops(shape, cell))
+    return {k: (m.to(device), f) for k, (m, f) in mods.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _bench_shape(shape: Shape, device: torch.device, reps: int, progress: Progress | None) -> ShapeResult:
+    torch.manual_seed(0)
+    cands = _candidates(shape, device)
+    x = torch.randn(shape.batch, shape.time, shape.input_size, device=device)
+    xg = x.clone().requires_grad_(True)
+    K, N = shape.input_size + shape.hidden_size, 4 * shape.hidden_size
+    a, b = torch.randn(shape.batch * shape.time, K, device=device), torch.randn(K, N, device=device)
+    rows = {k: Row(k, flops=f) for k, (_, f) in cands.items()}
+    gemm: list[float] = []
+    total, done = (reps + 1) * (len(cands) + 1), 0
+    for rep in range(reps + 1):  # rep 0 is warm-up, not recorded
+        t = _time(lambda: torch.mm(a, b), device)
+        if rep:
+            gemm.append(t)
+        for label, (mod, _) in cands.items():
+            with torch.no_grad():
+                tf = _time(lambda m=mod: m(x), device)
+            tb = _time(lambda m=mod: m(xg)[0].sum().backward(), device)
+            if rep:
+                rows[label].fwd.append(tf)
+                rows[label].fwdbwd.append(tb)
+            done += 1
+            if progress:
+                progress(f"{shape.name} [{device.type}] rep {rep}/{reps}: {label}", done, total)
+        done += 1
+    gemm_gflops = 2.0 * a.shape[0] * K * N / statistics.median(gemm) / 1e9
+    log.info("%s on %s: plain GEMM (%d x %d x %d) %.1f GFLOP/s", shape.name, device, a.shape[0], K, N, gemm_gflops)
+    return ShapeResult(shape, device.type, list(rows.values()), gemm_gflops)
+
+
+def _rel(a: Tensor, b: Tensor) -> float:
+    a, b = a.detach().double(), b.detach().double()
+    return float((a - b).norm() / b.norm())
+
+
+def scan_accuracy(T: int = 4096, B: int = 16, I: int = 128, H: int = 256, cell: str = "mingru",
+                  device: str = "cpu") -> list[tuple[str, float, float]]:
+    """Relative error (Frobenius) of outputs and of the ``weight_ih`` gradient of each float32 scan
+    method (and the explicit loop) against a float64 sequential reference with the same weights."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    ref = Stack(cell, I, H, impl="scan", scan_method="sequential").double().to(dev)
+    x = torch.randn(B, T, I, dtype=torch.float64, device=dev)
+    w = torch.randn(B, T, H, dtype=torch.float64, device=dev)
+    y_ref = ref(x)[0]
+    (y_ref * w).sum().backward()
+    g_ref = ref.cells[0].weight_ih.grad
+    out = []
+    impls = [(f"scan {m}", {"impl": "scan", "scan_method": m}) for m in SCANS] + [("explicit", {"impl": "explicit"})]
+    for label, kw in impls:
+        st = Stack(cell, I, H, **kw).to(dev)
+        st.load_state_dict({k: v.float() for k, v in ref.state_dict().items()})
+        y = st(x.float())[0]
+        (y * w.float()).sum().backward()
+        out.append((f"{cell} {label}", _rel(y, y_ref.detach()), _rel(st.cells[0].weight_ih.grad, g_ref)))
+    return out
+
+
+def run_cell_bench(shapes: list[str] | None = None, reps: int = 5, devices: list[str] | None = None,
+                   threads: int | None = None, accuracy: bool = True,
+                   progress: Progress | None = None) -> CellBench:
+    """Time every cell/impl of each named shape (keys of ``SHAPES``; all by default) on CPU and, when
+    present, CUDA; ``reps`` recorded repetitions after one warm-up, interleaved across candidates."""
+    unknown = [s for s in shapes or [] if s not in SHAPES]
+    if unknown:
+        raise ValueError(f"unknown bench shape(s) {unknown}; valid: {', '.join(SHAPES)}")
+    if threads:
+        torch.set_num_threads(threads)
+    devices = devices or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    results = [_bench_shape(SHAPES[s], torch.device(d), reps, progress)
+               for d in devices for s in (shapes or list(SHAPES))]
+    acc = scan_accuracy(device=devices[-1]) if accuracy else []
+    return CellBench(results, torch.get_num_threads(), reps, acc)
+
+
+def _ms(v: list[float]) -> str:
+    return f"{statistics.median(v) * 1e3:.1f}"
+
+
+def cells_markdown(bench: CellBench) -> str:
+    """The result as markdown tables (one per shape and device) plus the scan accuracy table."""
+    parts = [f"torch {torch.__version__}, {bench.threads} threads, median of {bench.reps} interleaved "
+             "repetitions; fwd = inference (no_grad), f+b = forward + backward of sum(y). "
+             "Ratios are time / time of the bare torch module (lower is faster). "
+             "GFLOP/s counts the gate GEMMs only (fwd+bwd = 3x fwd).\n"]
+    for r in bench.results:
+        base = {k: statistics.median(row.fwdbwd) for row in r.rows for k in ("nn.LSTM (bare)", "nn.GRU (bare)")
+                if row.label == k}
+        basef = {k: statistics.median(row.fwd) for row in r.rows for k in base if row.label == k}
+        parts.append(f"\n### {r.shape.name} — {r.device} (plain GEMM {r.gemm_gflops:.1f} GFLOP/s)\n\n"
+                     "| cell / impl | fwd ms | fwd / nn.LSTM | fwd / nn.GRU | f+b ms | f+b / nn.LSTM | "
+                     "f+b / nn.GRU | f+b GFLOP/s | % of GEMM |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for row in r.rows:
+            f, fb = statistics.median(row.fwd), statistics.median(row.fwdbwd)
+            gf = 3 * row.flops / fb / 1e9
+            parts.append(f"| {row.label} | {_ms(row.fwd)} | {f / basef['nn.LSTM (bare)']:.2f} | "
+                         f"{f / basef['nn.GRU (bare)']:.2f} | {_ms(row.fwdbwd)} | "
+                         f"{fb / base['nn.LSTM (bare)']:.2f} | {fb / base['nn.GRU (bare)']:.2f} | "
+                         f"{gf:.1f} | {100 * gf / r.gemm_gflops:.0f}% |")
+    if bench.accuracy:
+        parts.append("\n### Scan accuracy, T=4096 B=16 in=128 H=256 (float32 vs float64 sequential)\n\n"
+                     "| method | rel. error of y | rel. error of dL/dW_ih |\n|---|---:|---:|")
+        parts += [f"| {m} | {ey:.1e} | {eg:.1e} |" for m, ey, eg in bench.accuracy]
+    return "\n".join(parts) + "\n"
+
+
+def write_section(path: str, title: str, body: str) -> None:
+    """Replace (or append) the ``## title`` section of a markdown file, leaving other sections alone."""
+    import os
+
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    head = f"## {title}\n"
+    start = text.find(head)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + head + "\n" + body
+    else:
+        nxt = text.find("\n## ", start + len(head))
+        text = text[:start] + head + "\n" + body + (text[nxt:] if nxt >= 0 else "")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+__all__ = ["SHAPES", "CellBench", "cells_markdown", "run_cell_bench", "scan_accuracy", "write_section"]
