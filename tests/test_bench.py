@@ -38,12 +38,15 @@ def test_scan_accuracy_is_relative_to_a_float64_reference() -> None:
         assert 0 < ey < 1e-4 and 0 < eg < 1e-4
 
 
-def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
+def test_write_section_replaces_only_its_generated_block(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
-    doc.write_text("# Benchmarks\n\n## Tasks\n\nkeep me\n\n## Cells speed\n\nold\n\n## Later\n\nkeep too\n")
+    doc.write_text("# Benchmarks\n\n## Tasks\n\nkeep me\n\n## Cells speed\n\nmy notes\n\n## Later\n\nkeep too\n")
+    bench.write_section(str(doc), "Cells speed", "old table\n")
     bench.write_section(str(doc), "Cells speed", "new table\n")
     text = doc.read_text()
-    assert "old" not in text and "new table" in text and "keep me" in text and "keep too" in text
-    assert text.index("## Tasks") < text.index("## Cells speed") < text.index("## Later")
+    assert "old table" not in text and text.count("new table") == 1
+    for kept in ("keep me", "my notes", "keep too"):
+        assert text.count(kept) == 1
+    assert text.index("## Tasks") < text.index("new table") < text.index("my notes") < text.index("## Later")
     bench.write_section(str(tmp_path / "fresh.md"), "Cells speed", "t\n")
     assert "## Cells speed" in (tmp_path / "fresh.md").read_text()
