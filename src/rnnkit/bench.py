@@ -225,11 +225,49 @@ def cells_markdown(bench: CellBench) -> str:
                          f"{f / basef['nn.GRU (bare)']:.2f} | {_ms(row.fwdbwd)} | "
                          f"{fb / base['nn.LSTM (bare)']:.2f} | {fb / base['nn.GRU (bare)']:.2f} | "
                          f"{gf:.1f} | {100 * gf / r.gemm_gflops:.0f}% |")
+    parts.append(targets_markdown(bench))
     if bench.accuracy:
         parts.append("\n### Scan accuracy, T=4096 B=16 in=128 H=256 (float32 vs float64 sequential)\n\n"
                      "| method | rel. error of y | rel. error of dL/dW_ih |\n|---|---:|---:|")
         parts += [f"| {m} | {ey:.1e} | {eg:.1e} |" for m, ey, eg in bench.accuracy]
     return "\n".join(parts) + "\n"
+
+
+#: (shape key, cell, bare baseline, limit, kind): "max" = f+b time / baseline <= limit;
+#: "speedup" = baseline time / f+b time >= limit. Targets of issue #7.
+_L, _G = "nn.LSTM (bare)", "nn.GRU (bare)"
+TARGETS = [
+    ("batch", "lstm", _L, 1 / 0.95, "max"), ("stream", "lstm", _L, 1 / 0.95, "max"),
+    ("batch", "gru", _G, 1 / 0.95, "max"), ("stream", "gru", _G, 1 / 0.95, "max"),
+    ("batch", "peephole_lstm", _L, 1.5, "max"), ("batch", "layernorm_lstm", _L, 1.5, "max"),
+    ("stream", "peephole_lstm", _L, 4.0, "max"), ("stream", "layernorm_lstm", _L, 4.0, "max"),
+    ("min100", "mingru", _G, 3.0, "speedup"), ("min100", "minlstm", _G, 3.0, "speedup"),
+    ("min4096", "mingru", _G, 3.0, "speedup"), ("min4096", "minlstm", _G, 3.0, "speedup"),
+]
+
+
+def targets_markdown(bench: CellBench) -> str:
+    """The issue's speed targets, each with the impl that ``impl="auto"`` picks, met or not."""
+    lines = ["\n### Targets (fwd+bwd, the impl `impl=\"auto\"` picks)\n",
+             "| shape | device | cell (auto impl) | measured | target | met |", "|---|---|---|---:|---:|---|"]
+    for r in bench.results:
+        med = {row.label: statistics.median(row.fwdbwd) for row in r.rows}
+        for key, cell, base, limit, kind in TARGETS:
+            auto = [lab for lab in med if lab.split()[0] == cell and lab.endswith("(auto)")]
+            if SHAPES.get(key) != r.shape or not auto:
+                continue
+            ratio = med[auto[0]] / med[base]
+            if kind == "max":
+                got, want, ok = f"{ratio:.2f}x {base} time", f"<= {limit:.2f}x", ratio <= limit
+            else:
+                got, want, ok = f"{1 / ratio:.1f}x faster than {base}", f">= {limit:.0f}x", 1 / ratio >= limit
+            lines.append(f"| {r.shape.name} | {r.device} | {auto[0]} | {got} | {want} | {'yes' if ok else 'NO'} |")
+    for label, ey, eg in bench.accuracy:
+        if "parallel" in label:
+            err = max(ey, eg)
+            met = "yes" if err <= 1e-4 else "NO"
+            lines.append(f"| T=4096 | - | {label} accuracy | {err:.1e} rel. | <= 1e-4 | {met} |")
+    return "\n".join(lines)
 
 
 def write_section(path: str, title: str, body: str) -> None:
