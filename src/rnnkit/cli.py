@@ -243,12 +243,14 @@ def backtest(
     folds: int = typer.Option(5, "--folds", help="Rolling origins (the last ones, --step apart)."),
     step: int = typer.Option(None, "--step", help="Steps between origins (default: the horizon)."),
     refit: str = typer.Option("auto", "--refit", help="auto | always | never: retrain per origin on earlier rows."),
+    baselines: str = typer.Option(None, "--baselines", help="Comma-separated baselines (default: the run's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
 ) -> None:
     """Rolling-origin backtest of a forecast run beside naive, seasonal naive, ETS and ARIMA."""
     with clean_errors():
         from rnnkit.apps.forecast import TASK, backtest_run
-        metrics = backtest_run(run, folds, step, refit)
+        names = tuple(b.strip() for b in baselines.split(",") if b.strip()) if baselines else None
+        metrics = backtest_run(run, folds, step, refit, names)
         if as_json:
             console.out(json.dumps(metrics), highlight=False)
         else:

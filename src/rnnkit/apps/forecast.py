@@ -129,16 +129,20 @@ def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool 
     return out
 
 
-def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, refit: str = "auto") -> dict[str, Any]:
+def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, refit: str = "auto",
+                 baselines: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Rolling-origin backtest over the last ``folds`` origins of the data.
 
     Origins inside the run's held-out tail use the trained model in one batched pass. Earlier origins
     would be in-sample for it, so (``refit="auto"`` or ``"always"``) a fresh model is trained per origin
     on the rows before it only, with the run's config; ``refit="never"`` refuses such origins.
+    ``baselines`` overrides the run's ``data.baselines``.
     """
     if refit not in ("auto", "always", "never"):
         raise ConfigError(f"refit={refit!r}; valid: auto, always, never")
     model, cfg, bundle = _run_and_bundle(run_dir)
+    if baselines:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, baselines=tuple(baselines)))
     h = cfg.data.horizon
     origins = rolling_origins(len(bundle.frame.targets), h, folds, step)
     n_train = len(bundle.frame.targets) - (cfg.data.test_size or h)
