@@ -122,3 +122,13 @@ def test_other_bad_inputs(csv_path, tmp_path) -> None:
         prepare(ForecastDataConfig(source=p, horizon=3, context=6, scaler="log1p"))
     with pytest.raises(DataError, match="not found"):
         load_frame(ForecastDataConfig(source=str(tmp_path / "nope.csv")))
+
+
+def test_future_labels_keep_the_weekday() -> None:
+    from rnnkit.data.forecast_time import step_labels
+
+    times = ["1958-03-29", "1958-04-05"]  # Saturdays
+    o = to_ordinal(times, "W")
+    assert step_labels(times, o, "W", np.array([1, 2, 3])) == ["1958-04-05", "1958-04-12", "1958-04-19"]
+    m = months(3)
+    assert step_labels(m, to_ordinal(m, "M"), "M", np.array([3])) == ["2000-04"]

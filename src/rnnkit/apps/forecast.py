@@ -17,7 +17,7 @@ import torch
 from rnnkit.config import RunConfig
 from rnnkit.data.forecast import ForecastDataConfig
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
-from rnnkit.data.forecast_time import ordinal_to_str
+from rnnkit.data.forecast_time import step_labels
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
@@ -119,9 +119,9 @@ def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool 
                           "covariates, which the data source does not hold; use --holdout")
     fc = model_forecasts(model, bundle, np.array([origin]))
     fc = {k: v[0, :, :H] for k, v in fc.items()}
-    start = bundle.frame.ordinal[0]
-    out = {"series": bundle.frame.target_names, "origin": origin,
-           "times": [ordinal_to_str(start + origin + h, bundle.frame.freq) for h in range(H)],
+    f = bundle.frame
+    out = {"series": f.target_names, "origin": origin,
+           "times": step_labels(f.times, f.ordinal, f.freq, origin + np.arange(H)),
            "history_times": bundle.frame.times[:origin], "history": bundle.frame.targets[:origin].T.tolist(),
            "interval": model.interval_level, **{k: v.tolist() for k, v in fc.items()}}
     if holdout:

@@ -138,3 +138,20 @@ def ordinal_to_str(ordinal: int, freq: str) -> str:
     unit = {"H": 60, "D": 1440, "W": 10080}.get(freq) or int(_MINUTES.match(freq).group(1))
     t = np.datetime64(o * unit, "m")
     return str(t.astype("datetime64[D]")) if freq in ("D", "W") else str(t)
+
+
+def step_labels(times: list[str], ordinal: np.ndarray, freq: str, steps: np.ndarray) -> list[str]:
+    """Labels for row positions ``steps`` (possibly past the end), in the data's own spelling where
+    possible: sub-monthly data keeps the weekday / time of day of its timestamps."""
+    out = []
+    for s in np.asarray(steps).tolist():
+        if s < len(times):
+            out.append(times[s])
+        elif freq in ("Y", "I", "Q", "M"):
+            out.append(ordinal_to_str(ordinal[0] + s, freq))
+        else:
+            unit = {"H": 60, "D": 1440, "W": 10080}.get(freq) or int(_MINUTES.match(freq).group(1))
+            t = np.datetime64(times[-1].strip().replace(" ", "T"), "m") + np.timedelta64(
+                (s - len(times) + 1) * unit, "m")
+            out.append(str(t.astype("datetime64[D]")) if freq in ("D", "W") else str(t))
+    return out
