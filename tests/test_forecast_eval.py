@@ -119,6 +119,11 @@ def test_cli_train_evaluate_forecast_backtest(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     b = _json(res.output)
     assert b["folds"] == 2 and b["refit"] is True and list(b["baselines"]) == ["seasonal_naive"]
+    res = r.invoke(app, ["backtest", str(run), "--folds", "1", "--refit", "never", "--json"])
+    assert res.exit_code == 0 and _json(res.output)["refit"] is False  # held-out origin: no retraining
+    assert _json(res.output)["test_mase"] == pytest.approx(m["test_mase"])  # same origin as evaluate
+    res = r.invoke(app, ["backtest", str(run), "--folds", "3", "--refit", "never"])
+    assert res.exit_code == 2 and "inside the run's training data" in res.output
     # a past covariate has no future values: forecasting past the data end must say so
     res = r.invoke(app, ["forecast", str(run), "--horizon", "12"])
     assert res.exit_code == 2 and "horizon 6" in res.output

@@ -256,7 +256,7 @@ def backtest(
         else:
             _print_metrics(metrics, TASK.headline)
             verdict = "LOSES to" if metrics["rnn_loses"] else "beats"
-            console.print(f"{metrics['folds']} folds (refit={metrics['refit']}): the RNN {verdict} the best "
+            console.print(f"{metrics['folds']} fold(s) (refit={metrics['refit']}): the RNN {verdict} the best "
                           f"baseline ({metrics['best_baseline']}), skill {metrics['skill_vs_best_baseline']:+.3f}")
 
 

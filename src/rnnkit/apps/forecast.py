@@ -150,7 +150,7 @@ def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, r
     if refit == "never" and in_sample.any():
         raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
                           f"(before row {n_train}); use refit=auto or fewer folds")
-    if refit == "auto" and not in_sample.any():
+    if refit != "always" and not in_sample.any():
         res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, baselines=cfg.data.baselines,
                       interval=model.interval_level)
         res["refit"] = False
