@@ -135,3 +135,17 @@ def test_cli_bad_input_is_one_clean_line(tmp_path) -> None:
     res = CliRunner().invoke(app, ["train", "forecast", "--data", str(csv), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2
     assert "missing timestamps" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("sets", [["model.strategy=recursive", "model.loss=gaussian"],
+                                  ["model.decoder=rnn", "model.attention=additive", "data.val_size=6"]])
+def test_train_run_other_strategies(tmp_path, sets) -> None:
+    from rnnkit.tasks import load_run, make_run_config, train_run
+
+    t = np.arange(60)
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{10 + np.sin(i / 2):.4f}\n" for i in t))
+    cfg = make_run_config("forecast", [*TINY, "data.horizon=6", *sets], data=str(csv))
+    out = train_run(cfg, tmp_path / "run")
+    assert np.isfinite(out.metrics["test_mase"]) and out.fit.last_eval["val_loss"] == out.fit.last_eval["val_loss"]
+    assert load_run(tmp_path / "run").config == cfg.model

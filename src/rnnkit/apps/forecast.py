@@ -56,7 +56,8 @@ def validate(model: Forecaster, bundle: ForecastBundle) -> dict[str, float]:
     batch = bundle.windows.batch(o, s)
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
-    losses = [forecast_loss(out, y, model.config) for out, y in model.member_outputs(batch)]
+    # free-running forecasts (a recursive model feeds back its own predictions, as at test time)
+    losses = [forecast_loss(out, batch["y"], model.config) for out, _ in model.member_outputs(batch)]
     point = model.predict(batch)["mean"]
     return {"val_loss": float(sum(losses) / len(losses)), "val_mse_scaled": float(((point - batch["y"]) ** 2).mean())}
 
