@@ -65,3 +65,4 @@ def test_task_end_to_end_reports_optimum_and_baselines(tmp_path):
     # the LSTM learns the grammar's local structure on a tiny budget: within 5 points of the optimum
     assert m["test_accuracy"] > m["optimum_accuracy"] - 0.05, m
     assert m["test_nll"] >= m["optimum_nll"] - 0.02  # nothing beats the generating process
+    assert m["long_range_positions"] > 50 and 0.0 <= m["best_markov_accuracy_long_range"] <= 1.0

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from rnnkit.apps.charlm import stream_nll
-from rnnkit.baselines.markov import markov_baselines
+from rnnkit.baselines.markov import MarkovChain, markov_baselines
 from rnnkit.config import RunConfig
 from rnnkit.data.charlm import CharTokenizer, StreamBatches
 from rnnkit.data.nextelement import SOURCES, generate, optimum
@@ -84,13 +84,20 @@ def stream_accuracy(model: CharLM, ids: torch.Tensor, seq_len: int) -> dict[str,
     (state carried across windows, so every position sees its whole history, as the optimum does)."""
     device = model.head.weight.device
     x, y = ids[:-1][None].to(device), ids[1:][None].to(device)
-    hits, nll, state = 0, 0.0, None
+    hits, nll, state, preds = 0, 0.0, None, []
     for s in range(0, x.shape[1], seq_len):
         logits, state = model(x[:, s:s + seq_len], state)
         target = y[:, s:s + seq_len]
-        hits += int((logits.argmax(-1) == target).sum())
+        preds.append(logits.argmax(-1)[0].cpu())
+        hits += int((preds[-1] == target[0].cpu()).sum())
         nll += float(torch.nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(), reduction="sum"))
-    return {"accuracy": hits / y.numel(), "nll": nll / y.numel()}
+    return {"accuracy": hits / y.numel(), "nll": nll / y.numel(), "predictions": torch.cat(preds)}
+
+
+def long_range_positions(text: str) -> list[int]:
+    """Reber positions t whose next symbol is the final branch symbol (after the inner ``E``): it
+    repeats the symbol after the opening ``B``, a whole inner string earlier."""
+    return [t for t in range(len(text) - 1) if text[t] == "E" and text[t + 1] in "TP"]
 
 
 def evaluate(model: CharLM, bundle: NextElementBundle, cfg: RunConfig) -> dict[str, Any]:
@@ -102,6 +109,16 @@ def evaluate(model: CharLM, bundle: NextElementBundle, cfg: RunConfig) -> dict[s
     alphabet = sorted(set(bundle.texts["train"]))
     base["chance (uniform)"] = {"accuracy": 1.0 / len(alphabet)}
     best_markov = max((k for k in base if k.startswith("markov")), key=lambda k: base[k]["accuracy"])
+    long_range = {}
+    if d.source == "reber":  # the dependency n-grams cannot see: accuracy at those positions only
+        pos = long_range_positions(test)
+        pred = bundle.tokenizer.decode(got["predictions"])
+        order = int(best_markov.split("-")[1])
+        chain = MarkovChain(order).fit(bundle.texts["train"])
+        long_range = {"test_accuracy_long_range": sum(pred[t] == test[t + 1] for t in pos) / len(pos),
+                      "best_markov_accuracy_long_range":
+                          sum(chain.predict(test[max(0, t + 1 - order):t + 1]) == test[t + 1] for t in pos) / len(pos),
+                      "optimum_accuracy_long_range": 1.0, "long_range_positions": len(pos)}
     out = {
         "data": f"synthetic: {d.source}" + (" (i.i.d. digits: chance-level sanity check, nothing to learn)"
                                            if d.source == "iid" else f" (embedded Reber grammar, p={d.p})"),
@@ -110,7 +127,7 @@ def evaluate(model: CharLM, bundle: NextElementBundle, cfg: RunConfig) -> dict[s
         "optimum_nll": best["nll"],
         "test_accuracy_gap_to_optimum": best["accuracy"] - got["accuracy"],
         "best_markov": best_markov, "best_markov_accuracy": base[best_markov]["accuracy"],
-        "baselines": base, "test_symbols": len(test) - 1,
+        **long_range, "baselines": base, "test_symbols": len(test) - 1,
     }
     return out
 
