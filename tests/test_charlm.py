@@ -17,13 +17,6 @@ from rnnkit.train import fit
 
 TEXT = "the cat sat on the mat. the dog sat on the log.\n" * 40
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 OpenMP threads on a shared 2-core machine stall at every barrier; 1 thread is 100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

@@ -15,13 +15,6 @@ TINY = ["train.max_steps=6", "train.eval_every=3", "train.log_every=2", "train.b
         "train.seq_len=20", "model.hidden_size=16", "model.embed_dim=8", "model.num_layers=1",
         "data.eval_batch_size=2", "data.val_chars=none"]
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 OpenMP threads on a shared 2-core machine stall at every barrier; 1 thread is 100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 

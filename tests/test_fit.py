@@ -15,16 +15,6 @@ from rnnkit.train import ProgressReporter, fit
 from rnnkit.train.optim import LRSchedule
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 OpenMP threads on a shared 2-core machine stall at every barrier; 1 thread is 100x faster."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-
 class ToyStream:
     """Next-token windows over a periodic sequence, with a per-epoch random offset (own generator)."""
 

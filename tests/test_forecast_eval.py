@@ -6,20 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.baselines.forecast import arima, ets, run_baselines, seasonal_naive
 from rnnkit.cli import app
 from rnnkit.evaluation.backtest import forecast_metrics, mase_scale, rolling_origins
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def nile() -> np.ndarray:

@@ -13,14 +13,6 @@ from rnnkit.models.forecaster import Forecaster, ForecasterConfig
 from rnnkit.train.fit import fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _linear_relu_encoder(net) -> None:
     """h_t = relu(x_t + 0.5 h_{t-1}): linear for positive inputs, so it can be computed by hand."""
     cell = net.encoder.cells[0]

@@ -5,19 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-import torch
 
 from rnnkit.baselines.markov import MarkovChain
 from rnnkit.data.nextelement import generate, next_distributions, optimum
 from rnnkit.errors import DataError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_reber_strings_follow_the_embedded_grammar():

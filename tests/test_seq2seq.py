@@ -16,15 +16,6 @@ from rnnkit.train.fit import fit
 from rnnkit.train.seq_metrics import exact_match
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 OpenMP threads on a shared 2-core machine stall at every barrier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _vocabs(pairs):
     return Vocab.build([s for s, _ in pairs], "char"), Vocab.build([t for _, t in pairs], "char")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from rnnkit.cli import app
@@ -14,13 +13,6 @@ TINY = ["train.max_steps=4", "train.eval_every=2", "train.log_every=2", "train.b
         "model.hidden_size=16", "model.embed_size=8", "data.max_valid=20", "data.max_len=12"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """2 OpenMP threads on a shared 2-core machine stall at every barrier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _sets(items: list[str]) -> list[str]:
