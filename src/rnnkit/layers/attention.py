@@ -89,7 +89,49 @@ def _attend(scores: Tensor, values: Tensor, mask: Tensor | None) -> tuple[Tensor
     return context, weights
 
 
-class AdditiveAttention(nn.Module):
+class _Attention(nn.Module):
+    """The forward both attentions share: check shapes, project keys once, score, masked softmax.
+
+    Subclasses set ``query_size``, ``key_size`` and ``projected_size`` and implement
+    ``precompute_keys(keys)`` and ``scores(query (B, Tq, Q), projected_keys) -> (B, Tq, Tk)``.
+    """
+
+    query_size: int
+    key_size: int
+    projected_size: int
+
+    def precompute_keys(self, keys: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def scores(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        values: Tensor | None = None,
+        mask: Tensor | None = None,
+        lengths: Tensor | None = None,
+        projected_keys: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Return ``(context, weights)``; see the module docstring for shapes."""
+        values = keys if values is None else values
+        _check_inputs(query, keys, values, self.query_size, self.key_size)
+        if projected_keys is None:
+            projected_keys = self.precompute_keys(keys)
+        elif projected_keys.shape != (*keys.shape[:2], self.projected_size):
+            raise ValueError(
+                f"projected_keys must be {(*keys.shape[:2], self.projected_size)} "
+                f"(from precompute_keys), got {tuple(projected_keys.shape)}"
+            )
+        single = query.dim() == 2
+        q = query[:, None, :] if single else query  # (B, Tq, Q)
+        context, weights = _attend(self.scores(q, projected_keys), values, valid_mask(keys, mask, lengths))
+        return (context[:, 0], weights[:, 0]) if single else (context, weights)
+
+
+class AdditiveAttention(_Attention):
     r"""Additive (Bahdanau) attention, scaled as in the classic tutorial.
 
     .. math::
@@ -109,6 +151,7 @@ class AdditiveAttention(nn.Module):
     def __init__(self, query_size: int, key_size: int, attn_size: int) -> None:
         super().__init__()
         self.query_size, self.key_size, self.attn_size = query_size, key_size, attn_size
+        self.projected_size = attn_size
         self.W_e = nn.Linear(query_size + key_size, attn_size)  # acts on [h; x]
         self.w_s = nn.Linear(attn_size, 1, bias=False)
         self.scale = 1.0 / math.sqrt(attn_size)
@@ -127,35 +170,11 @@ class AdditiveAttention(nn.Module):
         hidden = torch.tanh(q[:, :, None, :] + projected_keys[:, None, :, :])  # (B, Tq, Tk, d)
         return self.w_s(hidden).squeeze(-1) * self.scale  # (B, Tq, Tk)
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        values: Tensor | None = None,
-        mask: Tensor | None = None,
-        lengths: Tensor | None = None,
-        projected_keys: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Return ``(context, weights)``; see the module docstring for shapes."""
-        values = keys if values is None else values
-        _check_inputs(query, keys, values, self.query_size, self.key_size)
-        if projected_keys is None:
-            projected_keys = self.precompute_keys(keys)
-        elif projected_keys.shape != (*keys.shape[:2], self.attn_size):
-            raise ValueError(
-                f"projected_keys must be {(*keys.shape[:2], self.attn_size)} "
-                f"(from precompute_keys), got {tuple(projected_keys.shape)}"
-            )
-        single = query.dim() == 2
-        q = query[:, None, :] if single else query  # (B, Tq, Q)
-        context, weights = _attend(self.scores(q, projected_keys), values, valid_mask(keys, mask, lengths))
-        return (context[:, 0], weights[:, 0]) if single else (context, weights)
-
 
 _DOT_MODES = ("dot", "general", "scaled_dot")
 
 
-class DotAttention(nn.Module):
+class DotAttention(_Attention):
     r"""Multiplicative (Luong) attention.
 
     .. math::
@@ -177,6 +196,7 @@ class DotAttention(nn.Module):
                 f"key_size={key_size}; use mode='general' (learned W_a) or 'additive' attention"
             )
         self.query_size, self.key_size, self.mode = query_size, key_size, mode
+        self.projected_size = query_size  # W_a k lives in query space; dot modes have K == Q
         # W_a k is computed as Linear(K -> Q) on the keys so it can be precomputed once.
         self.W_a = nn.Linear(key_size, query_size, bias=False) if mode == "general" else None
         self.scale = 1.0 / math.sqrt(key_size) if mode == "scaled_dot" else 1.0
@@ -187,30 +207,9 @@ class DotAttention(nn.Module):
             raise ValueError(f"keys must be (B, Tk, {self.key_size}), got {tuple(keys.shape)}")
         return self.W_a(keys) if self.W_a is not None else keys
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        values: Tensor | None = None,
-        mask: Tensor | None = None,
-        lengths: Tensor | None = None,
-        projected_keys: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Return ``(context, weights)``; see the module docstring for shapes."""
-        values = keys if values is None else values
-        _check_inputs(query, keys, values, self.query_size, self.key_size)
-        if projected_keys is None:
-            projected_keys = self.precompute_keys(keys)
-        elif projected_keys.shape != (*keys.shape[:2], self.query_size):
-            raise ValueError(
-                f"projected_keys must be {(*keys.shape[:2], self.query_size)} "
-                f"(from precompute_keys), got {tuple(projected_keys.shape)}"
-            )
-        single = query.dim() == 2
-        q = query[:, None, :] if single else query  # (B, Tq, Q)
-        scores = torch.bmm(q, projected_keys.transpose(1, 2)) * self.scale  # (B, Tq, Tk)
-        context, weights = _attend(scores, values, valid_mask(keys, mask, lengths))
-        return (context[:, 0], weights[:, 0]) if single else (context, weights)
+    def scores(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        """q·k (or q·W_a k), scaled for ``scaled_dot``: (B, Tq, Q), (B, Tk, Q) -> (B, Tq, Tk)."""
+        return torch.bmm(query, projected_keys.transpose(1, 2)) * self.scale
 
 
 ATTENTION: dict[str, type[nn.Module]] = {
