@@ -18,19 +18,15 @@ class RNNCell(CellBase):
     num_gates = 1
     state_type = RNNState
     fused_kernel = "rnn_tanh"
+    activation = staticmethod(torch.tanh)
 
     def step(self, xp: Tensor, state: RNNState, weight_hh: Tensor | None = None) -> tuple[Tensor, RNNState]:
-        h = torch.tanh(xp + recurrent_projection(self, state.h, weight_hh))
+        h = self.activation(xp + recurrent_projection(self, state.h, weight_hh))
         return h, RNNState(h)
 
 
-class ReLURNNCell(CellBase):
+class ReLURNNCell(RNNCell):
     """Simple recurrent cell with ReLU (Le et al. 2015 use it with identity init)."""
 
-    num_gates = 1
-    state_type = RNNState
     fused_kernel = "rnn_relu"
-
-    def step(self, xp: Tensor, state: RNNState, weight_hh: Tensor | None = None) -> tuple[Tensor, RNNState]:
-        h = torch.relu(xp + recurrent_projection(self, state.h, weight_hh))
-        return h, RNNState(h)
+    activation = staticmethod(torch.relu)
