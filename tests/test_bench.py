@@ -30,6 +30,20 @@ def test_every_cell_and_impl_is_timed_and_auto_is_marked_once_per_cell(monkeypat
     assert all(f"| {lab} |" in text for lab in labels)
 
 
+def test_a_shape_with_one_reference_and_no_explicit_loop_renders_its_own_columns(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shape = bench.Shape("long", 2, 5, 3, 4, ("mingru",), refs=("gru",), explicit=False)
+    monkeypatch.setitem(bench.SHAPES, "long", shape)
+    result = bench.run_cell_bench(["long"], reps=1, devices=["cpu"], accuracy=False)
+    labels = [r.label for r in result.results[0].rows]
+    assert labels[0] == "nn.GRU (bare)" and "nn.LSTM (bare)" not in labels
+    assert not any("explicit" in lab for lab in labels)
+    table = [ln for ln in bench.cells_markdown(result).splitlines() if ln.startswith("|")]
+    header = table[0]
+    assert "nn.LSTM" not in header and "f+b / nn.GRU" in header
+    assert len({ln.count("|") for ln in table[: len(labels) + 2]}) == 1  # every row has the header's columns
+
+
 def test_scan_accuracy_is_relative_to_a_float64_reference() -> None:
     rows = bench.scan_accuracy(T=32, B=2, I=3, H=4)
     assert [r[0] for r in rows] == ["mingru scan sequential", "mingru scan parallel", "mingru scan log",

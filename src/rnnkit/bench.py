@@ -39,6 +39,11 @@ class Shape:
     input_size: int
     hidden_size: int
     cells: tuple[str, ...]
+    #: bare torch modules timed as references (keys of ``_REFS``)
+    refs: tuple[str, ...] = ("lstm", "gru")
+    #: time the explicit per-step loop too; off at T=4096, where it is known to be slowest and
+    #: would make the run longer than everything else together (ratios at T=100 tell the story)
+    explicit: bool = True
 
 
 ALL_CELLS = tuple(CELLS)
@@ -46,7 +51,8 @@ SHAPES: dict[str, Shape] = {
     "batch": Shape("B=64 T=100 in=128 H=256", 64, 100, 128, 256, ALL_CELLS),
     "stream": Shape("streaming B=1 T=1000 in=128 H=256", 1, 1000, 128, 256, ALL_CELLS),
     "min100": Shape("minGRU/minLSTM B=16 T=100 in=128 H=256", 16, 100, 128, 256, ("mingru", "minlstm")),
-    "min4096": Shape("minGRU/minLSTM B=16 T=4096 in=128 H=256", 16, 4096, 128, 256, ("mingru", "minlstm")),
+    "min4096": Shape("minGRU/minLSTM B=16 T=4096 in=128 H=256", 16, 4096, 128, 256, ("mingru", "minlstm"),
+                     refs=("gru",), explicit=False),
 }
 
 
@@ -76,8 +82,9 @@ class CellBench:
     accuracy: list[tuple[str, float, float]] = field(default_factory=list)  # (method, rel err y, rel err dW)
 
 
-def _impls(cell: str) -> list[tuple[str, dict]]:
-    """(label suffix, Stack kwargs) of every implementation valid for ``cell``, auto included."""
+def _impls(cell: str, explicit: bool = True) -> list[tuple[str, dict]]:
+    """(label suffix, Stack kwargs) of every implementation valid for ``cell``, auto included
+    (the explicit loop only when ``explicit``)."""
     out: list[tuple[str, dict]] = []
     if CELLS[cell].fused_kernel is not None:
         out.append(("fused", {"impl": "fused"}))
@@ -85,7 +92,8 @@ def _impls(cell: str) -> list[tuple[str, dict]]:
         out.append(("fastloop", {"impl": "fastloop"}))
     if CELLS[cell].has_weight_hh is False:
         out += [(f"scan {m}", {"impl": "scan", "scan_method": m}) for m in SCANS]
-    out.append(("explicit", {"impl": "explicit"}))
+    if explicit:
+        out.append(("explicit", {"impl": "explicit"}))
     return out
 
 
@@ -96,17 +104,19 @@ def _gemm_flops(shape: Shape, cell: str) -> float:
     return 2.0 * shape.batch * shape.time * klass.num_gates * shape.hidden_size * (shape.input_size + recurrent)
 
 
+#: reference cell -> (row label, bare torch module class)
+_REFS: dict[str, tuple[str, type[nn.Module]]] = {"lstm": ("nn.LSTM (bare)", nn.LSTM), "gru": ("nn.GRU (bare)", nn.GRU)}
+
+
 def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module, float]]:
     """label -> (module returning (y, state), forward FLOPs); bare torch modules first."""
     I, H = shape.input_size, shape.hidden_size
     mods: dict[str, tuple[nn.Module, float]] = {
-        "nn.LSTM (bare)": (nn.LSTM(I, H, batch_first=True), _gemm_flops(shape, "lstm")),
-        "nn.GRU (bare)": (nn.GRU(I, H, batch_first=True), _gemm_flops(shape, "gru")),
-    }
+        _REFS[r][0]: (_REFS[r][1](I, H, batch_first=True), _gemm_flops(shape, r)) for r in shape.refs}
     for cell in shape.cells:
         default = Stack(cell, I, H)
         auto, method = default.plan[0][0], default.resolved_scan_method(device)
-        for suffix, kw in _impls(cell):
+        for suffix, kw in _impls(cell, shape.explicit):
             stack = Stack(cell, I, H, **kw)
             chosen = auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
             mods[f"{cell} {suffix}{' (auto)' if chosen else ''}"] = (stack, _gemm_flops(shape, cell))
@@ -212,19 +222,20 @@ def cells_markdown(bench: CellBench) -> str:
              "Ratios are time / time of the bare torch module (lower is faster). "
              "GFLOP/s counts the gate GEMMs only (fwd+bwd = 3x fwd).\n"]
     for r in bench.results:
-        base = {k: statistics.median(row.fwdbwd) for row in r.rows for k in ("nn.LSTM (bare)", "nn.GRU (bare)")
-                if row.label == k}
-        basef = {k: statistics.median(row.fwd) for row in r.rows for k in base if row.label == k}
+        refs = [_REFS[k][0] for k in r.shape.refs]
+        base = {row.label: statistics.median(row.fwdbwd) for row in r.rows if row.label in refs}
+        basef = {row.label: statistics.median(row.fwd) for row in r.rows if row.label in refs}
+        short = [k.split()[0] for k in refs]
         parts.append(f"\n### {r.shape.name} — {r.device} (plain GEMM {r.gemm_gflops:.1f} GFLOP/s)\n\n"
-                     "| cell / impl | fwd ms | fwd / nn.LSTM | fwd / nn.GRU | f+b ms | f+b / nn.LSTM | "
-                     "f+b / nn.GRU | f+b GFLOP/s | % of GEMM |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                     "| cell / impl | fwd ms | " + "".join(f"fwd / {k} | " for k in short) + "f+b ms | "
+                     + "".join(f"f+b / {k} | " for k in short) + "f+b GFLOP/s | % of GEMM |\n|---|---:|"
+                     + "---:|" * (2 * len(refs) + 3))
         for row in r.rows:
             f, fb = statistics.median(row.fwd), statistics.median(row.fwdbwd)
             gf = 3 * row.flops / fb / 1e9
-            parts.append(f"| {row.label} | {_ms(row.fwd)} | {f / basef['nn.LSTM (bare)']:.2f} | "
-                         f"{f / basef['nn.GRU (bare)']:.2f} | {_ms(row.fwdbwd)} | "
-                         f"{fb / base['nn.LSTM (bare)']:.2f} | {fb / base['nn.GRU (bare)']:.2f} | "
-                         f"{gf:.1f} | {100 * gf / r.gemm_gflops:.0f}% |")
+            parts.append(f"| {row.label} | {_ms(row.fwd)} | " + "".join(f"{f / basef[k]:.2f} | " for k in refs)
+                         + f"{_ms(row.fwdbwd)} | " + "".join(f"{fb / base[k]:.2f} | " for k in refs)
+                         + f"{gf:.1f} | {100 * gf / r.gemm_gflops:.0f}% |")
     parts.append(targets_markdown(bench))
     if bench.accuracy:
         parts.append("\n### Scan accuracy, T=4096 B=16 in=128 H=256 (float32 vs float64 sequential)\n\n"
