@@ -146,6 +146,12 @@ def test_unknown_name_lists_valid_names():
         registry.get_spec("nope")
 
 
+def test_dataset_errors_are_user_errors_the_cli_prints_as_one_line():
+    from rnnkit.errors import RnnkitError
+    assert issubclass(DatasetError, RnnkitError) and issubclass(DatasetUnavailable, RnnkitError)
+    assert issubclass(DatasetError, ValueError)
+
+
 def test_results_round_trip_through_the_parsed_cache(tmp_path):
     ragged = [np.ones((3, 2), np.float32), np.zeros((1, 2), np.float32)]
     objs = [

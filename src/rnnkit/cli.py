@@ -29,22 +29,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [RnnkitError]
-    try:  # the data registry's own error type (a ValueError) is also user input
-        from rnnkit.data.archive import DatasetError
-        errors.append(DatasetError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
 @contextlib.contextmanager
 def clean_errors() -> Iterator[None]:
     """Turn input errors into `error: <message>` + exit code 2 (use in every subcommand)."""
     try:
         yield
-    except _user_errors() as e:
+    except RnnkitError as e:
         err_console.print(Text.assemble(("error: ", "bold red"), str(e)), highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 

@@ -28,11 +28,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from rnnkit.errors import DataError
+
 log = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
-    """A data set name, archive or file is wrong (bad name, hash mismatch, malformed file)."""
+class DatasetError(DataError):
+    """A data set name, archive or file is wrong (bad name, hash mismatch, malformed file).
+    A :class:`~rnnkit.errors.DataError` (so also a ``ValueError``): the CLI shows it as one line."""
 
 
 class DatasetUnavailable(DatasetError):
