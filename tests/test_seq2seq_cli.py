@@ -41,6 +41,13 @@ def test_train_evaluate_translate_plot(tmp_path, pairs):
     m = json.loads(r.output)
     assert {"test_exact_match", "test_bleu", "test_cer", "test_wer", "test_token_error_rate"} <= set(m)
     assert m["test_exact_match"] == json.loads((out / "metrics.json").read_text())["test_exact_match"]
+    # evaluation-time override: beam search, reported beside greedy; greedy part equals the stored run
+    r = runner.invoke(app, ["evaluate", str(out), "--json", "--set", "model.beam_size=3"])
+    assert r.exit_code == 0, r.output
+    mb = json.loads(r.output)
+    assert mb["beam_size"] == 3 and mb["test_exact_match_greedy"] == m["test_exact_match"]
+    r = runner.invoke(app, ["evaluate", str(out), "--set", "model.hidden_size=32"])  # changes the weights
+    assert r.exit_code == 2 and "model.safetensors" in r.output and "do not fit" in r.output
     png = tmp_path / "align.png"
     r = runner.invoke(app, ["translate", str(out), "abc", "dca", "--beam", "3", "--plot", str(png)])
     assert r.exit_code == 0, r.output

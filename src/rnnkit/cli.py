@@ -120,12 +120,14 @@ def evaluate(
     run: Path = typer.Argument(..., help="Run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
     device: str = typer.Option("cpu", help="auto | cpu | cuda"),
+    set_: list[str] = typer.Option([], "--set", help="Evaluation-time config override, e.g. model.beam_size=5 "
+                                   "(settings that change the weights are refused)."),
 ) -> None:
     """Held-out metrics of a trained run, beside the task's baselines."""
     from rnnkit.tasks import TASKS, evaluate_run, load_run
 
     with clean_errors():
-        metrics = evaluate_run(run, device)
+        metrics = evaluate_run(run, device, set_)
         if as_json:
             console.out(json.dumps(metrics), highlight=False)
         else:

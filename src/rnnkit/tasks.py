@@ -163,10 +163,15 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
     return TrainOutcome(run_dir, model, result, metrics)
 
 
-def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_WEIGHTS) -> nn.Module:
-    """The trained model of a model directory, in eval mode, with `config` and `artifacts` attached."""
+def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_WEIGHTS,
+             overrides: list[str] | tuple[str, ...] = ()) -> nn.Module:
+    """The trained model of a model directory, in eval mode, with `config` and `artifacts` attached.
+
+    ``overrides`` (``section.key=value``) change the stored config before the model is built, for
+    settings that do not change the weights (e.g. ``model.beam_size=5``); one that does (a layer
+    size) fails with a :class:`CheckpointError` naming the weights file, never a silent mismatch."""
     d = ckpt.read_config(run_dir)
-    cfg = run_config_from_dict(d)
+    cfg = apply_overrides(run_config_from_dict(d), overrides)
     artifacts = ckpt.read_artifacts(run_dir)
     model = TASKS[cfg.task].build_model(cfg, artifacts)
     dev = resolve_device(device)
@@ -177,9 +182,11 @@ def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_
     return model
 
 
-def evaluate_run(run_dir: str | Path, device: str = "cpu") -> dict[str, Any]:
-    """Re-run the task's final evaluation (held-out metrics + baselines) for a model directory."""
-    model = load_run(run_dir, device)
+def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tuple[str, ...] = ()
+                 ) -> dict[str, Any]:
+    """Re-run the task's final evaluation (held-out metrics + baselines) for a model directory,
+    optionally with evaluation-time ``overrides`` of its config (see :func:`load_run`)."""
+    model = load_run(run_dir, device, overrides=overrides)
     cfg: RunConfig = model.run_config
     bundle = TASKS[cfg.task].prepare_data(cfg)
     if TASKS[cfg.task].artifacts(bundle) != model.artifacts:

@@ -151,7 +151,7 @@ def validate(model: Seq2Seq, bundle: Seq2SeqBundle) -> dict[str, float]:
 def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str, Any]:
     """Test metrics with the configured beam (and greedy beside it when the beam is wider)."""
     _, hyps, refs = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab,
-                                 cfg.data.eval_batch_size)
+                                 cfg.data.eval_batch_size, cfg.model.beam_size)
     out: dict[str, Any] = {"data": bundle.label, "test_pairs": len(bundle.test),
                            "beam_size": cfg.model.beam_size, "attention": cfg.model.attention}
     out.update(sequence_metrics(hyps, refs, bundle.tgt_vocab.level))
