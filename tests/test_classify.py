@@ -104,6 +104,28 @@ def test_model_learns_a_tiny_separable_task_beyond_majority():
     assert acc >= 0.95 > base
 
 
+def test_ensemble_averages_member_probabilities_and_trains_each_member_on_its_own_loss():
+    torch.manual_seed(0)
+    single = SequenceClassifier(ClassifierConfig(hidden_size=8, pooling="mean"), 3, input_size=2)
+    assert not any(k.startswith("members.") for k in single.state_dict())  # N=1 checkpoints unchanged
+    model = SequenceClassifier(ClassifierConfig(hidden_size=8, pooling="mean", ensemble=3), 3, input_size=2)
+    x, lengths, y = torch.randn(4, 5, 2), torch.tensor([5, 3, 2, 4]), torch.tensor([0, 2, 1, 2])
+    model.eval()
+    members = [model._single(x, lengths)] + [m._single(x, lengths) for m in model.members]
+    assert not torch.allclose(members[0].logits, members[1].logits)  # independently initialised
+    mean_p = torch.stack([torch.softmax(o.logits, -1) for o in members]).mean(0)
+    torch.testing.assert_close(model.predict_proba(x, lengths), mean_p)
+    batch = pad_batch([x[i, : int(n)].numpy() for i, n in enumerate(lengths)], y.numpy())
+    loss, _, metrics = model.loss(batch)
+    loss.backward()
+    m1 = model.members[1]
+    ref = torch.nn.functional.cross_entropy(m1._single(batch.x, batch.lengths).logits, batch.y)
+    g = torch.autograd.grad(ref, m1.head[1].weight)[0]
+    torch.testing.assert_close(m1.head[1].weight.grad, g)  # member 1 sees only its own cross-entropy
+    ens = torch.nn.functional.nll_loss(torch.log(mean_p), batch.y)
+    assert float(metrics["loss_sum"]) / 4 == pytest.approx(float(ens.detach()), rel=1e-5)  # reported: the ensemble's
+
+
 def test_class_weights_balanced_as_sklearn():
     from sklearn.utils.class_weight import compute_class_weight
 

@@ -14,11 +14,18 @@ Pooling (every one honours ``lengths``, so padding never changes a prediction):
 ``attention`` additive attention with a learned query (Bahdanau et al. 2015; the "attention
 pooling" of Yang et al. 2016, "Hierarchical Attention Networks"), whose weights are returned for
 plots. Class weights (``balanced`` = n / (C * n_c), as scikit-learn) counter imbalanced data.
+
+``ensemble = N`` trains N independently initialised networks side by side on the same batches, each
+on its own cross-entropy, and predicts with the mean of their probabilities (the usual deep
+ensemble; on small text sets such as Rotten Tomatoes it buys about a point of accuracy for N times
+the compute). Member 0 is the model itself, so an N=1 state dict is unchanged and attention maps
+come from member 0.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -56,8 +63,11 @@ class ClassifierConfig:
     attn_size: int = 64
     head_dropout: float = 0.0
     class_weights: str = "none"  # none | balanced
+    ensemble: int = 1  # independently trained members; predictions average their probabilities
 
     def __post_init__(self) -> None:
+        if self.ensemble < 1:
+            raise ConfigError(f"model.ensemble must be >= 1, got {self.ensemble}")
         for name, value, valid in (("pooling", self.pooling, tuple(POOLINGS)), ("frontend", self.frontend, FRONTENDS),
                                    ("class_weights", self.class_weights, CLASS_WEIGHTS)):
             if value not in valid:
@@ -139,8 +149,25 @@ class SequenceClassifier(nn.Module):
         self.head = nn.Sequential(nn.Dropout(c.head_dropout), nn.Linear(pooled, num_classes))
         self.register_buffer("class_weight", torch.ones(num_classes) if class_weight is None
                              else torch.as_tensor(class_weight, dtype=torch.float32))
+        self.members = nn.ModuleList(
+            SequenceClassifier(replace(c, ensemble=1), num_classes, vocab_size=vocab_size, input_size=input_size,
+                               class_weight=class_weight) for _ in range(c.ensemble - 1))
+
+    def _outputs(self, x: Tensor, lengths: Tensor | None) -> list[ClassifierOutput]:
+        return [self._single(x, lengths)] + [m._single(x, lengths) for m in self.members]
+
+    @staticmethod
+    def _combine(outs: list[ClassifierOutput]) -> ClassifierOutput:
+        """Member 0's output with logits = log of the members' mean probability."""
+        if len(outs) == 1:
+            return outs[0]
+        logp = torch.stack([F.log_softmax(o.logits, -1) for o in outs])
+        return outs[0]._replace(logits=torch.logsumexp(logp, 0) - math.log(len(outs)))
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> ClassifierOutput:
+        return self._combine(self._outputs(x, lengths))
+
+    def _single(self, x: Tensor, lengths: Tensor | None = None) -> ClassifierOutput:
         B, T = x.shape[:2]
         lengths = (torch.full((B,), T, dtype=torch.long, device=x.device) if lengths is None
                    else lengths.to(x.device, torch.long))
@@ -152,12 +179,16 @@ class SequenceClassifier(nn.Module):
         return ClassifierOutput(self.head(pooled), weights, lengths)
 
     def loss(self, batch, state=None) -> tuple[Tensor, None, dict[str, Tensor]]:
-        """Weighted cross-entropy; metrics are sums over the batch (``fit()`` divides by ``count``)."""
-        out = self(batch.x, batch.lengths)
-        loss = F.cross_entropy(out.logits, batch.y, weight=self.class_weight)
+        """Weighted cross-entropy (summed over ensemble members, each trained on its own loss);
+        the reported loss and accuracy are the ensemble's. Metrics are sums over the batch
+        (``fit()`` divides by ``count``)."""
+        outs = self._outputs(batch.x, batch.lengths)
+        train = sum(F.cross_entropy(o.logits, batch.y, weight=self.class_weight) for o in outs)
+        out = self._combine(outs)
+        loss = F.cross_entropy(out.logits, batch.y, weight=self.class_weight) if len(outs) > 1 else train
         correct = (out.logits.argmax(-1) == batch.y).sum()
         n = torch.tensor(float(batch.y.shape[0]), device=loss.device)
-        return loss, None, {"loss_sum": loss.detach() * n, "accuracy_sum": correct.float(), "count": n}
+        return train, None, {"loss_sum": loss.detach() * n, "accuracy_sum": correct.float(), "count": n}
 
     @torch.no_grad()
     def predict_proba(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
