@@ -190,19 +190,27 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
         C = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
         dy, inj = _prepare_backward(dy, dhT, dcT, last)
         dpre = dy.new_empty(T, B, G)
-        d4, dlc = dpre.view(T, B, 4, H), dy.new_empty(T, B, H)
+        d4, dlc = dpre.view(T, B, 4, H), dy.new_empty(B, H)  # dLoss/dLN_c(c_t), one step at a time
         dh = dy[-1].clone()
         dc = (dcT if inj is None else inj[-1]).clone()
-        mask = [True, False, False]
-        dy_, dp_, dlc_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, dlc, Kc, C, A, f))
+        # LN parameter gradients come out of the per-step LN backward (the data are in cache there);
+        # a separate pass over all steps afterwards cost ~4 full reads of (T, B, 4H) tensors
+        mask_hh, mask_c = [True, True, False], [True, True, b_c is not None]
+        dghh_: list[Tensor] = []
+        dgc_: list[Tensor] = []
+        dbc_: list[Tensor] = []
+        dy_, dp_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, Kc, C, A, f))
         c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, *stats))
         dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
         dz_: list[Tensor] = [dh] * T
         for t in range(T - 1, -1, -1):
             if t < T - 1:
                 torch.addmm(dy_[t], dz_[t + 1], w_hh, out=dh)
-            torch.mul(dh, Kc_[t], out=dlc_[t])
-            dcl = _ln_backward(dlc_[t], c_[t + 1], [H], mc_[t], rc_[t], g_c, b_c, mask)[0]
+            torch.mul(dh, Kc_[t], out=dlc)
+            dcl, dgc, dbc = _ln_backward(dlc, c_[t + 1], [H], mc_[t], rc_[t], g_c, b_c, mask_c)
+            dgc_.append(dgc)
+            if b_c is not None:
+                dbc_.append(dbc)
             if t < T - 1:
                 dc = torch.addcmul(dcl, dc, f_[t + 1])
                 if inj is not None:
@@ -211,13 +219,13 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
                 dc = dcl.add_(dc)
             torch.mul(C_[t], dc.unsqueeze(1), out=dcg_[t])
             torch.mul(dh, A_[t], out=dco_[t])
-            dz_[t] = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask)[0]
+            dz_[t], dghh, _ = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask_hh)
+            dghh_.append(dghh)
         dz = torch.stack(dz_)  # (T, B, 4H)
         dh0, dc0 = dz[0] @ w_hh, dc * f[0]
         dw = dz.view(T * B, G).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
-        dg_hh = (dpre * (zs - stats[0]) * stats[1]).sum((0, 1))
-        dg_c = (dlc * (cs[1:] - stats[2]) * stats[3]).sum((0, 1))
-        db_c = dlc.sum((0, 1)) if b_c is not None else None
+        dg_hh, dg_c = torch.stack(dghh_).sum(0), torch.stack(dgc_).sum(0)
+        db_c = torch.stack(dbc_).sum(0) if b_c is not None else None
         return dpre, dh0, dc0, dw, dg_hh, dg_c, db_c, None, None, None
 
 
