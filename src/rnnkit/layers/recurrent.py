@@ -137,9 +137,12 @@ def scan_forward(
     h = state.h if state is not None else x.new_zeros(B, cell.hidden_size)
     valid = valid_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
     n = _scan_chunk_steps(cell, x)
+    # split, not slicing in a loop: the backward of each slice would fill a whole (B, T, I) gradient
+    xs = x.split(n, dim=1)
+    vs = valid.split(n, dim=1) if valid is not None else [None] * len(xs)
     chunks = []
-    for s in range(0, T, n):
-        hc = _scan_chunk(cell, x[:, s:s + n], h, None if valid is None else valid[:, s:s + n], method)
+    for xc, vc in zip(xs, vs, strict=True):
+        hc = _scan_chunk(cell, xc, h, vc, method)
         chunks.append(hc)
         h = hc[:, -1]  # each sequence's state at its own last step (it carries past the end)
     y = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 1)
