@@ -32,6 +32,52 @@ def log_g(x: Tensor) -> Tensor:
     return torch.where(x >= 0, torch.log(F.relu(x) + 0.5), -F.softplus(-x))
 
 
+def _g_and_slope(kh: Tensor) -> tuple[Tensor, Tensor]:
+    """g(kh) and g'(kh) (1 for kh >= 0, σ'(kh) below)."""
+    s = torch.sigmoid(kh)
+    pos = kh >= 0
+    return torch.where(pos, kh + 0.5, s), torch.where(pos, torch.ones_like(s), s * (1 - s))
+
+
+class _MinGRUCoefficients(torch.autograd.Function):
+    """(a, b) of minGRU from the projected input in one autograd node. Why: autograd records ~8
+    elementwise nodes here and replays each in backward; on CPU these passes over (B, T, H)
+    tensors are most of a minGRU layer's time. The backward is the closed form below."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        kz, kh = xp.chunk(2, dim=-1)
+        z = torch.sigmoid(kz)
+        gk, gp = _g_and_slope(kh)
+        ctx.save_for_backward(z, gk, gp)
+        return 1 - z, z * gk
+
+    @staticmethod
+    def backward(ctx, ga: Tensor, gb: Tensor) -> Tensor:  # type: ignore[override]
+        z, gk, gp = ctx.saved_tensors
+        gkz = (gb * gk - ga).mul_(z * (1 - z))  # a = 1 - z, b = z g
+        return torch.cat([gkz, gb * z * gp], -1)
+
+
+class _MinLSTMCoefficients(torch.autograd.Function):
+    """(a, b) of minLSTM from the projected input in one autograd node (see minGRU's)."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
+        kf, ki, kh = xp.chunk(3, dim=-1)
+        a = torch.sigmoid(F.softplus(-ki) - F.softplus(-kf))  # σ(-d), d = sp(-kf) - sp(-ki)
+        gk, gp = _g_and_slope(kh)
+        ctx.save_for_backward(a, gk, gp, kf, ki)
+        return a, (1 - a) * gk
+
+    @staticmethod
+    def backward(ctx, ga: Tensor, gb: Tensor) -> Tensor:  # type: ignore[override]
+        a, gk, gp, kf, ki = ctx.saved_tensors
+        gd = (gb * gk - ga).mul_(a * (1 - a))  # dL/dd: a = σ(-d), b = σ(d) g
+        # dd/dkf = -σ(-kf), dd/dki = σ(-ki)
+        return torch.cat([-gd * torch.sigmoid(-kf), gd * torch.sigmoid(-ki), gb * (1 - a) * gp], -1)
+
+
 class _MinimalCell(CellBase):
     num_gates = 2
     state_type = RNNState
@@ -57,6 +103,8 @@ class MinGRUCell(_MinimalCell):
     num_gates = 2
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        if torch.is_grad_enabled() and xp.requires_grad:
+            return _MinGRUCoefficients.apply(xp)
         kz, kh = xp.chunk(2, dim=-1)
         z = torch.sigmoid(kz)
         return 1 - z, z * g(kh)
@@ -72,6 +120,8 @@ class MinLSTMCell(_MinimalCell):
     num_gates = 3
 
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
+        if torch.is_grad_enabled() and xp.requires_grad:
+            return _MinLSTMCoefficients.apply(xp)
         kf, ki, kh = xp.chunk(3, dim=-1)
         # f' = σ(f)/(σ(f)+σ(i)) = σ(-d) with d = softplus(-k_f) - softplus(-k_i): no cancellation.
         d = F.softplus(-kf) - F.softplus(-ki)
