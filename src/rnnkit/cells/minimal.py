@@ -36,13 +36,14 @@ def _g_and_slope(kh: Tensor) -> tuple[Tensor, Tensor]:
     """g(kh) and g'(kh) (1 for kh >= 0, σ'(kh) below)."""
     s = torch.sigmoid(kh)
     pos = kh >= 0
-    return torch.where(pos, kh + 0.5, s), torch.where(pos, torch.ones_like(s), s * (1 - s))
+    return torch.where(pos, kh + 0.5, s), torch.where(pos, 1.0, s * (1 - s))
 
 
 class _MinGRUCoefficients(torch.autograd.Function):
     """(a, b) of minGRU from the projected input in one autograd node. Why: autograd records ~8
     elementwise nodes here and replays each in backward; on CPU these passes over (B, T, H)
-    tensors are most of a minGRU layer's time. The backward is the closed form below."""
+    tensors are most of a minGRU layer's time. The backward is the closed form below, written
+    straight into the slices of one gradient tensor (no concatenation)."""
 
     @staticmethod
     def forward(ctx, xp: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
@@ -55,8 +56,11 @@ class _MinGRUCoefficients(torch.autograd.Function):
     @staticmethod
     def backward(ctx, ga: Tensor, gb: Tensor) -> Tensor:  # type: ignore[override]
         z, gk, gp = ctx.saved_tensors
-        gkz = (gb * gk - ga).mul_(z * (1 - z))  # a = 1 - z, b = z g
-        return torch.cat([gkz, gb * z * gp], -1)
+        out = gb.new_empty(*gb.shape[:-1], 2 * gb.shape[-1])
+        gkz, gkh = out.chunk(2, dim=-1)
+        torch.mul(gb, gk, out=gkz).sub_(ga).mul_(z).mul_(1 - z)  # a = 1 - z, b = z g
+        torch.mul(gb, z, out=gkh).mul_(gp)
+        return out
 
 
 class _MinLSTMCoefficients(torch.autograd.Function):
@@ -66,16 +70,22 @@ class _MinLSTMCoefficients(torch.autograd.Function):
     def forward(ctx, xp: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
         kf, ki, kh = xp.chunk(3, dim=-1)
         a = torch.sigmoid(F.softplus(-ki) - F.softplus(-kf))  # σ(-d), d = sp(-kf) - sp(-ki)
+        ia = 1 - a  # σ(d)
         gk, gp = _g_and_slope(kh)
-        ctx.save_for_backward(a, gk, gp, kf, ki)
-        return a, (1 - a) * gk
+        ctx.save_for_backward(a, ia, gk, gp, kf, ki)
+        return a, ia * gk
 
     @staticmethod
     def backward(ctx, ga: Tensor, gb: Tensor) -> Tensor:  # type: ignore[override]
-        a, gk, gp, kf, ki = ctx.saved_tensors
-        gd = (gb * gk - ga).mul_(a * (1 - a))  # dL/dd: a = σ(-d), b = σ(d) g
-        # dd/dkf = -σ(-kf), dd/dki = σ(-ki)
-        return torch.cat([-gd * torch.sigmoid(-kf), gd * torch.sigmoid(-ki), gb * (1 - a) * gp], -1)
+        a, ia, gk, gp, kf, ki = ctx.saved_tensors
+        out = gb.new_empty(*gb.shape[:-1], 3 * gb.shape[-1])
+        gkf, gki, gkh = out.chunk(3, dim=-1)
+        gd = (gb * gk).sub_(ga).mul_(a).mul_(ia)  # dL/dd: a = σ(-d), b = σ(d) g
+        # dd/dkf = -σ(-kf) = σ(kf) - 1, dd/dki = σ(-ki)
+        torch.mul(gd, torch.sigmoid(kf).sub_(1), out=gkf)
+        torch.mul(gd, torch.sigmoid(ki.neg()), out=gki)
+        torch.mul(gb, ia, out=gkh).mul_(gp)
+        return out
 
 
 class _MinimalCell(CellBase):
