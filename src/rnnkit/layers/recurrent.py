@@ -96,8 +96,8 @@ def time_loop(
 #: the same again in backward) hit cache instead of DRAM. Measured at B=16 H=256 T=4096 (minGRU,
 #: docs/benchmarks.md): unchunked, the per-step cost is ~2.6x that at T=100, where everything fits.
 #: Chunking is exact (the state is carried); GPUs keep one chunk, their parallelism is over T.
-#: 1-16 MiB all gave 3.8-4.2x the speed of nn.GRU at T=4096 (scripts/bench_scan_chunks.py); 8 MiB
-#: keeps a T=100 batch of 16 in one chunk.
+#: 2/4/8 MiB gave minGRU 4.8/5.3/5.0x and minLSTM 3.2/3.7/3.4x the speed of nn.GRU at T=4096
+#: (scripts/bench_scan_chunks.py, one chunk: 2.0x/1.35x); 8 MiB keeps a T=100 batch of 16 in one chunk.
 CPU_SCAN_CHUNK_BYTES = 8 << 20
 
 
