@@ -94,33 +94,32 @@ def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, monkeypatch: pyt
 
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_one_node_coefficients_match_autograd_of_the_equations(cell: str) -> None:
-    """minGRU/minLSTM compute (a, b) in one custom autograd node when gradients are needed; values
-    and gradients equal autograd through the written-out equations (the no-grad path), and the
-    closed-form backward passes a float64 gradcheck (large pre-activations on both sides of 0)."""
+    """minGRU/minLSTM compute (a, b) in one custom autograd node; values and gradients equal
+    autograd through the written-out equations of the paper, and the closed-form backward passes
+    a float64 gradcheck (large pre-activations on both sides of 0)."""
+    import rnnkit.cells.minimal as mm
     from rnnkit.cells import CELLS
-    from rnnkit.cells.minimal import _MinGRUCoefficients, _MinLSTMCoefficients
 
     torch.manual_seed(0)
     c = CELLS[cell](2, 5).double()
-    fn = _MinGRUCoefficients if cell == "mingru" else _MinLSTMCoefficients
+    fn = mm._MinGRUCoefficients if cell == "mingru" else mm._MinLSTMCoefficients
     xp = (torch.randn(3, 4, c.num_gates * 5, dtype=torch.float64) * 3).requires_grad_()
     assert torch.autograd.gradcheck(fn.apply, (xp,))
     wa, wb = torch.randn(3, 4, 5, dtype=torch.float64), torch.randn(3, 4, 5, dtype=torch.float64)
     a, b = c.coefficients(xp)
     (ga,) = torch.autograd.grad((a * wa + b * wb).sum(), xp)
+    # the equations, written out and differentiated by autograd
     kz = xp.detach().clone().requires_grad_()
-    with torch.no_grad():
-        ref_a, ref_b = c.coefficients(kz)
-    torch.testing.assert_close((a.detach(), b.detach()), (ref_a, ref_b))
-    # the equations under autograd: call the no-grad branch's formula with grad enabled
-    import rnnkit.cells.minimal as mm
     if cell == "mingru":
         k1, kh = kz.chunk(2, -1)
         z = torch.sigmoid(k1)
         ea, eb = 1 - z, z * mm.g(kh)
-    else:
+    else:  # f' = σ(f) / (σ(f) + σ(i)), i' = 1 - f'
         kf, ki, kh = kz.chunk(3, -1)
-        d = torch.nn.functional.softplus(-kf) - torch.nn.functional.softplus(-ki)
-        ea, eb = torch.sigmoid(-d), torch.sigmoid(d) * mm.g(kh)
+        sf, si = torch.sigmoid(kf), torch.sigmoid(ki)
+        ea, eb = sf / (sf + si), si / (sf + si) * mm.g(kh)
+    torch.testing.assert_close((a.detach(), b.detach()), (ea.detach(), eb.detach()))
     (gr,) = torch.autograd.grad((ea * wa + eb * wb).sum(), kz)
     torch.testing.assert_close(ga, gr)
+    with torch.no_grad():  # inference takes the same path
+        torch.testing.assert_close(c.coefficients(xp), (a.detach(), b.detach()))

@@ -115,6 +115,9 @@ class MinGRUCell(_MinimalCell):
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         if torch.is_grad_enabled() and xp.requires_grad:
             return _MinGRUCoefficients.apply(xp)
+        # inference: the same equations without g' and the saved tensors the backward needs
+        # (one path for both wastes a g' pass at inference; recomputing g' in the backward instead
+        # made training 10-25% slower, measured 2026-11-23)
         kz, kh = xp.chunk(2, dim=-1)
         z = torch.sigmoid(kz)
         return 1 - z, z * g(kh)
@@ -132,6 +135,9 @@ class MinLSTMCell(_MinimalCell):
     def coefficients(self, xp: Tensor) -> tuple[Tensor, Tensor]:
         if torch.is_grad_enabled() and xp.requires_grad:
             return _MinLSTMCoefficients.apply(xp)
+        # inference: the same equations without g' and the saved tensors the backward needs
+        # (one path for both wastes a g' pass at inference; recomputing g' in the backward instead
+        # made training 10-25% slower, measured 2026-11-23)
         kf, ki, kh = xp.chunk(3, dim=-1)
         # f' = σ(f)/(σ(f)+σ(i)) = σ(-d) with d = softplus(-k_f) - softplus(-k_i): no cancellation.
         d = F.softplus(-kf) - F.softplus(-ki)
