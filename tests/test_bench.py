@@ -10,7 +10,7 @@ import pytest
 
 from rnnkit import bench
 from rnnkit.cells import CELLS
-from rnnkit.layers import Stack
+from rnnkit.layers import Stack, native
 
 
 def test_every_cell_and_impl_is_timed_and_auto_is_marked_once_per_cell(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,6 +24,8 @@ def test_every_cell_and_impl_is_timed_and_auto_is_marked_once_per_cell(monkeypat
         auto = Stack(cell, 3, 4).plan[0][0]
         assert any(auto in lab and "(auto)" in lab for lab in mine), (cell, auto, mine)
     assert "fastloop" in " ".join(lab for lab in labels if lab.startswith("peephole_lstm"))
+    if native.load():  # the native and the Python loops side by side
+        assert {"layernorm_lstm fastloop (auto)", "layernorm_lstm fastloop python"} <= set(labels)
     assert {"scan sequential", "scan parallel", "scan log"} <= {" ".join(lab.split()[1:3]) for lab in labels
                                                                   if lab.startswith("mingru")}
     text = bench.cells_markdown(result)

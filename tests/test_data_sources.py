@@ -23,10 +23,10 @@ def test_orange_tab_skips_three_header_lines_and_blank_lines():
         read_orange_tab(data.replace(b"acq\tbuys", b"acq\tbuys\tx"), "r8.tab")
 
 
-def test_cmudict_first_pronunciation_and_comments():
+def test_cmudict_every_pronunciation_in_order_and_comments():
     text = "a AH0\na(2) EY1\nabc EY1 B IY1 S IY1 # an abbreviation\n;;; nothing\n"
     got = read_cmudict(text.replace(";;; nothing\n", ""))
-    assert got == {"a": ["AH0"], "abc": ["EY1", "B", "IY1", "S", "IY1"]}
+    assert got == {"a": [["AH0"], ["EY1"]], "abc": [["EY1", "B", "IY1", "S", "IY1"]]}
     with pytest.raises(DatasetError, match=r"x\.dict:4: word ';;;'"):
         read_cmudict(text.replace(";;; nothing", ";;;"), "x.dict")
 

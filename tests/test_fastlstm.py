@@ -4,19 +4,45 @@ Reference: ``time_loop`` over the same cell (the cells themselves are checked ag
 test_cells.py). Claims: equal outputs, final states and gradients of every parameter, of x and of
 (h0, c0) — with h0/c0 != 0, with variable lengths, in reverse; a float64 gradcheck of the custom
 backward; the Stack runs this path under impl="auto" for peephole / layer-norm LSTM and says so.
+Every claim holds for both loops: the Python one and the native C++ one (layers/native).
 """
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 import torch
 
 from rnnkit.cells import CELLS, LSTMState
-from rnnkit.layers import Stack
+from rnnkit.layers import Stack, native
 from rnnkit.layers.fastlstm import fastlstm_forward
 from rnnkit.layers.recurrent import time_loop
 
 FAST = ["lstm", "peephole_lstm", "layernorm_lstm"]
+LOOPS = ["native", "python"]
+
+
+@pytest.fixture(params=LOOPS)
+def loop(request):
+    """Run the test once with the native C++ loops and once with the Python loops."""
+    if request.param == "native" and not native.load():
+        pytest.skip(native.status())
+    with native.enabled(request.param == "native"):
+        yield request.param
+
+
+def test_native_loops_build_where_a_compiler_exists() -> None:
+    if shutil.which("c++") is None or shutil.which("ninja") is None and not _has_ninja_module():
+        pytest.skip("no C++ compiler / ninja: the Python loops are the fallback")
+    assert native.load(), native.status()
+    assert "native C++" in native.status()
+
+
+def _has_ninja_module() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("ninja") is not None
 
 
 def _run(fn, cell, x, state, lengths, reverse, weight_dropout=0.0):
@@ -47,11 +73,13 @@ def _assert_same(a: dict, b: dict, atol: float) -> None:
 @pytest.mark.parametrize("name", FAST)
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_matches_time_loop_values_states_and_all_gradients(name: str, reverse: bool, with_lengths: bool) -> None:
+@pytest.mark.parametrize("H", [7, 19])  # a partial vector only; whole 8-lane vectors and a tail
+def test_matches_time_loop_values_states_and_all_gradients(loop: str, name: str, reverse: bool, with_lengths: bool,
+                                                           H: int) -> None:
     torch.manual_seed(0)
-    cell = CELLS[name](5, 7)
+    cell = CELLS[name](5, H)
     x = torch.randn(4, 6, 5)
-    state = (torch.randn(4, 7), torch.randn(4, 7))  # h0, c0 != 0
+    state = (torch.randn(4, H), torch.randn(4, H))  # h0, c0 != 0
     lengths = torch.tensor([6, 2, 5, 1]) if with_lengths else None
     ref = _run(time_loop, cell, x, state, lengths, reverse)
     got = _run(fastlstm_forward, cell, x, state, lengths, reverse)
@@ -64,7 +92,7 @@ def test_matches_time_loop_values_states_and_all_gradients(name: str, reverse: b
 
 
 @pytest.mark.parametrize("name", FAST)
-def test_weight_dropout_uses_the_same_mask_and_gradients(name: str) -> None:
+def test_weight_dropout_uses_the_same_mask_and_gradients(loop: str, name: str) -> None:
     torch.manual_seed(1)
     cell = CELLS[name](3, 4)
     x, state = torch.randn(2, 5, 3), (torch.randn(2, 4), torch.randn(2, 4))
@@ -77,7 +105,7 @@ def test_weight_dropout_uses_the_same_mask_and_gradients(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FAST)
-def test_float64_gradcheck_of_the_custom_backward(name: str) -> None:
+def test_float64_gradcheck_of_the_custom_backward(loop: str, name: str) -> None:
     torch.manual_seed(2)
     cell = CELLS[name](3, 4).double()
     with torch.no_grad():  # non-trivial layer-norm gains/biases so their gradients are exercised
@@ -110,7 +138,7 @@ def _bound(cell, ps):
 
 
 @pytest.mark.parametrize("name", ["peephole_lstm", "layernorm_lstm"])
-def test_stack_auto_runs_fastloop_and_matches_explicit(name: str) -> None:
+def test_stack_auto_runs_fastloop_and_matches_explicit(loop: str, name: str) -> None:
     torch.manual_seed(3)
     auto = Stack(name, 3, 4, num_layers=2, bidirectional=True)
     explicit = Stack(name, 3, 4, num_layers=2, bidirectional=True, impl="explicit")

@@ -10,7 +10,7 @@ import torch
 from rnnkit.data.seq2seq import BOS, EOS, PAD, PairBatches, Vocab, make_batch, read_pairs, split_pairs
 from rnnkit.data.seq2seq_synth import _date_forms, addition, dates, reverse, synthetic_pairs
 from rnnkit.errors import DataError
-from rnnkit.train.seq_metrics import bleu, char_error_rate, edit_distance, sequence_metrics
+from rnnkit.train.seq_metrics import bleu, char_error_rate, edit_distance, multi_reference_errors, sequence_metrics
 
 
 def test_read_tsv_and_csv_with_levels(tmp_path):
@@ -104,3 +104,17 @@ def test_metrics_against_hand_values():
     assert m["test_exact_match"] == 0.5 and m["test_wer"] == 0.5
     assert m["test_token_error_rate"] == pytest.approx(1 / 6)
     assert m["test_token_accuracy"] == pytest.approx(5 / 6)
+
+
+def test_any_reference_scoring_uses_the_closest_pronunciation():
+    hyps = [["T", "AH0", "M", "AA1", "T", "OW2"], ["K", "AE1", "T"], ["D", "AA1"]]
+    refs = [[["T", "AH0", "M", "EY1", "T", "OW2"], ["T", "AH0", "M", "AA1", "T", "OW2"]],  # 2nd variant: right
+            [["K", "AA1", "T", "S"], ["K", "AE1", "T", "S"]],  # closest = 2nd (1 edit), length 4
+            [["D", "AO1", "G"]]]  # a single reference: 2 edits of 3
+    wer, per = multi_reference_errors(hyps, refs)
+    assert wer == pytest.approx(2 / 3)
+    assert per == pytest.approx((0 + 1 + 2) / (6 + 4 + 3))
+    first_only = sequence_metrics(hyps, [r[0] for r in refs], "word")
+    assert first_only["test_wer"] == 1.0 and first_only["test_token_error_rate"] > per
+    with pytest.raises(ValueError, match="at least one reference"):
+        multi_reference_errors([["A"]], [[]])

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from rnnkit.cells import CELLS
 from rnnkit.cells.scan import SCANS
-from rnnkit.layers import Stack
+from rnnkit.layers import Stack, native
 from rnnkit.layers.fastlstm import FAST_CELLS
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def _impls(cell: str, explicit: bool = True) -> list[tuple[str, dict]]:
         out.append(("fused", {"impl": "fused"}))
     if CELLS[cell] in FAST_CELLS:
         out.append(("fastloop", {"impl": "fastloop"}))
+        out.append(("fastloop python", {"impl": "fastloop", "python_loops": True}))
     if CELLS[cell].has_weight_hh is False:
         out += [(f"scan {m}", {"impl": "scan", "scan_method": m}) for m in SCANS]
     if explicit:
@@ -117,10 +118,27 @@ def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module
         default = Stack(cell, I, H)
         auto, method = default.plan[0][0], default.resolved_scan_method(device)
         for suffix, kw in _impls(cell, shape.explicit):
-            stack = Stack(cell, I, H, **kw)
-            chosen = auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
+            if kw.get("python_loops") and not (device.type == "cpu" and native.load()):
+                continue  # the Python loops ARE the fastloop here
+            stack = Stack(cell, I, H, **{k: v for k, v in kw.items() if k != "python_loops"})
+            if kw.get("python_loops"):
+                stack = _PythonLoops(stack)
+            chosen = (auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
+                      and not kw.get("python_loops"))
             mods[f"{cell} {suffix}{' (auto)' if chosen else ''}"] = (stack, _gemm_flops(shape, cell))
     return {k: (m.to(device), f) for k, (m, f) in mods.items()}
+
+
+class _PythonLoops(nn.Module):
+    """A Stack whose fastloop layers run the Python loops even where the native ones are built."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def forward(self, x: Tensor) -> tuple[Tensor, object]:
+        with native.enabled(False):  # the choice is recorded per node, so the backward follows it
+            return self.stack(x)
 
 
 def _sync(device: torch.device) -> None:

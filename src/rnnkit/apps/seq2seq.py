@@ -9,7 +9,7 @@ reported as *synthetic*), the real ``cmudict`` grapheme-to-phoneme set (through
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks import TaskSpec
-from rnnkit.train.seq_metrics import exact_match, sequence_metrics
+from rnnkit.train.seq_metrics import exact_match, multi_reference_errors, sequence_metrics
 
 log = logging.getLogger(__name__)
 TOKENIZER = "tokenizer.json"
@@ -69,18 +69,22 @@ class Seq2SeqBundle:
     tgt_vocab: Vocab
     label: str  # "synthetic: dates", "cmudict (real)", "file: x.tsv"
     max_valid: int = 1000
+    #: source tokens -> every accepted target, for sources with several (CMUdict alternate pronunciations)
+    references: dict[tuple[str, ...], list[list[str]]] = field(default_factory=dict)
 
 
-def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair], str, str, str]:
-    """(train, valid, test, src_level, tgt_level, label) for ``d.source``."""
+def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair], str, str, str, dict]:
+    """(train, valid, test, src_level, tgt_level, label, references) for ``d.source``; ``references``
+    maps a source (token tuple) to all its accepted targets where it has several."""
     if d.source in SYNTHETIC:
         tr, va, te = synthetic_pairs(d.source, d.n_train or None, d.seed)
-        return tr, va, te, "char", "char", f"synthetic: {d.source}"
+        return tr, va, te, "char", "char", f"synthetic: {d.source}", {}
     if d.source == "cmudict":
         from rnnkit.data.registry import load_dataset
         data = load_dataset("cmudict")
         conv = [[(list(w), list(p)) for w, p in split] for split in (data.train, data.valid, data.test)]
-        return conv[0], conv[1], conv[2], "char", "word", "cmudict (real, fixed-seed word split)"
+        refs = {tuple(w): [list(p) for p in ps] for w, ps in data.references.items()}
+        return conv[0], conv[1], conv[2], "char", "word", "cmudict (real, fixed-seed word split)", refs
     if not Path(d.source).is_file():
         raise DataError(f"data.source={d.source!r} is neither a bundled set ({', '.join([*SYNTHETIC, 'cmudict'])}) "
                         "nor an existing TSV/CSV file")
@@ -88,12 +92,12 @@ def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair]
     tr, va, te = split_pairs(pairs, d.valid_fraction, d.test_fraction, d.seed)
     if not va or not te:
         raise DataError(f"{d.source}: {len(pairs)} pairs leave an empty valid or test split; add pairs")
-    return tr, va, te, d.src_level, d.tgt_level, f"file: {d.source}"
+    return tr, va, te, d.src_level, d.tgt_level, f"file: {d.source}", {}
 
 
 def prepare_data(cfg: RunConfig) -> Seq2SeqBundle:
     d = cfg.data
-    train, valid, test, src_level, tgt_level, label = load_pairs(d)
+    train, valid, test, src_level, tgt_level, label, references = load_pairs(d)
     for i, (s, t) in enumerate(train):
         check_pair(s, t, f"{d.source} training pair {i + 1}", d.max_len)
     if cfg.model.share_embeddings:
@@ -105,7 +109,7 @@ def prepare_data(cfg: RunConfig) -> Seq2SeqBundle:
     log.info("seq2seq data %s: %d/%d/%d pairs, vocab %d -> %d", label, len(train), len(valid), len(test),
              len(src_vocab), len(tgt_vocab))
     batches = PairBatches(train, src_vocab, tgt_vocab, cfg.train.batch_size, cfg.train.seed)
-    return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid)
+    return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid, references)
 
 
 def artifacts(bundle: Seq2SeqBundle) -> dict[str, dict]:
@@ -150,11 +154,16 @@ def validate(model: Seq2Seq, bundle: Seq2SeqBundle) -> dict[str, float]:
 
 def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str, Any]:
     """Test metrics with the configured beam (and greedy beside it when the beam is wider)."""
-    _, hyps, refs = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab,
-                                 cfg.data.eval_batch_size, cfg.model.beam_size)
+    srcs, hyps, refs = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab,
+                                    cfg.data.eval_batch_size, cfg.model.beam_size)
     out: dict[str, Any] = {"data": bundle.label, "test_pairs": len(bundle.test),
                            "beam_size": cfg.model.beam_size, "attention": cfg.model.attention}
     out.update(sequence_metrics(hyps, refs, bundle.tgt_vocab.level))
+    if bundle.references:  # scored against the first target above; here against any accepted one
+        multi = [bundle.references.get(tuple(s), [r]) for s, r in zip(srcs, refs)]
+        out["test_multi_reference_sources"] = sum(len(m) > 1 for m in multi)
+        out["test_wer_any_reference"], out["test_token_error_rate_any_reference"] = \
+            multi_reference_errors(hyps, multi)
     if cfg.model.beam_size > 1:
         _, g, _ = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab, cfg.data.eval_batch_size, 1)
         out["test_exact_match_greedy"] = exact_match(g, refs)
@@ -185,7 +194,8 @@ TASK = TaskSpec(
     model_config_cls=Seq2SeqConfig, data_config_cls=Seq2SeqDataConfig, prepare_data=prepare_data,
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="seq2seq",
     monitor="val_error", headline=("test_exact_match", "test_token_accuracy", "test_cer", "test_bleu",
-                                   "test_wer", "test_token_error_rate"),
+                                   "test_wer", "test_token_error_rate", "test_wer_any_reference",
+                                   "test_token_error_rate_any_reference"),
     progress_fields={"nll": "nll", "tok_acc": "acc"},
 )
 

@@ -82,6 +82,8 @@ class PairsData:
     valid: list[tuple[str, list[str]]]
     test: list[tuple[str, list[str]]]
     source: str = ""
+    #: every accepted target of a source that has several (e.g. CMUdict's alternate pronunciations)
+    references: dict[str, list[list[str]]] = field(default_factory=dict)
 
     @classmethod
     def _from_cache(cls, kw: dict) -> PairsData:

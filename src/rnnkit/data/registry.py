@@ -24,7 +24,7 @@ from rnnkit.data.containers import load_result, save_result
 log = logging.getLogger(__name__)
 
 #: Bump when a parser's output changes, so stale parsed caches are ignored.
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 TASKS = ("charlm", "classify", "forecast", "seq2seq")
 
 

@@ -80,9 +80,9 @@ def parse_reuters(archive: Path, train_member: str, test_member: str) -> TextCla
     )
 
 
-def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[str]]:
-    """``word -> phonemes`` keeping the first pronunciation of each word, comments stripped."""
-    out: dict[str, list[str]] = {}
+def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[list[str]]]:
+    """``word -> every pronunciation`` in file order (``word``, ``word(2)``, ...), comments stripped."""
+    out: dict[str, list[list[str]]] = {}
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -91,19 +91,24 @@ def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[str]
         if not phones:
             raise DatasetError(f"{source}:{lineno}: word {word!r} without phonemes")
         if word.endswith(")") and "(" in word:
-            continue  # alternate pronunciation word(2), word(3): keep the first only
-        out.setdefault(word, phones)
+            word = word[: word.rindex("(")]  # alternate pronunciation word(2), word(3)
+        out.setdefault(word, []).append(phones)
     return out
 
 
 def parse_cmudict(archive: Path, member: str = "cmudict/data/cmudict.dict") -> PairsData:
-    """CMUdict grapheme -> phoneme pairs, fixed-seed word-level 90/5/5 split."""
+    """CMUdict grapheme -> phoneme pairs, fixed-seed word-level 90/5/5 split.
+
+    Each word is one pair with its first pronunciation; the validation and test words that have
+    alternates keep all of them in ``references`` for the usual any-pronunciation scoring."""
     entries = read_cmudict(read_member(archive, member).decode("utf-8"), member)
     words = sorted(entries)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(words))
     n_valid = n_test = len(words) // 20
-    pairs = [(words[i], entries[words[i]]) for i in order]
+    pairs = [(words[i], entries[words[i]][0]) for i in order]
+    held_out = [words[i] for i in order[: n_valid + n_test]]
     return PairsData(
         train=pairs[n_valid + n_test :], valid=pairs[:n_valid], test=pairs[n_valid : n_valid + n_test],
         source=f"{archive.name}:{member}",
+        references={w: entries[w] for w in held_out if len(entries[w]) > 1},
     )

@@ -27,12 +27,14 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from rnnkit.cells import CellBase, LayerNormLSTMCell, LSTMCell, LSTMState, PeepholeLSTMCell
+from rnnkit.layers import native
 from rnnkit.layers.recurrent import reverse_padded, valid_mask
 from rnnkit.layers.regularize import weight_drop
 
 #: the cells this path computes exactly
 FAST_CELLS: tuple[type[CellBase], ...] = (LSTMCell, PeepholeLSTMCell, LayerNormLSTMCell)
 _ln_backward = torch.ops.aten.native_layer_norm_backward
+_ops = torch.ops.rnnkit_native  # resolved on first call, after ``native.load()`` registered them
 
 
 def supports(cell: CellBase) -> bool:
@@ -78,6 +80,11 @@ class _LSTMLoop(torch.autograd.Function):
     def forward(ctx, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, peep: Tensor | None,  # type: ignore[override]
                 last: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         xp = xp.contiguous()  # (T, B, 4H), gate order (o, i, f, g)
+        ctx.native = native.available_for(xp)  # the backward runs the same kind of loop
+        if ctx.native:  # the same loop in C++: same saved tensors, same numbers
+            hs, cs, tcs, gates = _ops.lstm_fwd(xp, h0.contiguous(), c0.contiguous(), w_hh.contiguous(), peep)
+            ctx.save_for_backward(w_hh, peep, hs, cs, tcs, gates, last)
+            return hs[1:], _final(hs, last), _final(cs, last)
         T, B, G = xp.shape
         H = G // 4
         hs, cs = xp.new_empty(T + 1, B, H), xp.new_empty(T + 1, B, H)
@@ -109,6 +116,11 @@ class _LSTMLoop(torch.autograd.Function):
         w_hh, peep, hs, cs, tcs, gates = ctx.saved_tensors[:6]
         last = ctx.saved_tensors[6]
         T, B, H = tcs.shape
+        if ctx.native:
+            dy, inj = _prepare_backward(dy, dhT, dcT, last)
+            dpre, dc0, dpeep = _ops.lstm_bwd(dy, inj, dcT.contiguous(), w_hh.contiguous(), peep, cs, tcs, gates)
+            dw = dpre.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)
+            return dpre, dpre[0] @ w_hh, dc0, dw, dpeep if peep is not None else None, None
         o, i, f, g = gates.view(T, B, 4, H).unbind(2)
         c_prev, tc = cs[:-1], tcs
         # dpre_o = dh*A; dc += dh*K; dpre_{i,f,g} = dc*C; dc_{t-1} = dc*Fp  (all T steps at once)
@@ -155,6 +167,12 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
                 g_c: Tensor, b_c: Tensor | None, eps_hh: float, eps_c: float,
                 last: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         xp = xp.contiguous()  # (T, B, 4H), gate order (o, i, f, g)
+        ctx.native = native.available_for(xp)  # the backward runs the same kind of loop
+        if ctx.native:  # the same loop in C++; stats come as (4, T, B)
+            hs, cs, tls, gates, zs, stats = _ops.lnlstm_fwd(xp, h0.contiguous(), c0.contiguous(), w_hh.contiguous(),
+                                                             g_hh, g_c, b_c, eps_hh, eps_c)
+            ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats.unsqueeze(-1), last)
+            return hs[1:], _final(hs, last), _final(cs, last)
         T, B, G = xp.shape
         H = G // 4
         hs, cs = xp.new_empty(T + 1, B, H), xp.new_empty(T + 1, B, H)
@@ -184,6 +202,12 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
         w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last = ctx.saved_tensors
         T, B, H = tls.shape
         G = 4 * H
+        if ctx.native:
+            dy, inj = _prepare_backward(dy, dhT, dcT, last)
+            dpre, dz, dc0, dg_hh, dg_c, db_c = _ops.lnlstm_bwd(
+                dy, inj, dcT.contiguous(), w_hh.contiguous(), g_hh, g_c, b_c, cs, tls, gates, zs, stats.squeeze(-1))
+            dw = dz.view(T * B, G).t() @ hs[:-1].reshape(T * B, H)
+            return dpre, dz[0] @ w_hh, dc0, dw, dg_hh, dg_c, db_c if b_c is not None else None, None, None, None
         o, i, f, g = gates.view(T, B, 4, H).unbind(2)
         A = tls * o * (1 - o)  # dpre_o = dh*A
         Kc = o * (1 - tls * tls)  # d LN_c(c) = dh*Kc

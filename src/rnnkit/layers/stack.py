@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from rnnkit.cells import CELLS, CellBase, State, build_cell
 from rnnkit.cells.minimal import _MinimalCell
 from rnnkit.cells.scan import SCANS
+from rnnkit.layers import native
 from rnnkit.layers.fastlstm import fastlstm_forward, supports
 from rnnkit.layers.fused import fused_available, fused_forward
 from rnnkit.layers.recurrent import reverse_padded, scan_forward, time_loop
@@ -204,6 +205,8 @@ class Stack(nn.Module):
         lines = [head]
         for layer, (impl, why) in enumerate(self.plan):
             extra = f", method {self.scan_method} (auto: sequential on CPU, parallel on CUDA)" if impl == "scan" else ""
+            if impl == "fastloop":  # builds the native loops on first call (once per machine)
+                extra = f"; on CPU: {native.status()}, elsewhere the Python loops"
             lines.append(f"  layer {layer}: {impl} — {why}{extra}")
         if self.one_call:
             lines.append("  all layers run as one fused kernel call")

@@ -54,6 +54,26 @@ def token_error_rate(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]
     return sum(edit_distance(h, r) for h, r in zip(hyps, refs)) / max(1, sum(len(r) for r in refs))
 
 
+def multi_reference_errors(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[Sequence[str]]]
+                           ) -> tuple[float, float]:
+    """(word error rate, token error rate) when each hypothesis has several accepted references.
+
+    The usual G2P scoring for dictionaries with alternate pronunciations (CMUdict): a word is right
+    when it equals ANY of its references; token errors are counted against the closest reference
+    (fewest edits, the first on ties) and divided by the summed lengths of those references."""
+    _check(hyps, refs)
+    wrong = edits = length = 0
+    for h, rs in zip(hyps, refs):
+        if not rs:
+            raise ValueError("every hypothesis needs at least one reference")
+        dists = [edit_distance(h, r) for r in rs]
+        k = dists.index(min(dists))
+        wrong += dists[k] > 0
+        edits += dists[k]
+        length += len(rs[k])
+    return wrong / len(refs), edits / max(1, length)
+
+
 def char_error_rate(hyps: Sequence[str], refs: Sequence[str]) -> float:
     """Character edit distance / reference characters, on strings."""
     return token_error_rate([list(h) for h in hyps], [list(r) for r in refs])
@@ -83,5 +103,5 @@ def sequence_metrics(hyps: Sequence[Sequence[str]], refs: Sequence[Sequence[str]
     }
 
 
-__all__ = ["bleu", "char_error_rate", "edit_distance", "exact_match", "sequence_metrics", "token_accuracy",
-           "token_error_rate"]
+__all__ = ["bleu", "char_error_rate", "edit_distance", "exact_match", "multi_reference_errors", "sequence_metrics",
+           "token_accuracy", "token_error_rate"]

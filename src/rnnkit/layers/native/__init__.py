@@ -1,0 +1,105 @@
+"""Native (C++) CPU loops for the LSTM family without a torch kernel, built on first use.
+
+``lstm_loops.cpp`` holds the forward and backward time loops of ``layers/fastlstm.py`` as torch
+operators (``torch.ops.rnnkit_native.*``): one ATen GEMM call plus one fused, vectorised pass over
+the gate row per step, instead of ~10 Python-dispatched ops. At batch 1 that dispatch is most of a
+step (see docs/benchmarks.md). It is compiled once per machine and torch version with
+``torch.utils.cpp_extension.load`` (needs a C++ compiler; ninja comes with rnnkit) into
+``$RNNKIT_CACHE/native/<key>``; when that is not possible the Python loops run instead and
+``status()`` says why. ``RNNKIT_NATIVE=0`` turns the native loops off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import platform
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("lstm_loops.cpp")
+_lock = threading.Lock()
+_state: dict[str, object] = {"tried": False, "ok": False, "why": "not built yet"}
+_enabled = [True]
+
+
+def _cpu_flags() -> list[str]:
+    """Compile for the vector width torch itself dispatches to on this CPU (AVX2 or the default)."""
+    cap = torch.backends.cpu.get_cpu_capability()
+    if cap in ("AVX2", "AVX512") and platform.machine() in ("x86_64", "AMD64"):
+        return ["-mavx2", "-mfma", "-mf16c", "-DCPU_CAPABILITY=AVX2", "-DCPU_CAPABILITY_AVX2"]
+    return ["-DCPU_CAPABILITY=DEFAULT"]
+
+
+def _build_dir(flags: list[str]) -> Path:
+    from rnnkit.data.archive import cache_dir
+
+    key = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode() + " ".join(flags).encode()).hexdigest()
+    return cache_dir() / "native" / key[:16]
+
+
+def load() -> bool:
+    """Build (first time) and load the native loops; True when ``torch.ops.rnnkit_native`` is usable."""
+    if _state["tried"]:
+        return bool(_state["ok"])
+    with _lock:
+        if _state["tried"]:
+            return bool(_state["ok"])
+        _state["ok"], _state["why"] = _try_load()
+        _state["tried"] = True
+        if not _state["ok"]:
+            log.warning("native LSTM loops unavailable, using the Python loops: %s", _state["why"])
+    return bool(_state["ok"])
+
+
+def _try_load() -> tuple[bool, str]:
+    if os.environ.get("RNNKIT_NATIVE", "1") == "0":
+        return False, "RNNKIT_NATIVE=0"
+    if os.name == "nt":
+        return False, "native loops are built with gcc/clang flags; not on Windows"
+    try:
+        from torch.utils import cpp_extension
+
+        flags = _cpu_flags()
+        build = _build_dir(flags)
+        build.mkdir(parents=True, exist_ok=True)
+        if not any(build.glob("*.so")):
+            log.info("compiling the native LSTM loops into %s (once, about a minute)", build)
+        cpp_extension.load(name="rnnkit_native", sources=[str(SOURCE)], build_directory=str(build),
+                           extra_cflags=["-O3", *flags], is_python_module=False, verbose=False)
+        torch.ops.rnnkit_native.lnlstm_fwd  # noqa: B018  (fails here if registration did not happen)
+        return True, f"compiled C++ ({' '.join(flags)})"
+    except Exception as e:  # no compiler, no ninja, read-only cache: fall back, say why
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return False, f"{type(e).__name__}: {first}"
+
+
+def status() -> str:
+    """One line: whether the native loops are in use, and why not when they are not."""
+    load()
+    return f"native C++ loops ({_state['why']})" if _state["ok"] else f"Python loops (native: {_state['why']})"
+
+
+def available_for(t: torch.Tensor) -> bool:
+    """True when the native loops can run on ``t`` (CPU, float32/float64), are enabled and built."""
+    return _enabled[-1] and t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) and load()
+
+
+@contextlib.contextmanager
+def enabled(on: bool) -> Iterator[None]:
+    """Run the block with the native loops on or off (tests and the benchmark compare both)."""
+    _enabled.append(on)
+    try:
+        yield
+    finally:
+        _enabled.pop()
+
+
+__all__ = ["available_for", "enabled", "load", "status"]
