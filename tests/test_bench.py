@@ -25,7 +25,8 @@ def test_every_cell_and_impl_is_timed_and_auto_is_marked_once_per_cell(monkeypat
         assert any(auto in lab and "(auto)" in lab for lab in mine), (cell, auto, mine)
     assert "fastloop" in " ".join(lab for lab in labels if lab.startswith("peephole_lstm"))
     if native.load():  # the native and the Python loops side by side
-        assert {"layernorm_lstm fastloop (auto)", "layernorm_lstm fastloop python"} <= set(labels)
+        assert {"layernorm_lstm fastloop (auto)", "layernorm_lstm fastloop python",
+                "minlstm scan sequential (auto)", "minlstm scan sequential python"} <= set(labels)
     assert {"scan sequential", "scan parallel", "scan log"} <= {" ".join(lab.split()[1:3]) for lab in labels
                                                                   if lab.startswith("mingru")}
     text = bench.cells_markdown(result)

@@ -67,7 +67,7 @@ def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, monkeypatch: pyt
     """The CPU scan path runs in cache-sized time chunks; with chunks of <= 16 steps over T=53 (four
     chunks, a ragged last one, lengths ending inside and between chunks, h0 != 0, both directions)
     outputs, final states and every gradient equal a single pass."""
-    from rnnkit.layers import Stack, recurrent
+    from rnnkit.layers import Stack, native, recurrent
 
     torch.manual_seed(0)
     stack = Stack(cell, 3, 5, bidirectional=True, impl="scan", scan_method=method).double()
@@ -83,6 +83,7 @@ def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, monkeypatch: pyt
         ((y * w).sum() + st[0].sum()).backward()
         return (y.detach(), st[0].detach(), x.grad.clone(), *(p.grad.clone() for p in stack.parameters()))
 
+    monkeypatch.setattr(native, "_enabled", [False])  # the chunks are the Python path's
     monkeypatch.setattr(recurrent, "CPU_SCAN_CHUNK_BYTES", 1 << 40)
     whole = run()
     monkeypatch.setattr(recurrent, "CPU_SCAN_CHUNK_BYTES", 1)  # -> the 16-step minimum
@@ -123,3 +124,40 @@ def test_one_node_coefficients_match_autograd_of_the_equations(cell: str) -> Non
     torch.testing.assert_close(ga, gr)
     with torch.no_grad():  # inference takes the same path
         torch.testing.assert_close(c.coefficients(xp), (a.detach(), b.detach()))
+
+
+@pytest.mark.parametrize("cell", ["mingru", "minlstm"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_native_fused_scan_equals_the_python_path(cell: str, dtype: torch.dtype) -> None:
+    """On CPU the sequential scan runs gates + scan fused in C++ (layers/native). Outputs, final
+    states and every gradient equal the Python path (one-node coefficients + sequential scan):
+    H=70 = one 64-wide block and a ragged one, lengths ending early, h0 != 0, both directions,
+    pre-activations on both sides of g's kink; a float64 gradcheck of the fused node."""
+    from rnnkit.layers import Stack, native, recurrent
+
+    if not native.load():
+        pytest.skip(native.status())
+    torch.manual_seed(0)
+    stack = Stack(cell, 3, 70, bidirectional=True, impl="scan", scan_method="sequential").to(dtype)
+    with torch.no_grad():
+        stack.cells[0].weight_ih.mul_(6.0)
+    x = torch.randn(3, 9, 3, dtype=dtype, requires_grad=True)
+    lengths, h0 = torch.tensor([9, 4, 1]), torch.randn(2, 3, 70, dtype=dtype)
+    w = torch.randn(3, 9, 140, dtype=dtype)
+
+    def run(on: bool) -> tuple[torch.Tensor, ...]:
+        stack.zero_grad()
+        x.grad = None
+        with native.enabled(on):
+            y, st = stack(x, (h0,), lengths=lengths)
+        ((y * w).sum() + (st[0] * 1.7).sum()).backward()
+        return (y.detach(), st[0].detach(), x.grad.clone(), *(p.grad.clone() for p in stack.parameters()))
+
+    tol = {"rtol": 1e-10, "atol": 1e-10} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    for a, b in zip(run(True), run(False), strict=True):
+        torch.testing.assert_close(a, b, **tol)
+    if dtype == torch.float64:
+        xp = (torch.randn(2, 5, stack.cells[0].num_gates * 6, dtype=dtype) * 3).requires_grad_()
+        h0s = torch.randn(2, 6, dtype=dtype, requires_grad=True)
+        for ln in (None, torch.tensor([5, 2])):
+            assert torch.autograd.gradcheck(lambda a, b, ln=ln: recurrent._NativeMinScan.apply(a, b, ln), (xp, h0s))

@@ -93,6 +93,7 @@ def _impls(cell: str, explicit: bool = True) -> list[tuple[str, dict]]:
         out.append(("fastloop python", {"impl": "fastloop", "python_loops": True}))
     if CELLS[cell].has_weight_hh is False:
         out += [(f"scan {m}", {"impl": "scan", "scan_method": m}) for m in SCANS]
+        out.append(("scan sequential python", {"impl": "scan", "scan_method": "sequential", "python_loops": True}))
     if explicit:
         out.append(("explicit", {"impl": "explicit"}))
     return out
@@ -130,7 +131,8 @@ def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module
 
 
 class _PythonLoops(nn.Module):
-    """A Stack whose fastloop layers run the Python loops even where the native ones are built."""
+    """A Stack whose fastloop / sequential-scan layers run the Python loops even where the native
+    ones are built (rows labelled "python": the gain of layers/native, side by side)."""
 
     def __init__(self, stack: Stack) -> None:
         super().__init__()

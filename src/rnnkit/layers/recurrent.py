@@ -11,8 +11,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.cells import CellBase, State
-from rnnkit.cells.minimal import _MinimalCell
+from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell, _MinimalCell
 from rnnkit.cells.scan import linear_scan, scan_log
+from rnnkit.layers import native
 from rnnkit.layers.regularize import weight_drop, zoneout
 
 
@@ -125,6 +126,25 @@ def _scan_chunk(cell: _MinimalCell, x: Tensor, h0: Tensor, valid: Tensor | None,
     return linear_scan(a, b, h0, method)
 
 
+class _NativeMinScan(torch.autograd.Function):
+    """minGRU / minLSTM gate arithmetic and sequential scan fused in C++ (layers/native): one pass
+    over the projected input forward and one backward, where the Python path makes ~10 passes
+    (coefficients, scan, their backward) and so needs the cache-sized chunks above."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor:  # type: ignore[override]
+        xp = xp.contiguous()
+        h = torch.ops.rnnkit_native.min_fwd(xp, h0, lengths)
+        ctx.save_for_backward(xp, h0, h, lengths)
+        return h
+
+    @staticmethod
+    def backward(ctx, dh: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
+        xp, h0, h, lengths = ctx.saved_tensors
+        dxp, dh0 = torch.ops.rnnkit_native.min_bwd(dh, xp, h0, h, lengths)
+        return dxp, dh0, None
+
+
 def scan_forward(
     cell: _MinimalCell,
     x: Tensor,
@@ -133,14 +153,19 @@ def scan_forward(
     reverse: bool = False,
     method: str = "sequential",
 ) -> tuple[Tensor, State]:
-    """minGRU / minLSTM over a whole sequence by a linear scan instead of the time loop
-    (in cache-sized time chunks on CPU, see ``CPU_SCAN_CHUNK_BYTES``)."""
+    """minGRU / minLSTM over a whole sequence by a linear scan instead of the time loop. On CPU the
+    sequential method runs the fused native loop when it is built (``layers/native``), else the
+    Python path in cache-sized time chunks (see ``CPU_SCAN_CHUNK_BYTES``)."""
     if reverse:
         y, st = scan_forward(cell, reverse_padded(x, lengths), state, lengths, False, method)
         return reverse_padded(y, lengths), st
     B, T, _ = x.shape
     h = state.h if state is not None else x.new_zeros(B, cell.hidden_size)
     valid = valid_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
+    if method == "sequential" and type(cell) in (MinGRUCell, MinLSTMCell) and native.available_for(x):
+        y = _NativeMinScan.apply(cell.input_projection(x), h.to(x.dtype), lengths)
+        h = y[:, -1]  # past its end a sequence's state carries: this is its state at its last step
+        return (y * valid if valid is not None else y), cell.state_type(h)
     n = _scan_chunk_steps(cell, x)
     # split, not slicing in a loop: the backward of each slice would fill a whole (B, T, I) gradient
     xs = x.split(n, dim=1)

@@ -1,6 +1,6 @@
 """Native (C++) CPU loops for the LSTM family without a torch kernel, built on first use.
 
-``lstm_loops.cpp`` holds the forward and backward time loops of ``layers/fastlstm.py`` as torch
+``loops.cpp`` holds the forward and backward time loops of ``layers/fastlstm.py`` as torch
 operators (``torch.ops.rnnkit_native.*``): one ATen GEMM call plus one fused, vectorised pass over
 the gate row per step, instead of ~10 Python-dispatched ops. At batch 1 that dispatch is most of a
 step (see docs/benchmarks.md). It is compiled once per machine and torch version with
@@ -24,7 +24,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("lstm_loops.cpp")
+SOURCE = Path(__file__).with_name("loops.cpp")
 _lock = threading.Lock()
 _state: dict[str, object] = {"tried": False, "ok": False, "why": "not built yet"}
 _enabled = [True]

@@ -1,5 +1,6 @@
-// Whole-sequence forward and backward loops of the LSTM family torch has no kernel for
-// (peephole and layer-norm LSTM; the plain LSTM for comparison), on CPU.
+// Whole-sequence forward and backward loops on CPU for what torch has no kernel for: the LSTM
+// family's peephole and layer-norm variants (the plain LSTM for comparison), and the minGRU /
+// minLSTM recurrence with its gate arithmetic fused into the scan.
 //
 // Why C++: at batch 1 each time step is ~1 GEMV plus ~10 small elementwise ops; from Python every
 // op costs ~8-10 us of dispatch, which is most of a step. Here a step is ONE ATen GEMM/GEMV call
@@ -378,6 +379,154 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lnlstm_bwd(
   return {dpre, dz, carry, dg_hh, dg_c, db_c};
 }
 
+// ------------------------------------------------------------------ minGRU / minLSTM
+// h_t = a_t h_{t-1} + b_t with (a, b) from the projected input xp (B, T, kH), fused with the scan:
+//   minGRU  (k=2): z = σ(kz), a = 1 - z, b = z g(kh)
+//   minLSTM (k=3): a = σ(kf) / (σ(kf) + σ(ki)), b = (1 - a) g(kh)
+// g(x) = x + 0.5 (x >= 0), σ(x) otherwise. Past a sequence's end (t >= lengths[b]) the state
+// carries unchanged (a = 1, b = 0). One pass over xp forward, one backward (the coefficients are
+// recomputed there from xp, cheaper than storing and re-reading them); parallel over (row, H block).
+// Columns per task: whole rows (contiguous streaming through xp) when the batch alone gives every
+// thread several rows; otherwise 64-column blocks so a small batch still spreads over threads.
+inline int64_t min_block(int64_t B, int64_t H) {
+  return B >= 4 * at::get_num_threads() ? H : std::min<int64_t>(H, 64);
+}
+
+template <typename T>
+struct MinCoef {
+  Vec<T> a, b, gk, gp;  // coefficients, g(kh) and g'(kh)
+  Vec<T> sf, si;        // minLSTM backward only: σ(-kf), σ(-ki)
+};
+
+// minLSTM's a = σ(kf) / (σ(kf) + σ(ki)) = (1 + e^-ki) / (2 + e^-ki + e^-kf), evaluated with every
+// exponent shifted by m = max(0, -kf, -ki) so nothing overflows; 3 exp instead of the 2 softplus
+// (exp + log1p each) and a sigmoid of the Python path (log1p is the costliest op here).
+template <typename T, bool kGrad>
+inline MinCoef<T> min_coef(const T* x, int64_t H, bool lstm, int64_t k, int64_t n) {
+  const Vec<T> one(T(1)), zero(T(0)), half(T(0.5));
+  Vec<T> kh = ld(x + (lstm ? 2 : 1) * H, k, n);
+  Vec<T> s = sigm(kh);
+  Vec<T> pos = kh >= zero;  // all-ones lanes where kh >= 0
+  MinCoef<T> c;
+  c.gk = Vec<T>::blendv(s, kh + half, pos);
+  c.gp = Vec<T>::blendv(s * (one - s), one, pos);
+  if (lstm) {
+    Vec<T> nf = ld(x, k, n).neg(), ni = ld(x + H, k, n).neg();
+    Vec<T> m = at::vec::maximum(zero, at::vec::maximum(nf, ni));
+    Vec<T> e0 = m.neg().exp(), ef = (nf - m).exp(), ei = (ni - m).exp();
+    c.a = (e0 + ei) / (e0 + e0 + ei + ef);
+    if (kGrad) {
+      c.sf = ef / (e0 + ef);
+      c.si = ei / (e0 + ei);
+    }
+  } else {
+    c.a = one - sigm(ld(x, k, n));
+  }
+  c.b = (one - c.a) * c.gk;
+  return c;
+}
+
+int64_t min_gates(const Tensor& xp, const Tensor& h0) {
+  const int64_t k = xp.size(2) / h0.size(1);
+  TORCH_CHECK((k == 2 || k == 3) && xp.size(2) == k * h0.size(1), "rnnkit native min scan: xp has ",
+              xp.size(2), " features, expected 2H (minGRU) or 3H (minLSTM) with H=", h0.size(1));
+  return k;
+}
+
+Tensor min_fwd(const Tensor& xp, const Tensor& h0, const std::optional<Tensor>& lengths_) {
+  check(xp, "xp", xp);
+  const Tensor h0c = h0.contiguous();
+  check(h0c, "h0", xp);
+  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), K = min_gates(xp, h0);
+  const bool lstm = K == 3;
+  Tensor lengths = lengths_.has_value() && lengths_->defined() ? lengths_->to(at::kLong).contiguous() : Tensor();
+  const int64_t* len = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
+  Tensor h = at::empty({B, T, H}, xp.options());
+  const int64_t blk = min_block(B, H), nblk = (H + blk - 1) / blk;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_min_fwd", [&] {
+    using T_ = scalar_t;
+    const T_* xb = xp.data_ptr<T_>();
+    const T_* h0p = h0c.data_ptr<T_>();
+    T_* hb = h.data_ptr<T_>();
+    at::parallel_for(0, B * nblk, std::max<int64_t>(1, 32768 / std::max<int64_t>(T * blk, 1)),
+                     [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t b = j / nblk, c0 = (j % nblk) * blk, cn = std::min(blk, H - c0);
+        const int64_t end = len ? std::min(len[b], T) : T;
+        const T_* prev = h0p + b * H;
+        for (int64_t t = 0; t < T; ++t) {
+          T_* out = hb + (b * T + t) * H;
+          const T_* x = xb + (b * T + t) * K * H;
+          for_vec<T_>(cn, [&](int64_t k, int64_t n) {
+            const int64_t kk = c0 + k;
+            if (t >= end) { st(ld(prev, kk, n), out, kk, n); return; }
+            MinCoef<T_> m = min_coef<T_, false>(x, H, lstm, kk, n);
+            st(m.a * ld(prev, kk, n) + m.b, out, kk, n);
+          });
+          prev = out;
+        }
+      }
+    });
+  });
+  return h;
+}
+
+std::tuple<Tensor, Tensor> min_bwd(const Tensor& dh_, const Tensor& xp, const Tensor& h0, const Tensor& h,
+                                   const std::optional<Tensor>& lengths_) {
+  const Tensor dh = dh_.contiguous(), h0c = h0.contiguous();
+  check(dh, "dh", xp);
+  const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), K = min_gates(xp, h0);
+  const bool lstm = K == 3;
+  Tensor lengths = lengths_.has_value() && lengths_->defined() ? lengths_->to(at::kLong).contiguous() : Tensor();
+  const int64_t* len = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
+  Tensor dxp = at::empty_like(xp), dh0 = at::empty({B, H}, xp.options());
+  const int64_t blk = min_block(B, H), nblk = (H + blk - 1) / blk;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_min_bwd", [&] {
+    using T_ = scalar_t;
+    const T_ *xb = xp.data_ptr<T_>(), *h0p = h0c.data_ptr<T_>(), *hb = h.data_ptr<T_>(), *gb = dh.data_ptr<T_>();
+    T_ *dxb = dxp.data_ptr<T_>(), *dh0p = dh0.data_ptr<T_>();
+    at::parallel_for(0, B * nblk, std::max<int64_t>(1, 32768 / std::max<int64_t>(T * blk, 1)),
+                     [&](int64_t j0, int64_t j1) {
+      std::vector<T_> carry_buf(blk);
+      T_* carry = carry_buf.data();
+      const Vec<T_> one(T_(1));
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t b = j / nblk, c0 = (j % nblk) * blk, cn = std::min(blk, H - c0);
+        const int64_t end = len ? std::min(len[b], T) : T;
+        std::fill(carry, carry + cn, T_(0));
+        for (int64_t t = T - 1; t >= 0; --t) {
+          const T_* g = gb + (b * T + t) * H;
+          const T_* x = xb + (b * T + t) * K * H;
+          T_* dx = dxb + (b * T + t) * K * H;
+          const T_* prev = t > 0 ? hb + (b * T + t - 1) * H : h0p + b * H;
+          for_vec<T_>(cn, [&](int64_t k, int64_t n) {
+            const int64_t kk = c0 + k;
+            Vec<T_> d = ld(g, kk, n) + ld<T_>(carry, k, n);  // dLoss/dh_t
+            if (t >= end) {  // carried step: a = 1, b = 0, nothing reaches xp
+              st(d, carry, k, n);
+              for (int64_t q = 0; q < K; ++q) st(Vec<T_>(T_(0)), dx + q * H, kk, n);
+              return;
+            }
+            MinCoef<T_> m = min_coef<T_, true>(x, H, lstm, kk, n);
+            st(d * m.a, carry, k, n);
+            Vec<T_> ia = one - m.a;
+            Vec<T_> gd = (d * m.gk - d * ld(prev, kk, n)) * m.a * ia;  // (db g - da) a (1 - a)
+            st(d * ia * m.gp, dx + (K - 1) * H, kk, n);  // d kh
+            if (lstm) {  // a = σ(-d'), d' = sp(-kf) - sp(-ki): d'/dkf = σ(kf) - 1, d'/dki = σ(-ki)
+              st(gd * m.sf.neg(), dx, kk, n);
+              st(gd * m.si, dx + H, kk, n);
+            } else {  // a = 1 - z: dkz = (db g - da) z (1 - z)
+              st(gd, dx, kk, n);
+            }
+          });
+        }
+        std::copy(carry, carry + cn, dh0p + b * H + c0);
+      }
+    });
+  });
+  return {dxp, dh0};
+}
+
 }  // namespace
 
 TORCH_LIBRARY(rnnkit_native, m) {
@@ -389,6 +538,8 @@ TORCH_LIBRARY(rnnkit_native, m) {
   m.def("lnlstm_bwd(Tensor dy, Tensor? inj, Tensor dcT, Tensor w_hh, Tensor g_hh, Tensor g_c, Tensor? b_c, "
         "Tensor cs, Tensor tls, Tensor gates, Tensor zs, Tensor stats) "
         "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def("min_fwd(Tensor xp, Tensor h0, Tensor? lengths) -> Tensor");
+  m.def("min_bwd(Tensor dh, Tensor xp, Tensor h0, Tensor h, Tensor? lengths) -> (Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(rnnkit_native, CPU, m) {
@@ -396,4 +547,6 @@ TORCH_LIBRARY_IMPL(rnnkit_native, CPU, m) {
   m.impl("lstm_bwd", &lstm_bwd);
   m.impl("lnlstm_fwd", &lnlstm_fwd);
   m.impl("lnlstm_bwd", &lnlstm_bwd);
+  m.impl("min_fwd", &min_fwd);
+  m.impl("min_bwd", &min_bwd);
 }
