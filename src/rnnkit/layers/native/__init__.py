@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import platform
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,7 @@ def _try_load() -> tuple[bool, str]:
     try:
         from torch.utils import cpp_extension
 
+        _ninja_on_path()
         flags = _cpu_flags()
         build = _build_dir(flags)
         build.mkdir(parents=True, exist_ok=True)
@@ -79,6 +81,17 @@ def _try_load() -> tuple[bool, str]:
     except Exception as e:  # no compiler, no ninja, read-only cache: fall back, say why
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         return False, f"{type(e).__name__}: {first}"
+
+
+def _ninja_on_path() -> None:
+    """torch runs ``ninja`` from PATH; a venv's rnnkit started without activating it lacks that."""
+    if shutil.which("ninja") is None:
+        try:
+            import ninja  # the pip package that rnnkit depends on
+
+            os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+        except (ImportError, AttributeError):
+            pass
 
 
 def status() -> str:
