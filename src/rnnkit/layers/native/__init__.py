@@ -55,8 +55,9 @@ def load() -> bool:
             return bool(_state["ok"])
         _state["ok"], _state["why"] = _try_load()
         _state["tried"] = True
-        if not _state["ok"]:
-            log.warning("native LSTM loops unavailable, using the Python loops: %s", _state["why"])
+        if not _state["ok"]:  # a user's own RNNKIT_NATIVE=0 is no news; anything else is
+            level = logging.INFO if _state["why"] == "RNNKIT_NATIVE=0" else logging.WARNING
+            log.log(level, "native loops unavailable, using the Python loops: %s", _state["why"])
     return bool(_state["ok"])
 
 
@@ -73,7 +74,7 @@ def _try_load() -> tuple[bool, str]:
         build = _build_dir(flags)
         build.mkdir(parents=True, exist_ok=True)
         if not any(build.glob("*.so")):
-            log.info("compiling the native LSTM loops into %s (once, about a minute)", build)
+            log.info("compiling the native loops into %s (once, about a minute)", build)
         cpp_extension.load(name="rnnkit_native", sources=[str(SOURCE)], build_directory=str(build),
                            extra_cflags=["-O3", *flags], is_python_module=False, verbose=False)
         torch.ops.rnnkit_native.lnlstm_fwd  # noqa: B018  (fails here if registration did not happen)
