@@ -118,3 +118,12 @@ def test_any_reference_scoring_uses_the_closest_pronunciation():
     assert first_only["test_wer"] == 1.0 and first_only["test_token_error_rate"] > per
     with pytest.raises(ValueError, match="at least one reference"):
         multi_reference_errors([["A"]], [[]])
+
+
+def test_stress_free_scoring_drops_only_the_stress_digits():
+    from rnnkit.apps.seq2seq import strip_stress
+
+    assert strip_stress(["W", "AA1", "SH", "B", "ER2", "N"]) == ["W", "AA", "SH", "B", "ER", "N"]
+    hyp, ref = ["W", "AA1", "SH", "B", "ER0", "N"], ["W", "AA1", "SH", "B", "ER2", "N"]
+    assert multi_reference_errors([hyp], [[ref]]) == (1.0, pytest.approx(1 / 6))
+    assert multi_reference_errors([strip_stress(hyp)], [[strip_stress(ref)]]) == (0.0, 0.0)

@@ -71,6 +71,8 @@ class Seq2SeqBundle:
     max_valid: int = 1000
     #: source tokens -> every accepted target, for sources with several (CMUdict alternate pronunciations)
     references: dict[tuple[str, ...], list[list[str]]] = field(default_factory=dict)
+    #: also score with ARPAbet stress digits removed (AH0/AH1/AH2 -> AH), as G2P work often does
+    stress_free_scores: bool = False
 
 
 def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair], str, str, str, dict]:
@@ -109,7 +111,8 @@ def prepare_data(cfg: RunConfig) -> Seq2SeqBundle:
     log.info("seq2seq data %s: %d/%d/%d pairs, vocab %d -> %d", label, len(train), len(valid), len(test),
              len(src_vocab), len(tgt_vocab))
     batches = PairBatches(train, src_vocab, tgt_vocab, cfg.train.batch_size, cfg.train.seed)
-    return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid, references)
+    return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid, references,
+                         stress_free_scores=d.source == "cmudict")
 
 
 def artifacts(bundle: Seq2SeqBundle) -> dict[str, dict]:
@@ -123,6 +126,11 @@ def build_model(cfg: RunConfig, arts: dict[str, dict]) -> Seq2Seq:
     model.src_vocab, model.tgt_vocab = Vocab.from_dict(tok["src"]), Vocab.from_dict(tok["tgt"])
     model.max_len = cfg.data.max_len
     return model
+
+
+def strip_stress(phonemes: list[str]) -> list[str]:
+    """ARPAbet without lexical stress: the digit after a vowel goes (``AH0`` -> ``AH``)."""
+    return [p.rstrip("012") for p in phonemes]
 
 
 def decode_pairs(model: Seq2Seq, pairs: list[Pair], src_vocab: Vocab, tgt_vocab: Vocab, batch_size: int,
@@ -164,6 +172,9 @@ def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str,
         out["test_multi_reference_sources"] = sum(len(m) > 1 for m in multi)
         out["test_wer_any_reference"], out["test_token_error_rate_any_reference"] = \
             multi_reference_errors(hyps, multi)
+        if bundle.stress_free_scores:
+            out["test_wer_no_stress"], out["test_token_error_rate_no_stress"] = multi_reference_errors(
+                [strip_stress(h) for h in hyps], [[strip_stress(r) for r in m] for m in multi])
     if cfg.model.beam_size > 1:
         _, g, _ = decode_pairs(model, bundle.test, bundle.src_vocab, bundle.tgt_vocab, cfg.data.eval_batch_size, 1)
         out["test_exact_match_greedy"] = exact_match(g, refs)
@@ -195,8 +206,9 @@ TASK = TaskSpec(
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="seq2seq",
     monitor="val_error", headline=("test_exact_match", "test_token_accuracy", "test_cer", "test_bleu",
                                    "test_wer", "test_token_error_rate", "test_wer_any_reference",
-                                   "test_token_error_rate_any_reference"),
+                                   "test_token_error_rate_any_reference", "test_wer_no_stress",
+                                   "test_token_error_rate_no_stress"),
     progress_fields={"nll": "nll", "tok_acc": "acc"},
 )
 
-__all__ = ["TASK", "Seq2SeqBundle", "Seq2SeqDataConfig", "decode_pairs", "translate"]
+__all__ = ["TASK", "Seq2SeqBundle", "Seq2SeqDataConfig", "decode_pairs", "strip_stress", "translate"]
