@@ -157,3 +157,18 @@ def test_fastloop_refuses_what_it_cannot_do() -> None:
     with pytest.raises(ValueError, match="fastloop.*LSTM family"):
         Stack("gru", 3, 4, impl="fastloop")
     assert "not fastloop: zoneout" in Stack("layernorm_lstm", 3, 4, zoneout=0.1).explain_backend()
+
+
+def test_without_the_native_loops_the_python_loops_run_and_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine without a compiler (simulated by RNNKIT_NATIVE=0 on a fresh loader state) still
+    trains: same numbers from the Python loops, and explain_backend names the reason."""
+    torch.manual_seed(4)
+    stack = Stack("layernorm_lstm", 3, 4)
+    x = torch.randn(2, 5, 3)
+    with native.enabled(False):
+        ref = stack(x)[0]
+    monkeypatch.setenv("RNNKIT_NATIVE", "0")
+    monkeypatch.setattr(native, "_state", {"tried": False, "ok": False, "why": "not built yet"})
+    assert not native.load() and not native.available_for(x)
+    assert "Python loops (native: RNNKIT_NATIVE=0)" in stack.explain_backend()
+    torch.testing.assert_close(stack(x)[0], ref)
