@@ -45,6 +45,9 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show libr
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_path=False)], force=True)
+    from rnnkit.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()  # an application-level choice: keep big freed buffers (see runtime.py)
 
 
 def _default_run_dir(task: str) -> Path:

@@ -1,0 +1,65 @@
+"""Side-by-side fwd+bwd of nn.LSTM and the layer-norm LSTM fastloop (native C++ and Python loops)
+at B=64, T=100, in=128, H=256, interleaved repetitions, medians and ratios to nn.LSTM.
+
+    python scripts/bench_ln_side_by_side.py --reps 30 [--threads 2] [--no-allocator-tuning]
+
+Used for docs/benchmarks.md (layer-norm LSTM at B=64), where the full `rnnkit bench cells` run
+has too few repetitions to separate 1.4x from 1.6x on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch import nn
+
+from rnnkit.layers import Stack, native
+from rnnkit.runtime import tune_cpu_allocator
+
+
+class _Python(nn.Module):
+    """The same Stack with the native loops switched off (the backward follows the forward)."""
+
+    def __init__(self, m: nn.Module) -> None:
+        super().__init__()
+        self.m = m
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, object]:
+        with native.enabled(False):
+            return self.m(x)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--no-allocator-tuning", action="store_true",
+                    help="leave glibc malloc as it is (the rnnkit CLI tunes it, see rnnkit/runtime.py)")
+    args = ap.parse_args()
+    alloc = "untouched" if args.no_allocator_tuning else tune_cpu_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    x = torch.randn(64, 100, 128, requires_grad=True)
+    mods = {"nn.LSTM": nn.LSTM(128, 256, batch_first=True), "layernorm native": Stack("layernorm_lstm", 128, 256),
+            "layernorm python": _Python(Stack("layernorm_lstm", 128, 256))}
+    times: dict[str, list[float]] = {k: [] for k in mods}
+    for rep in range(args.reps + 1):  # rep 0 warms up (and builds the native loops)
+        for name, m in mods.items():
+            t0 = time.perf_counter()
+            m(x)[0].sum().backward()
+            if rep:
+                times[name].append(time.perf_counter() - t0)
+    base = sorted(times["nn.LSTM"])[args.reps // 2]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.reps} reps; {native.status()}; "
+          f"allocator: {alloc}")
+    for name, ts in times.items():
+        ts.sort()
+        med = ts[args.reps // 2]
+        print(f"{name:18s} median {med * 1e3:7.1f} ms  {med / base:5.2f}x nn.LSTM  (min {ts[0] * 1e3:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
