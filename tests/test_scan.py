@@ -63,7 +63,9 @@ def test_scan_errors() -> None:
 
 @pytest.mark.parametrize("method", list(SCANS))
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
-def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("use_native", [False, True])
+def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, use_native: bool,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """The CPU scan path runs in cache-sized time chunks; with chunks of <= 16 steps over T=53 (four
     chunks, a ragged last one, lengths ending inside and between chunks, h0 != 0, both directions)
     outputs, final states and every gradient equal a single pass."""
@@ -83,7 +85,9 @@ def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, monkeypatch: pyt
         ((y * w).sum() + st[0].sum()).backward()
         return (y.detach(), st[0].detach(), x.grad.clone(), *(p.grad.clone() for p in stack.parameters()))
 
-    monkeypatch.setattr(native, "_enabled", [False])  # the chunks are the Python path's
+    if use_native and (method != "sequential" or not native.load()):
+        pytest.skip("the native loop runs the sequential method only, where it is built")
+    monkeypatch.setattr(native, "_enabled", [use_native])  # both loops run per chunk
     monkeypatch.setattr(recurrent, "CPU_SCAN_CHUNK_BYTES", 1 << 40)
     whole = run()
     monkeypatch.setattr(recurrent, "CPU_SCAN_CHUNK_BYTES", 1)  # -> the 16-step minimum

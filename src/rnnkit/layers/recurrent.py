@@ -153,26 +153,27 @@ def scan_forward(
     reverse: bool = False,
     method: str = "sequential",
 ) -> tuple[Tensor, State]:
-    """minGRU / minLSTM over a whole sequence by a linear scan instead of the time loop. On CPU the
-    sequential method runs the fused native loop when it is built (``layers/native``), else the
-    Python path in cache-sized time chunks (see ``CPU_SCAN_CHUNK_BYTES``)."""
+    """minGRU / minLSTM over a whole sequence by a linear scan instead of the time loop, on CPU in
+    cache-sized time chunks (see ``CPU_SCAN_CHUNK_BYTES``); there the sequential method runs the
+    fused native loop per chunk when it is built (``layers/native``)."""
     if reverse:
         y, st = scan_forward(cell, reverse_padded(x, lengths), state, lengths, False, method)
         return reverse_padded(y, lengths), st
     B, T, _ = x.shape
     h = state.h if state is not None else x.new_zeros(B, cell.hidden_size)
     valid = valid_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
-    if method == "sequential" and type(cell) in (MinGRUCell, MinLSTMCell) and native.available_for(x):
-        y = _NativeMinScan.apply(cell.input_projection(x), h.to(x.dtype), lengths)
-        h = y[:, -1]  # past its end a sequence's state carries: this is its state at its last step
-        return (y * valid if valid is not None else y), cell.state_type(h)
+    fused = method == "sequential" and type(cell) in (MinGRUCell, MinLSTMCell) and native.available_for(x)
     n = _scan_chunk_steps(cell, x)
     # split, not slicing in a loop: the backward of each slice would fill a whole (B, T, I) gradient
     xs = x.split(n, dim=1)
     vs = valid.split(n, dim=1) if valid is not None else [None] * len(xs)
     chunks = []
-    for xc, vc in zip(xs, vs, strict=True):
-        hc = _scan_chunk(cell, xc, h, vc, method)
+    for k, (xc, vc) in enumerate(zip(xs, vs, strict=True)):
+        if fused:  # gates + scan in C++; chunked too: DRAM-bound at T=4096 in one piece (benchmarks.md)
+            lc = None if lengths is None else (lengths.to(x.device) - k * n).clamp(0, xc.shape[1])
+            hc = _NativeMinScan.apply(cell.input_projection(xc), h.to(x.dtype), lc)
+        else:
+            hc = _scan_chunk(cell, xc, h, vc, method)
         chunks.append(hc)
         h = hc[:, -1]  # each sequence's state at its own last step (it carries past the end)
     y = chunks[0] if len(chunks) == 1 else torch.cat(chunks, 1)
