@@ -61,9 +61,8 @@ def test_scan_errors() -> None:
         linear_scan(a, b[:, :2], h0)
 
 
-@pytest.mark.parametrize("method", list(SCANS))
+@pytest.mark.parametrize(("method", "use_native"), [(m, False) for m in SCANS] + [("sequential", True)])
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
-@pytest.mark.parametrize("use_native", [False, True])
 def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, use_native: bool,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The CPU scan path runs in cache-sized time chunks; with chunks of <= 16 steps over T=53 (four
@@ -85,8 +84,8 @@ def test_cpu_time_chunks_equal_one_pass(method: str, cell: str, use_native: bool
         ((y * w).sum() + st[0].sum()).backward()
         return (y.detach(), st[0].detach(), x.grad.clone(), *(p.grad.clone() for p in stack.parameters()))
 
-    if use_native and (method != "sequential" or not native.load()):
-        pytest.skip("the native loop runs the sequential method only, where it is built")
+    if use_native and not native.load():
+        pytest.skip(native.status())
     monkeypatch.setattr(native, "_enabled", [use_native])  # both loops run per chunk
     monkeypatch.setattr(recurrent, "CPU_SCAN_CHUNK_BYTES", 1 << 40)
     whole = run()
