@@ -15,20 +15,9 @@ import time
 import torch
 from torch import nn
 
+from rnnkit.bench import PythonLoops
 from rnnkit.layers import Stack, native
 from rnnkit.runtime import tune_cpu_allocator
-
-
-class _Python(nn.Module):
-    """The same Stack with the native loops switched off (the backward follows the forward)."""
-
-    def __init__(self, m: nn.Module) -> None:
-        super().__init__()
-        self.m = m
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, object]:
-        with native.enabled(False):
-            return self.m(x)
 
 
 def main() -> None:
@@ -44,7 +33,7 @@ def main() -> None:
     torch.manual_seed(0)
     x = torch.randn(64, 100, 128, requires_grad=True)
     mods = {"nn.LSTM": nn.LSTM(128, 256, batch_first=True), "layernorm native": Stack("layernorm_lstm", 128, 256),
-            "layernorm python": _Python(Stack("layernorm_lstm", 128, 256))}
+            "layernorm python": PythonLoops(Stack("layernorm_lstm", 128, 256))}
     times: dict[str, list[float]] = {k: [] for k in mods}
     for rep in range(args.reps + 1):  # rep 0 warms up (and builds the native loops)
         for name, m in mods.items():

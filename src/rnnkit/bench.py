@@ -123,14 +123,14 @@ def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module
                 continue  # the Python loops ARE the fastloop here
             stack = Stack(cell, I, H, **{k: v for k, v in kw.items() if k != "python_loops"})
             if kw.get("python_loops"):
-                stack = _PythonLoops(stack)
+                stack = PythonLoops(stack)
             chosen = (auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
                       and not kw.get("python_loops"))
             mods[f"{cell} {suffix}{' (auto)' if chosen else ''}"] = (stack, _gemm_flops(shape, cell))
     return {k: (m.to(device), f) for k, (m, f) in mods.items()}
 
 
-class _PythonLoops(nn.Module):
+class PythonLoops(nn.Module):
     """A Stack whose fastloop / sequential-scan layers run the Python loops even where the native
     ones are built (rows labelled "python": the gain of layers/native, side by side)."""
 
@@ -324,4 +324,4 @@ def write_section(path: str, title: str, body: str) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["SHAPES", "CellBench", "cells_markdown", "run_cell_bench", "scan_accuracy", "write_section"]
+__all__ = ["SHAPES", "CellBench", "PythonLoops", "cells_markdown", "run_cell_bench", "scan_accuracy", "write_section"]

@@ -113,50 +113,54 @@ class _LSTMLoop(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy: Tensor, dhT: Tensor, dcT: Tensor):  # type: ignore[override]
-        w_hh, peep, hs, cs, tcs, gates = ctx.saved_tensors[:6]
-        last = ctx.saved_tensors[6]
+        w_hh, peep, hs, cs, tcs, gates, last = ctx.saved_tensors
         T, B, H = tcs.shape
-        if ctx.native:
-            dy, inj = _prepare_backward(dy, dhT, dcT, last)
-            dpre, dc0, dpeep = _ops.lstm_bwd(dy, inj, dcT.contiguous(), w_hh.contiguous(), peep, cs, tcs, gates)
-            dw = dpre.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)
-            return dpre, dpre[0] @ w_hh, dc0, dw, dpeep if peep is not None else None, None
-        o, i, f, g = gates.view(T, B, 4, H).unbind(2)
-        c_prev, tc = cs[:-1], tcs
-        # dpre_o = dh*A; dc += dh*K; dpre_{i,f,g} = dc*C; dc_{t-1} = dc*Fp  (all T steps at once)
-        A = tc * o * (1 - o)
-        K = o * (1 - tc * tc)
-        C = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
-        Fp = f
-        if peep is not None:
-            K = K + A * peep[0]
-            Fp = f + C[:, :, 0] * peep[1] + C[:, :, 1] * peep[2]
         dy, inj = _prepare_backward(dy, dhT, dcT, last)
-        dpre = dy.new_empty(T, B, 4 * H)
-        d4 = dpre.view(T, B, 4, H)
-        dh = dy[-1].clone()
-        dc = (dcT if inj is None else inj[-1]).clone()
-        dc3 = dc.unsqueeze(1)  # a view: follows the in-place updates of dc
-        dy_, dp_, Fp_, K_, C_, A_ = dy.unbind(0), dpre.unbind(0), Fp.unbind(0), K.unbind(0), C.unbind(0), A.unbind(0)
-        dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
-        inj_ = inj.unbind(0) if inj is not None else None
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                torch.addmm(dy_[t], dp_[t + 1], w_hh, out=dh)
-                if inj_ is None:
-                    dc.mul_(Fp_[t + 1])
-                else:
-                    torch.addcmul(inj_[t], dc, Fp_[t + 1], out=dc)
-            dc.addcmul_(dh, K_[t])
-            torch.mul(C_[t], dc3, out=dcg_[t])
-            torch.mul(dh, A_[t], out=dco_[t])
-        dh0, dc0 = dpre[0] @ w_hh, dc * Fp[0]
+        adjoint = _ops.lstm_bwd if ctx.native else _lstm_adjoint  # one contract, C++ or Python
+        dpre, dc0, dpeep = adjoint(dy, inj, dcT.contiguous(), w_hh.contiguous(), peep, cs, tcs, gates)
         dw = dpre.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
-        dpeep = None
-        if peep is not None:
-            dpeep = torch.stack([(d4[:, :, 0] * cs[1:]).sum((0, 1)), (d4[:, :, 1] * c_prev).sum((0, 1)),
-                                 (d4[:, :, 2] * c_prev).sum((0, 1))])
-        return dpre, dh0, dc0, dw, dpeep, None
+        return dpre, dpre[0] @ w_hh, dc0, dw, dpeep if peep is not None else None, None
+
+
+def _lstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, peep: Tensor | None, cs: Tensor,
+                  tcs: Tensor, gates: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The adjoint loop of ``_LSTMLoop`` in Python, same contract as the native ``lstm_bwd``:
+    ``dy`` with dh_T folded in, ``inj`` the dc_T injections (or None: then ``dcT`` starts the loop)
+    -> (dpre (T, B, 4H), dc0, dpeep (3, H) or None)."""
+    T, B, H = tcs.shape
+    o, i, f, g = gates.view(T, B, 4, H).unbind(2)
+    c_prev, tc = cs[:-1], tcs
+    # dpre_o = dh*A; dc += dh*K; dpre_{i,f,g} = dc*C; dc_{t-1} = dc*Fp  (all T steps at once)
+    A = tc * o * (1 - o)
+    K = o * (1 - tc * tc)
+    C = torch.stack([g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
+    Fp = f
+    if peep is not None:
+        K = K + A * peep[0]
+        Fp = f + C[:, :, 0] * peep[1] + C[:, :, 1] * peep[2]
+    dpre = dy.new_empty(T, B, 4 * H)
+    d4 = dpre.view(T, B, 4, H)
+    dh = dy[-1].clone()
+    dc = (dcT if inj is None else inj[-1]).clone()
+    dc3 = dc.unsqueeze(1)  # a view: follows the in-place updates of dc
+    dy_, dp_, Fp_, K_, C_, A_ = dy.unbind(0), dpre.unbind(0), Fp.unbind(0), K.unbind(0), C.unbind(0), A.unbind(0)
+    dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
+    inj_ = inj.unbind(0) if inj is not None else None
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            torch.addmm(dy_[t], dp_[t + 1], w_hh, out=dh)
+            if inj_ is None:
+                dc.mul_(Fp_[t + 1])
+            else:
+                torch.addcmul(inj_[t], dc, Fp_[t + 1], out=dc)
+        dc.addcmul_(dh, K_[t])
+        torch.mul(C_[t], dc3, out=dcg_[t])
+        torch.mul(dh, A_[t], out=dco_[t])
+    dpeep = None
+    if peep is not None:
+        dpeep = torch.stack([(d4[:, :, 0] * cs[1:]).sum((0, 1)), (d4[:, :, 1] * c_prev).sum((0, 1)),
+                             (d4[:, :, 2] * c_prev).sum((0, 1))])
+    return dpre, dc * Fp[0], dpeep
 
 
 class _LayerNormLSTMLoop(torch.autograd.Function):
@@ -168,10 +172,10 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
                 last: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
         xp = xp.contiguous()  # (T, B, 4H), gate order (o, i, f, g)
         ctx.native = native.available_for(xp)  # the backward runs the same kind of loop
-        if ctx.native:  # the same loop in C++; stats come as (4, T, B)
+        if ctx.native:  # the same loop in C++: same saved tensors, same numbers
             hs, cs, tls, gates, zs, stats = _ops.lnlstm_fwd(xp, h0.contiguous(), c0.contiguous(), w_hh.contiguous(),
                                                              g_hh, g_c, b_c, eps_hh, eps_c)
-            ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats.unsqueeze(-1), last)
+            ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last)
             return hs[1:], _final(hs, last), _final(cs, last)
         T, B, G = xp.shape
         H = G // 4
@@ -193,7 +197,7 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
             torch.mul(o_[t], torch.tanh(lc, out=tl_[t]), out=h_[t + 1])
             for lst, v in zip(st, (m, r, mc, rc)):
                 lst.append(v)
-        stats = torch.stack([torch.stack(v) for v in st])  # (4, T, B, 1)
+        stats = torch.stack([torch.stack(v) for v in st]).squeeze(-1)  # (4, T, B), as the native loop
         ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last)
         return hs[1:], _final(hs, last), _final(cs, last)
 
@@ -201,56 +205,59 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
     def backward(ctx, dy: Tensor, dhT: Tensor, dcT: Tensor):  # type: ignore[override]
         w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last = ctx.saved_tensors
         T, B, H = tls.shape
-        G = 4 * H
-        if ctx.native:
-            dy, inj = _prepare_backward(dy, dhT, dcT, last)
-            dpre, dz, dc0, dg_hh, dg_c, db_c = _ops.lnlstm_bwd(
-                dy, inj, dcT.contiguous(), w_hh.contiguous(), g_hh, g_c, b_c, cs, tls, gates, zs, stats.squeeze(-1))
-            dw = dz.view(T * B, G).t() @ hs[:-1].reshape(T * B, H)
-            return dpre, dz[0] @ w_hh, dc0, dw, dg_hh, dg_c, db_c if b_c is not None else None, None, None, None
-        o, i, f, g = gates.view(T, B, 4, H).unbind(2)
-        A = tls * o * (1 - o)  # dpre_o = dh*A
-        Kc = o * (1 - tls * tls)  # d LN_c(c) = dh*Kc
-        C = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
         dy, inj = _prepare_backward(dy, dhT, dcT, last)
-        dpre = dy.new_empty(T, B, G)
-        d4, dlc = dpre.view(T, B, 4, H), dy.new_empty(B, H)  # dLoss/dLN_c(c_t), one step at a time
-        dh = dy[-1].clone()
-        dc = (dcT if inj is None else inj[-1]).clone()
-        # LN parameter gradients come out of the per-step LN backward (the data are in cache there);
-        # a separate pass over all steps afterwards cost ~4 full reads of (T, B, 4H) tensors
-        mask_hh, mask_c = [True, True, False], [True, True, b_c is not None]
-        dghh_: list[Tensor] = []
-        dgc_: list[Tensor] = []
-        dbc_: list[Tensor] = []
-        dy_, dp_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, Kc, C, A, f))
-        c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, *stats))
-        dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
-        dz_: list[Tensor] = [dh] * T
-        for t in range(T - 1, -1, -1):
-            if t < T - 1:
-                torch.addmm(dy_[t], dz_[t + 1], w_hh, out=dh)
-            torch.mul(dh, Kc_[t], out=dlc)
-            dcl, dgc, dbc = _ln_backward(dlc, c_[t + 1], [H], mc_[t], rc_[t], g_c, b_c, mask_c)
-            dgc_.append(dgc)
-            if b_c is not None:
-                dbc_.append(dbc)
-            if t < T - 1:
-                dc = torch.addcmul(dcl, dc, f_[t + 1])
-                if inj is not None:
-                    dc.add_(inj[t])
-            else:
-                dc = dcl.add_(dc)
-            torch.mul(C_[t], dc.unsqueeze(1), out=dcg_[t])
-            torch.mul(dh, A_[t], out=dco_[t])
-            dz_[t], dghh, _ = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask_hh)
-            dghh_.append(dghh)
-        dz = torch.stack(dz_)  # (T, B, 4H)
-        dh0, dc0 = dz[0] @ w_hh, dc * f[0]
-        dw = dz.view(T * B, G).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
-        dg_hh, dg_c = torch.stack(dghh_).sum(0), torch.stack(dgc_).sum(0)
-        db_c = torch.stack(dbc_).sum(0) if b_c is not None else None
-        return dpre, dh0, dc0, dw, dg_hh, dg_c, db_c, None, None, None
+        adjoint = _ops.lnlstm_bwd if ctx.native else _lnlstm_adjoint  # one contract, C++ or Python
+        dpre, dz, dc0, dg_hh, dg_c, db_c = adjoint(dy, inj, dcT.contiguous(), w_hh.contiguous(), g_hh, g_c, b_c,
+                                                   cs, tls, gates, zs, stats)
+        dw = dz.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
+        return dpre, dz[0] @ w_hh, dc0, dw, dg_hh, dg_c, db_c if b_c is not None else None, None, None, None
+
+
+def _lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g_hh: Tensor, g_c: Tensor,
+                    b_c: Tensor | None, cs: Tensor, tls: Tensor, gates: Tensor, zs: Tensor, stats: Tensor
+                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
+    """The adjoint loop of ``_LayerNormLSTMLoop`` in Python, same contract as the native
+    ``lnlstm_bwd`` -> (dpre, dz = dLoss/d(h W_hh^T) (T, B, 4H), dc0, dg_hh, dg_c, db_c or None)."""
+    T, B, H = tls.shape
+    G = 4 * H
+    o, i, f, g = gates.view(T, B, 4, H).unbind(2)
+    A = tls * o * (1 - o)  # dpre_o = dh*A
+    Kc = o * (1 - tls * tls)  # d LN_c(c) = dh*Kc
+    C = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
+    dpre = dy.new_empty(T, B, G)
+    d4, dlc = dpre.view(T, B, 4, H), dy.new_empty(B, H)  # dLoss/dLN_c(c_t), one step at a time
+    dh = dy[-1].clone()
+    dc = (dcT if inj is None else inj[-1]).clone()
+    # LN parameter gradients come out of the per-step LN backward (the data are in cache there);
+    # a separate pass over all steps afterwards cost ~4 full reads of (T, B, 4H) tensors
+    mask_hh, mask_c = [True, True, False], [True, True, b_c is not None]
+    dghh_: list[Tensor] = []
+    dgc_: list[Tensor] = []
+    dbc_: list[Tensor] = []
+    dy_, dp_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, Kc, C, A, f))
+    c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, *stats.unsqueeze(-1)))  # stats (B, 1) per step
+    dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
+    dz_: list[Tensor] = [dh] * T
+    for t in range(T - 1, -1, -1):
+        if t < T - 1:
+            torch.addmm(dy_[t], dz_[t + 1], w_hh, out=dh)
+        torch.mul(dh, Kc_[t], out=dlc)
+        dcl, dgc, dbc = _ln_backward(dlc, c_[t + 1], [H], mc_[t], rc_[t], g_c, b_c, mask_c)
+        dgc_.append(dgc)
+        if b_c is not None:
+            dbc_.append(dbc)
+        if t < T - 1:
+            dc = torch.addcmul(dcl, dc, f_[t + 1])
+            if inj is not None:
+                dc.add_(inj[t])
+        else:
+            dc = dcl.add_(dc)
+        torch.mul(C_[t], dc.unsqueeze(1), out=dcg_[t])
+        torch.mul(dh, A_[t], out=dco_[t])
+        dz_[t], dghh, _ = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask_hh)
+        dghh_.append(dghh)
+    db_c = torch.stack(dbc_).sum(0) if b_c is not None else None
+    return dpre, torch.stack(dz_), dc * f[0], torch.stack(dghh_).sum(0), torch.stack(dgc_).sum(0), db_c
 
 
 def fastlstm_forward(
