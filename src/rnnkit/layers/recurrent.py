@@ -128,8 +128,9 @@ def _scan_chunk(cell: _MinimalCell, x: Tensor, h0: Tensor, valid: Tensor | None,
 
 class _NativeMinScan(torch.autograd.Function):
     """minGRU / minLSTM gate arithmetic and sequential scan fused in C++ (layers/native): one pass
-    over the projected input forward and one backward, where the Python path makes ~10 passes
-    (coefficients, scan, their backward) and so needs the cache-sized chunks above."""
+    over a chunk's projected input forward and one backward, where the Python path makes ~10
+    (coefficients, scan, their backward). Run per cache-sized chunk like the Python path: in one
+    piece the projected input of a long sequence streams from DRAM (docs/benchmarks.md, run H)."""
 
     @staticmethod
     def forward(ctx, xp: Tensor, h0: Tensor, lengths: Tensor | None) -> Tensor:  # type: ignore[override]
