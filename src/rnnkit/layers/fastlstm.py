@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from rnnkit.cells import CellBase, LayerNormLSTMCell, LSTMCell, LSTMState, PeepholeLSTMCell
@@ -164,63 +165,114 @@ def _lstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, pee
 
 
 class _LayerNormLSTMLoop(torch.autograd.Function):
-    """Layer-norm LSTM over a sequence: gates = xp + LN_hh(h W_hh^T), h = σ(o) tanh(LN_c(c))."""
+    """Layer-norm LSTM over a sequence from the input ``x (T, B, I)``:
+    gates = LN_ih(x W_ih^T) + LN_hh(h W_hh^T), h = σ(o) tanh(LN_c(c)).
+
+    The input projection and LN_ih live inside this node so that, at a large batch, the node owns
+    every (T, B, 4H) buffer: only two of them exist, the raw projection ``xr`` and ``zs = h W_hh^T``
+    (both saved; the backward recomputes the gates from them and, unless the graph is retained,
+    writes the gradients of xr and zs over them). The version with LN_ih outside and the gates
+    saved allocated seven such buffers per call (26 MB each at B=64, H=256) and spent its extra
+    time on memory, not arithmetic; see docs/benchmarks.md."""
 
     @staticmethod
-    def forward(ctx, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_hh: Tensor,  # type: ignore[override]
-                g_c: Tensor, b_c: Tensor | None, eps_hh: float, eps_c: float,
-                last: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        xp = xp.contiguous()  # (T, B, 4H), gate order (o, i, f, g)
-        ctx.native = native.available_for(xp)  # the backward runs the same kind of loop
-        if ctx.native:  # the same loop in C++: same saved tensors, same numbers
-            hs, cs, tls, gates, zs, stats = _ops.lnlstm_fwd(xp, h0.contiguous(), c0.contiguous(), w_hh.contiguous(),
-                                                             g_hh, g_c, b_c, eps_hh, eps_c)
-            ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last)
-            return hs[1:], _final(hs, last), _final(cs, last)
-        T, B, G = xp.shape
-        H = G // 4
-        hs, cs = xp.new_empty(T + 1, B, H), xp.new_empty(T + 1, B, H)
-        tls, gates, zs = xp.new_empty(T, B, H), xp.new_empty(T, B, G), xp.new_empty(T, B, G)
-        hs[0], cs[0] = h0, c0
-        wt = w_hh.t()
-        h_, c_, tl_, x_, gt_, z_ = (v.unbind(0) for v in (hs, cs, tls, xp, gates, zs))
-        o_, i_, f_, g_ = (v.unbind(0) for v in gates.view(T, B, 4, H).unbind(2))
-        sig_ = gates[:, :, : 3 * H].unbind(0)
-        st: list[list[Tensor]] = [[], [], [], []]  # mean/rstd of LN_hh, mean/rstd of LN_c per step
-        for t in range(T):
-            ln, m, r = torch.native_layer_norm(torch.mm(h_[t], wt, out=z_[t]), (G,), g_hh, None, eps_hh)
-            torch.add(x_[t], ln, out=gt_[t])
-            sig_[t].sigmoid_()  # o, i, f
-            g_[t].tanh_()
-            c = torch.mul(f_[t], c_[t], out=c_[t + 1]).addcmul_(i_[t], g_[t])
-            lc, mc, rc = torch.native_layer_norm(c, (H,), g_c, b_c, eps_c)
-            torch.mul(o_[t], torch.tanh(lc, out=tl_[t]), out=h_[t + 1])
-            for lst, v in zip(st, (m, r, mc, rc)):
-                lst.append(v)
-        stats = torch.stack([torch.stack(v) for v in st]).squeeze(-1)  # (4, T, B), as the native loop
-        ctx.save_for_backward(w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last)
+    def forward(ctx, x: Tensor, w_ih: Tensor, g_ih: Tensor, b_ih: Tensor | None,  # type: ignore[override]
+                h0: Tensor, c0: Tensor, w_hh: Tensor, g_hh: Tensor, g_c: Tensor, b_c: Tensor | None,
+                eps: tuple[float, float, float], last: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        T, B, _ = x.shape  # gate order of w_ih, g_ih, b_ih, w_hh, g_hh: (o, i, f, g)
+        x2 = x.reshape(T * B, -1)
+        xr = torch.mm(x2, w_ih.t()).view(T, B, -1)
+        ctx.native = native.available_for(xr)  # the backward runs the same kind of loop
+        loop = _ops.lnlstm_fwd if ctx.native else _lnlstm_loop  # one contract, C++ or Python
+        hs, cs, zs, stats = loop(xr, h0.contiguous(), c0.contiguous(), w_hh.contiguous(), g_ih, b_ih, g_hh, g_c, b_c,
+                                 *eps)
+        ctx.save_for_backward(x2, w_ih, g_ih, b_ih, w_hh, g_hh, g_c, b_c, hs, cs, xr, zs, stats, last)
         return hs[1:], _final(hs, last), _final(cs, last)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, dy: Tensor, dhT: Tensor, dcT: Tensor):  # type: ignore[override]
-        w_hh, g_hh, g_c, b_c, hs, cs, tls, gates, zs, stats, last = ctx.saved_tensors
-        T, B, H = tls.shape
+        x2, w_ih, g_ih, b_ih, w_hh, g_hh, g_c, b_c, hs, cs, xr, zs, stats, last = ctx.saved_tensors
+        T, B, H = dy.shape
         dy, inj = _prepare_backward(dy, dhT, dcT, last)
-        adjoint = _ops.lnlstm_bwd if ctx.native else _lnlstm_adjoint  # one contract, C++ or Python
-        dpre, dz, dc0, dg_hh, dg_c, db_c = adjoint(dy, inj, dcT.contiguous(), w_hh.contiguous(), g_hh, g_c, b_c,
-                                                   cs, tls, gates, zs, stats)
-        dw = dz.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # ONE GEMM over all steps
-        return dpre, dz[0] @ w_hh, dc0, dw, dg_hh, dg_c, db_c if b_c is not None else None, None, None, None
+        adjoint = _native_lnlstm_adjoint if ctx.native else _lnlstm_adjoint
+        dxr, dz, dc0, dg_ih, db_ih, dg_hh, dg_c, db_c = adjoint(dy, inj, dcT.contiguous(), w_hh.contiguous(), g_ih,
+                                                                b_ih, g_hh, g_c, b_c, cs, xr, zs, stats)
+        dxr2, dz2 = dxr.view(T * B, 4 * H), dz.view(T * B, 4 * H)
+        dx = (dxr2 @ w_ih).view(T, B, -1) if ctx.needs_input_grad[0] else None
+        dw_ih = dxr2.t() @ x2  # ONE GEMM over all steps, as dW_hh:
+        dw_hh = dz2.t() @ hs[:-1].reshape(T * B, H)
+        return dx, dw_ih, dg_ih, db_ih, dz[0] @ w_hh, dc0, dw_hh, dg_hh, dg_c, db_c, None, None
 
 
-def _lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g_hh: Tensor, g_c: Tensor,
-                    b_c: Tensor | None, cs: Tensor, tls: Tensor, gates: Tensor, zs: Tensor, stats: Tensor
-                    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor | None]:
-    """The adjoint loop of ``_LayerNormLSTMLoop`` in Python, same contract as the native
-    ``lnlstm_bwd`` -> (dpre, dz = dLoss/d(h W_hh^T) (T, B, 4H), dc0, dg_hh, dg_c, db_c or None)."""
-    T, B, H = tls.shape
-    G = 4 * H
-    o, i, f, g = gates.view(T, B, 4, H).unbind(2)
+def _lnlstm_loop(xr: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor, g_ih: Tensor, b_ih: Tensor | None, g_hh: Tensor,
+                 g_c: Tensor, b_c: Tensor | None, eps_ih: float, eps_hh: float, eps_c: float
+                 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The forward loop of ``_LayerNormLSTMLoop`` in Python, same contract as the native ``lnlstm_fwd``:
+    -> (hs (T+1, B, H), cs (T+1, B, H), zs = h_{t-1} W_hh^T (T, B, 4H), stats (T, B, 6): mean and
+    1/std of LN_ih, LN_hh and LN_c per row)."""
+    T, B, G = xr.shape
+    H = G // 4
+    gates, mx, rx = torch.native_layer_norm(xr, (G,), g_ih, b_ih, eps_ih)  # LN_ih of all steps; steps add to it
+    hs, cs, zs, tl = xr.new_empty(T + 1, B, H), xr.new_empty(T + 1, B, H), xr.new_empty(T, B, G), xr.new_empty(B, H)
+    hs[0], cs[0] = h0, c0
+    wt = w_hh.t()
+    h_, c_, gt_, z_ = (v.unbind(0) for v in (hs, cs, gates, zs))
+    o_, i_, f_, g_ = (v.unbind(0) for v in gates.view(T, B, 4, H).unbind(2))
+    sig_ = gates[:, :, : 3 * H].unbind(0)
+    st: list[list[Tensor]] = [[], [], [], []]  # mean/rstd of LN_hh, mean/rstd of LN_c per step
+    for t in range(T):
+        ln, m, r = torch.native_layer_norm(torch.mm(h_[t], wt, out=z_[t]), (G,), g_hh, None, eps_hh)
+        gt_[t].add_(ln)
+        sig_[t].sigmoid_()  # o, i, f
+        g_[t].tanh_()
+        c = torch.mul(f_[t], c_[t], out=c_[t + 1]).addcmul_(i_[t], g_[t])
+        lc, mc, rc = torch.native_layer_norm(c, (H,), g_c, b_c, eps_c)
+        torch.mul(o_[t], torch.tanh(lc, out=tl), out=h_[t + 1])
+        for lst, v in zip(st, (m, r, mc, rc)):
+            lst.append(v)
+    stats = torch.cat([mx, rx, *(torch.stack(v) for v in st)], -1)  # (T, B, 6), as the native loop
+    return hs, cs, zs, stats
+
+
+def _native_lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g_ih: Tensor,
+                           b_ih: Tensor | None, g_hh: Tensor, g_c: Tensor, b_c: Tensor | None, cs: Tensor, xr: Tensor,
+                           zs: Tensor, stats: Tensor) -> tuple[Tensor, ...]:
+    """The native ``lnlstm_bwd`` in ``_lnlstm_adjoint``'s contract. It writes dLoss/dxr over ``xr``
+    and dLoss/dzs over ``zs``, saving two full-size buffers, when this backward is the graph's last
+    use of them; with ``retain_graph=True`` (gradcheck, jacobians, a second backward) into new ones."""
+    dxr, dz = (torch.empty_like(xr), torch.empty_like(zs)) if _graph_kept() else (xr, zs)
+    dc0, dg_ih, db_ih, dg_hh, dg_c, db_c = _ops.lnlstm_bwd(dy, inj, dcT, w_hh, g_ih, b_ih, g_hh, g_c, b_c, cs, xr, zs,
+                                                           stats, dxr, dz)
+    return (dxr, dz, dc0, dg_ih, db_ih if b_ih is not None else None, dg_hh, dg_c,
+            db_c if b_c is not None else None)
+
+
+def _graph_kept() -> bool:
+    """True when the running backward keeps the graph (``retain_graph=True``), so saved tensors must
+    stay intact. Asks torch's engine through a private hook; without it, assume kept (safe)."""
+    probe = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if probe is None else bool(probe())
+
+
+def _lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g_ih: Tensor, b_ih: Tensor | None,
+                    g_hh: Tensor, g_c: Tensor, b_c: Tensor | None, cs: Tensor, xr: Tensor, zs: Tensor, stats: Tensor
+                    ) -> tuple[Tensor, ...]:
+    """The adjoint loop of ``_LayerNormLSTMLoop`` in Python -> (dxr, dz = dLoss/d(h W_hh^T) (T, B, 4H),
+    dc0, dg_ih, db_ih, dg_hh, dg_c, db_c; absent biases' gradients None). Gates and tanh(LN_c(c)) are
+    recomputed from the saved projections and statistics, as the native loop does."""
+    T, B, G = xr.shape
+    H = G // 4
+    # (T, B, 1) each, contiguous: native_layer_norm_backward reads mean/rstd as if they were
+    mx, rx, mz, rz, mc, rc = stats.permute(2, 0, 1).unsqueeze(-1).contiguous().unbind(0)
+    pre = torch.sub(xr, mx).mul_(rx).mul_(g_ih).addcmul_(torch.sub(zs, mz).mul_(rz), g_hh)  # in place: two buffers
+    if b_ih is not None:
+        pre += b_ih
+    pre[..., : 3 * H].sigmoid_()
+    pre[..., 3 * H:].tanh_()
+    o, i, f, g = pre.view(T, B, 4, H).unbind(2)
+    lnc = (cs[1:] - mc) * rc * g_c
+    tls = torch.tanh(lnc if b_c is None else lnc + b_c)
     A = tls * o * (1 - o)  # dpre_o = dh*A
     Kc = o * (1 - tls * tls)  # d LN_c(c) = dh*Kc
     C = torch.stack([g * i * (1 - i), cs[:-1] * f * (1 - f), i * (1 - g * g)], 2)  # (T, B, 3, H)
@@ -235,7 +287,7 @@ def _lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g
     dgc_: list[Tensor] = []
     dbc_: list[Tensor] = []
     dy_, dp_, Kc_, C_, A_, f_ = (v.unbind(0) for v in (dy, dpre, Kc, C, A, f))
-    c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, *stats.unsqueeze(-1)))  # stats (B, 1) per step
+    c_, z_, mz_, rz_, mc_, rc_ = (v.unbind(0) for v in (cs, zs, mz, rz, mc, rc))
     dcg_, dco_ = d4[:, :, 1:].unbind(0), d4[:, :, 0].unbind(0)
     dz_: list[Tensor] = [dh] * T
     for t in range(T - 1, -1, -1):
@@ -256,8 +308,11 @@ def _lnlstm_adjoint(dy: Tensor, inj: Tensor | None, dcT: Tensor, w_hh: Tensor, g
         torch.mul(dh, A_[t], out=dco_[t])
         dz_[t], dghh, _ = _ln_backward(dp_[t], z_[t], [G], mz_[t], rz_[t], g_hh, None, mask_hh)
         dghh_.append(dghh)
+    # LN_ih has no recurrence: its backward runs over all steps at once
+    dxr, dg_ih, db_ih = _ln_backward(dpre, xr, [G], mx, rx, g_ih, b_ih, [True, True, b_ih is not None])
     db_c = torch.stack(dbc_).sum(0) if b_c is not None else None
-    return dpre, torch.stack(dz_), dc * f[0], torch.stack(dghh_).sum(0), torch.stack(dgc_).sum(0), db_c
+    return (dxr, torch.stack(dz_), dc * f[0], dg_ih, db_ih, torch.stack(dghh_).sum(0), torch.stack(dgc_).sum(0),
+            db_c)
 
 
 def fastlstm_forward(
@@ -287,10 +342,10 @@ def fastlstm_forward(
     xt = x.transpose(0, 1)  # (T, B, I)
     if isinstance(cell, LayerNormLSTMCell):
         ln = cell.ln_ih
-        xp = F.layer_norm(F.linear(xt, cell.weight_ih[order]), ln.normalized_shape, ln.weight[order],
-                          None if ln.bias is None else ln.bias[order], ln.eps)
-        hs, hT, cT = _LayerNormLSTMLoop.apply(xp, state.h, state.c, w_hh, cell.ln_hh.weight[order],
-                                              cell.ln_c.weight, cell.ln_c.bias, cell.ln_hh.eps, cell.ln_c.eps, last)
+        hs, hT, cT = _LayerNormLSTMLoop.apply(xt, cell.weight_ih[order], ln.weight[order],
+                                              None if ln.bias is None else ln.bias[order], state.h, state.c, w_hh,
+                                              cell.ln_hh.weight[order], cell.ln_c.weight, cell.ln_c.bias,
+                                              (ln.eps, cell.ln_hh.eps, cell.ln_c.eps), last)
     else:
         bias = (cell.bias_ih + cell.bias_hh)[order] if cell.bias else None
         xp = F.linear(xt, cell.weight_ih[order], bias)

@@ -9,10 +9,12 @@
 //
 // Contract (the Python side, rnnkit/layers/fastlstm.py, prepares everything and keeps autograd):
 // gate order inside is (o, i, f, g); all tensors contiguous, one dtype (float or double), CPU;
-// xp (T, B, 4H) already holds the input projection (+ biases / LN_ih); w_hh (4H, H).
+// xp (T, B, 4H) already holds the input projection with the biases (the layer-norm LSTM takes the
+// raw projection xr and applies LN_ih itself, see below); w_hh (4H, H).
 // The backward takes the per-step output gradients with dh_T folded in (dy), the optional dc_T
 // injections for variable lengths (inj, (T, B, H), or an empty tensor), and returns the gradients
-// of every gate pre-activation; dW_hh / dW_ih come from one GEMM over all steps in Python.
+// of every gate pre-activation (layer-norm: of xr and of h W_hh^T); dW_hh / dW_ih come from one
+// GEMM over all steps in Python.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
@@ -214,169 +216,214 @@ std::tuple<Tensor, Tensor, Tensor> lstm_bwd(const Tensor& dy, const std::optiona
 }
 
 // ------------------------------------------------------------------ layer-norm LSTM
-// gates = xp + g_hh * LN(h W_hh^T) (no bias: it lives in xp), c = f c + i g,
-// h = o * tanh(g_c * LN(c) + b_c).
-std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lnlstm_fwd(
-    const Tensor& xp, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const Tensor& g_hh,
-    const Tensor& g_c, const std::optional<Tensor>& b_c_, double eps_hh, double eps_c) {
-  check(xp, "xp", xp);
-  const int64_t T = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 4;
-  const bool has_bc = b_c_.has_value() && b_c_->defined();
-  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous(), bc = has_bc ? b_c_->contiguous() : Tensor();
-  Tensor hs = at::empty({T + 1, B, H}, xp.options()), cs = at::empty({T + 1, B, H}, xp.options());
-  Tensor tls = at::empty({T, B, H}, xp.options()), gates = at::empty({T, B, G}, xp.options());
-  Tensor zs = at::empty({T, B, G}, xp.options()), stats = at::empty({4, T, B}, xp.options());
+// pre = LN_ih(xr) + LN_hh(h W_hh^T) with xr = x W_ih^T the raw input projection (LN_ih's beta is
+// the bias), c = σ(f) c + σ(i) tanh(g), h = σ(o) tanh(LN_c(c)).
+// At a large batch the speed is decided by memory, not arithmetic (a step's passes run over rows
+// that sit in cache): every full-size (T, B, 4H) buffer costs a write, a read and, freshly
+// allocated, a page fault per 4 KiB. So the only such buffers are xr (the caller's) and
+// zs = h W_hh^T, both saved; the gates live in a per-thread row, the backward recomputes them (and
+// tanh(LN_c(c))) from xr, zs and the six per-row LN statistics, and can write dLoss/dxr over xr
+// and dLoss/dzs over zs (each element is read before it is overwritten); the caller passes the
+// same tensors as outputs when the graph is freed after this backward, fresh ones otherwise.
+
+template <typename T>
+struct LnParams {
+  const T *gih, *bih, *ghh, *gc, *bc;  // bih, bc may be null (cell without bias)
+};
+
+// Activated gates (o, i, f: σ | g: tanh) of one row from its raw projections and LN statistics.
+template <typename T>
+inline void ln_gate_row(const T* x, const T* z, const T* st6, const LnParams<T>& p, int64_t H, T* out) {
+  const Vec<T> vmx(st6[0]), vrx(st6[1]), vmz(st6[2]), vrz(st6[3]);
+  auto pre = [&](int64_t k, int64_t n) {
+    Vec<T> v = (ld(x, k, n) - vmx) * vrx * ld(p.gih, k, n) + (ld(z, k, n) - vmz) * vrz * ld(p.ghh, k, n);
+    return p.bih ? v + ld(p.bih, k, n) : v;
+  };
+  for_vec<T>(3 * H, [&](int64_t k, int64_t n) { st(sigm(pre(k, n)), out, k, n); });
+  for_vec<T>(H, [&](int64_t k, int64_t n) { st(pre(3 * H + k, n).tanh(), out, 3 * H + k, n); });
+}
+
+// LN_c(c) and its normalised input at lanes [k, k+n) of a row
+template <typename T>
+inline Vec<T> ln_c_at(const T* c, const Vec<T>& vmc, const Vec<T>& vrc, const LnParams<T>& p, int64_t k, int64_t n,
+                      Vec<T>* xh) {
+  *xh = (ld(c, k, n) - vmc) * vrc;
+  Vec<T> lc = *xh * ld(p.gc, k, n);
+  return p.bc ? lc + ld(p.bc, k, n) : lc;
+}
+
+template <typename T>
+LnParams<T> ln_params(const Tensor& g_ih, const Tensor& b_ih, const Tensor& g_hh, const Tensor& g_c,
+                      const Tensor& b_c) {
+  return {g_ih.data_ptr<T>(), b_ih.defined() ? b_ih.data_ptr<T>() : nullptr, g_hh.data_ptr<T>(), g_c.data_ptr<T>(),
+          b_c.defined() ? b_c.data_ptr<T>() : nullptr};
+}
+
+inline Tensor opt_contig(const std::optional<Tensor>& t) {
+  return t.has_value() && t->defined() ? t->contiguous() : Tensor();
+}
+
+// -> (hs (T+1, B, H), cs (T+1, B, H), zs (T, B, 4H), stats (T, B, 6): mean, 1/std of LN_ih, LN_hh, LN_c)
+std::tuple<Tensor, Tensor, Tensor, Tensor> lnlstm_fwd(
+    const Tensor& xr, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const Tensor& g_ih,
+    const std::optional<Tensor>& b_ih_, const Tensor& g_hh, const Tensor& g_c, const std::optional<Tensor>& b_c_,
+    double eps_ih, double eps_hh, double eps_c) {
+  check(xr, "xr", xr);
+  const int64_t T = xr.size(0), B = xr.size(1), G = xr.size(2), H = G / 4;
+  Tensor gih = g_ih.contiguous(), bih = opt_contig(b_ih_), ghh = g_hh.contiguous(), gc = g_c.contiguous(),
+         bc = opt_contig(b_c_);
+  Tensor hs = at::empty({T + 1, B, H}, xr.options()), cs = at::empty({T + 1, B, H}, xr.options());
+  Tensor zs = at::empty({T, B, G}, xr.options()), stats = at::empty({T, B, 6}, xr.options());
   hs[0].copy_(h0);
   cs[0].copy_(c0);
   Tensor wt = w_hh.t();
-  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lnlstm_fwd", [&] {
+  AT_DISPATCH_FLOATING_TYPES(xr.scalar_type(), "rnnkit_lnlstm_fwd", [&] {
     using T_ = scalar_t;
-    const T_ *pg = ghh.data_ptr<T_>(), *pgc = gc.data_ptr<T_>(), *pbc = has_bc ? bc.data_ptr<T_>() : nullptr;
-    T_* sp = stats.data_ptr<T_>();
+    const LnParams<T_> p = ln_params<T_>(gih, bih, ghh, gc, bc);
     for (int64_t t = 0; t < T; ++t) {
       Tensor zt = zs[t];
       at::mm_out(zt, hs[t], wt);
       const T_* z_base = zt.data_ptr<T_>();
-      const T_* x_base = xp.data_ptr<T_>() + t * B * G;
-      T_* g_base = gates.data_ptr<T_>() + t * B * G;
+      const T_* x_base = xr.data_ptr<T_>() + t * B * G;
       const T_* cp_base = cs.data_ptr<T_>() + t * B * H;
       T_* c_base = cs.data_ptr<T_>() + (t + 1) * B * H;
       T_* h_base = hs.data_ptr<T_>() + (t + 1) * B * H;
-      T_* tl_base = tls.data_ptr<T_>() + t * B * H;
+      T_* st_base = stats.data_ptr<T_>() + t * B * 6;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+        std::vector<T_> gate_buf(G);  // this row's activated gates (o, i, f, g)
+        T_* o = gate_buf.data();
+        const T_ *i = o + H, *f = o + 2 * H, *g = o + 3 * H;
         for (int64_t b = b0; b < b1; ++b) {
-          const T_* z = z_base + b * G;
-          const T_* x = x_base + b * G;
-          T_* o = g_base + b * G;
-          const std::pair<T_, T_> mr = moments(z, G, eps_hh);
-          const T_ mz = mr.first, rz = mr.second;
-          const Vec<T_> vmz(mz), vrz(rz);
-          // sigmoid gates (o, i, f) then tanh gate g: one pass each over the contiguous slices
-          for_vec<T_>(3 * H, [&](int64_t k, int64_t n) {
-            st(sigm(ld(x, k, n) + ld(pg, k, n) * (ld(z, k, n) - vmz) * vrz), o, k, n);
-          });
-          for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            const int64_t kk = 3 * H + k;
-            st((ld(x, kk, n) + ld(pg, kk, n) * (ld(z, kk, n) - vmz) * vrz).tanh(), o, kk, n);
-          });
-          const T_ *i = o + H, *f = o + 2 * H, *g = o + 3 * H, *cp = cp_base + b * H;
-          T_ *c = c_base + b * H, *h = h_base + b * H, *tl = tl_base + b * H;
+          const T_ *x = x_base + b * G, *z = z_base + b * G, *cp = cp_base + b * H;
+          T_ *c = c_base + b * H, *h = h_base + b * H, *s6 = st_base + b * 6;
+          std::tie(s6[0], s6[1]) = moments(x, G, eps_ih);
+          std::tie(s6[2], s6[3]) = moments(z, G, eps_hh);
+          ln_gate_row(x, z, s6, p, H, o);
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
             st(ld(f, k, n) * ld(cp, k, n) + ld(i, k, n) * ld(g, k, n), c, k, n);
           });
-          const std::pair<T_, T_> mrc = moments<T_>(c, H, eps_c);
-          const T_ mc = mrc.first, rc = mrc.second;
-          const Vec<T_> vmc(mc), vrc(rc);
+          std::tie(s6[4], s6[5]) = moments<T_>(c, H, eps_c);
+          const Vec<T_> vmc(s6[4]), vrc(s6[5]);
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> lc = (ld(c, k, n) - vmc) * vrc * ld(pgc, k, n);
-            if (pbc) lc = lc + ld(pbc, k, n);
-            Vec<T_> vtl = lc.tanh();
-            st(vtl, tl, k, n);
-            st(ld<T_>(o, k, n) * vtl, h, k, n);
+            Vec<T_> xh;
+            st(ld<T_>(o, k, n) * ln_c_at(c, vmc, vrc, p, k, n, &xh).tanh(), h, k, n);
           });
-          const int64_t s = t * B + b, TB = T * B;
-          sp[s] = mz; sp[TB + s] = rz; sp[2 * TB + s] = mc; sp[3 * TB + s] = rc;
         }
       });
     }
   });
-  return {hs, cs, tls, gates, zs, stats};
+  return {hs, cs, zs, stats};
 }
 
+// Writes dLoss/dxr into dxr and dLoss/dzs into dz (either may be the very tensor xr / zs);
+// -> (dc0, dg_ih, db_ih, dg_hh, dg_c, db_c), the absent biases' gradients as empty tensors.
 std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lnlstm_bwd(
-    const Tensor& dy, const std::optional<Tensor>& inj_, const Tensor& dcT, const Tensor& w_hh,
-    const Tensor& g_hh, const Tensor& g_c, const std::optional<Tensor>& b_c_, const Tensor& cs,
-    const Tensor& tls, const Tensor& gates, const Tensor& zs, const Tensor& stats) {
+    const Tensor& dy, const std::optional<Tensor>& inj_, const Tensor& dcT, const Tensor& w_hh, const Tensor& g_ih,
+    const std::optional<Tensor>& b_ih_, const Tensor& g_hh, const Tensor& g_c, const std::optional<Tensor>& b_c_,
+    const Tensor& cs, const Tensor& xr, const Tensor& zs, const Tensor& stats, const Tensor& dxr, const Tensor& dz) {
   check(dy, "dy", dy);
-  check(gates, "gates", dy);
-  const int64_t T = tls.size(0), B = tls.size(1), H = tls.size(2), G = 4 * H;
+  check(xr, "xr", dy);
+  check(zs, "zs", dy);
+  check(dxr, "dxr", dy);
+  check(dz, "dz", dy);
+  TORCH_CHECK(dxr.sizes() == xr.sizes() && dz.sizes() == zs.sizes(), "rnnkit native LSTM loop: dxr / dz must have ",
+              "the shapes of xr / zs");
+  const int64_t T = xr.size(0), B = xr.size(1), G = xr.size(2), H = G / 4;
   const bool has_inj = inj_.has_value() && inj_->defined();
-  const bool has_bc = b_c_.has_value() && b_c_->defined();
   Tensor inj = has_inj ? inj_->contiguous() : Tensor();
-  Tensor ghh = g_hh.contiguous(), gc = g_c.contiguous();
-  Tensor dpre = at::empty({T, B, G}, dy.options()), dz = at::empty({T, B, G}, dy.options());
+  Tensor gih = g_ih.contiguous(), bih = opt_contig(b_ih_), ghh = g_hh.contiguous(), gc = g_c.contiguous(),
+         bc = opt_contig(b_c_);
   Tensor dh = at::empty({B, H}, dy.options());
   Tensor carry = has_inj ? at::zeros({B, H}, dy.options()) : dcT.contiguous().clone();
-  // per-row parameter-gradient sums (g_hh | g_c | b_c), reduced over rows at the end
-  Tensor acc_rows = at::zeros({B, G + 2 * H}, dy.options());
+  // per-row parameter-gradient sums (g_ih | b_ih | g_hh | g_c | b_c), reduced over rows at the end
+  const int64_t A = 3 * G + 2 * H;
+  Tensor acc_rows = at::zeros({B, A}, dy.options());
   AT_DISPATCH_FLOATING_TYPES(dy.scalar_type(), "rnnkit_lnlstm_bwd", [&] {
     using T_ = scalar_t;
-    const T_ *pg = ghh.data_ptr<T_>(), *pgc = gc.data_ptr<T_>();
-    const T_* sp = stats.data_ptr<T_>();
+    const LnParams<T_> p = ln_params<T_>(gih, bih, ghh, gc, bc);
     T_* accp = acc_rows.data_ptr<T_>();
-    const int64_t TB = T * B;
     for (int64_t t = T - 1; t >= 0; --t) {
       if (t == T - 1) dh.copy_(dy[t]); else at::addmm_out(dh, dy[t], dz[t + 1], w_hh);
       const T_* dh_base = dh.data_ptr<T_>();
-      const T_* g_base = gates.data_ptr<T_>() + t * B * G;
+      const T_* x_base = xr.data_ptr<T_>() + t * B * G;
       const T_* z_base = zs.data_ptr<T_>() + t * B * G;
-      const T_* cp_base = cs.data_ptr<T_>() + t * B * H;
-      const T_* tl_base = tls.data_ptr<T_>() + t * B * H;
-      const T_* inj_base = has_inj ? inj.data_ptr<T_>() + t * B * H : nullptr;
-      T_* dp_base = dpre.data_ptr<T_>() + t * B * G;
+      T_* dx_base = dxr.data_ptr<T_>() + t * B * G;
       T_* dz_base = dz.data_ptr<T_>() + t * B * G;
+      const T_* cp_base = cs.data_ptr<T_>() + t * B * H;
+      const T_* st_base = stats.data_ptr<T_>() + t * B * 6;
+      const T_* inj_base = has_inj ? inj.data_ptr<T_>() + t * B * H : nullptr;
       T_* cr_base = carry.data_ptr<T_>();
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
-        std::vector<T_> dlc_buf(H);
-        T_* dlc = dlc_buf.data();
+        std::vector<T_> buf(2 * G + H);  // gates | gate pre-activation gradients | dLoss/dLN_c(c)
+        T_ *o = buf.data(), *dpo = o + G, *dlc = dpo + G;
+        const T_ *i = o + H, *f = o + 2 * H, *g = o + 3 * H;
         const Vec<T_> one(T_(1));
         for (int64_t b = b0; b < b1; ++b) {
-          const int64_t s = t * B + b;
-          const T_ mz = sp[s], rz = sp[TB + s], mc = sp[2 * TB + s], rc = sp[3 * TB + s];
-          const T_* o = g_base + b * G;
-          const T_ *i = o + H, *f = o + 2 * H, *g = o + 3 * H, *z = z_base + b * G;
-          const T_ *cp = cp_base + b * H, *c = cp + B * H, *tl = tl_base + b * H, *dhr = dh_base + b * H;
-          T_ *dpo = dp_base + b * G, *dzr = dz_base + b * G, *cr = cr_base + b * H;
-          T_ *a_ghh = accp + b * (G + 2 * H), *a_gc = a_ghh + G, *a_bc = a_gc + H;
-          const Vec<T_> vmc(mc), vrc(rc), vmz(mz), vrz(rz);
-          // LN_c backward: dlc = dLoss/d(LN_c(c)) = dh * o * (1 - tl^2)
+          const T_ *x = x_base + b * G, *z = z_base + b * G;
+          T_ *dxo = dx_base + b * G, *dzo = dz_base + b * G, *cr = cr_base + b * H;
+          const T_ *cp = cp_base + b * H, *c = cp + B * H, *dhr = dh_base + b * H, *s6 = st_base + b * 6;
+          T_ *a_gih = accp + b * A, *a_bih = a_gih + G, *a_ghh = a_bih + G, *a_gc = a_ghh + G, *a_bc = a_gc + H;
+          ln_gate_row<T_>(x, z, s6, p, H, o);
+          const Vec<T_> vmc(s6[4]), vrc(s6[5]);
+          // LN_c backward: dlc = dLoss/dLN_c(c) = dh * o * (1 - tl^2); dpre_o = dh * tl * o (1 - o)
           Vec<T_> s1(T_(0)), s2(T_(0));
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> vtl = ld(tl, k, n);
-            Vec<T_> d = ld(dhr, k, n) * ld(o, k, n) * (one - vtl * vtl);
-            Vec<T_> xh = (ld(c, k, n) - vmc) * vrc;
+            Vec<T_> xh;
+            Vec<T_> vtl = ln_c_at(c, vmc, vrc, p, k, n, &xh).tanh();
+            Vec<T_> vo = ld<T_>(o, k, n), vdh = ld(dhr, k, n);
+            st(vdh * vtl * vo * (one - vo), dpo, k, n);
+            Vec<T_> d = vdh * vo * (one - vtl * vtl);
             st(ld(a_gc, k, n) + d * xh, a_gc, k, n);
             st(ld(a_bc, k, n) + d, a_bc, k, n);
-            Vec<T_> dx = d * ld(pgc, k, n);
+            Vec<T_> dx = d * ld(p.gc, k, n);
             st(dx, dlc, k, n);
             s1 = s1 + live(dx, n);
             s2 = s2 + live(dx * xh, n);
           });
           const Vec<T_> m1(hsum(s1) / T_(H)), m2(hsum(s2) / T_(H));
-          // dc = LN_c backward + carried part (+ dc_T injection); gate pre-activation gradients
+          // dc = LN_c backward + carried part (+ dc_T injection); gradients of i, f, g
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
             Vec<T_> xh = (ld(c, k, n) - vmc) * vrc;
             Vec<T_> dc = vrc * (ld<T_>(dlc, k, n) - m1 - xh * m2) + ld<T_>(cr, k, n);
             if (inj_base) dc = dc + ld(inj_base + b * H, k, n);
-            Vec<T_> vo = ld(o, k, n), vi = ld(i, k, n), vf = ld(f, k, n), vg = ld(g, k, n);
-            st(ld(dhr, k, n) * ld(tl, k, n) * vo * (one - vo), dpo, k, n);
+            Vec<T_> vi = ld(i, k, n), vf = ld(f, k, n), vg = ld(g, k, n);
             st(dc * vg * vi * (one - vi), dpo + H, k, n);
             st(dc * ld(cp, k, n) * vf * (one - vf), dpo + 2 * H, k, n);
             st(dc * vi * (one - vg * vg), dpo + 3 * H, k, n);
             st(dc * vf, cr, k, n);
           });
-          // LN_hh backward over the 4H gate row: dz = dLoss/d(h W_hh^T)
-          Vec<T_> t1(T_(0)), t2(T_(0));
+          // LN_hh and LN_ih backward over the 4H row: sums, parameter gradients, then dz and dxr
+          const Vec<T_> vmx(s6[0]), vrx(s6[1]), vmz(s6[2]), vrz(s6[3]);
+          Vec<T_> t1(T_(0)), t2(T_(0)), u1(T_(0)), u2(T_(0));
           for_vec<T_>(G, [&](int64_t k, int64_t n) {
-            Vec<T_> dp = ld<T_>(dpo, k, n), zh = (ld(z, k, n) - vmz) * vrz;
+            Vec<T_> dp = ld<T_>(dpo, k, n), zh = (ld(z, k, n) - vmz) * vrz, xh = (ld(x, k, n) - vmx) * vrx;
             st(ld(a_ghh, k, n) + dp * zh, a_ghh, k, n);
-            Vec<T_> dx = live(dp * ld(pg, k, n), n);
-            t1 = t1 + dx;
-            t2 = t2 + dx * zh;
+            st(ld(a_gih, k, n) + dp * xh, a_gih, k, n);
+            st(ld(a_bih, k, n) + dp, a_bih, k, n);
+            Vec<T_> dz = live(dp * ld(p.ghh, k, n), n), dx = live(dp * ld(p.gih, k, n), n);
+            t1 = t1 + dz;
+            t2 = t2 + dz * zh;
+            u1 = u1 + dx;
+            u2 = u2 + dx * xh;
           });
-          const Vec<T_> n1(hsum(t1) / T_(G)), n2(hsum(t2) / T_(G));
+          const Vec<T_> n1(hsum(t1) / T_(G)), n2(hsum(t2) / T_(G)), q1(hsum(u1) / T_(G)), q2(hsum(u2) / T_(G));
           for_vec<T_>(G, [&](int64_t k, int64_t n) {
-            Vec<T_> zh = (ld(z, k, n) - vmz) * vrz;
-            st(vrz * (ld<T_>(dpo, k, n) * ld(pg, k, n) - n1 - zh * n2), dzr, k, n);
+            Vec<T_> dp = ld<T_>(dpo, k, n), zh = (ld(z, k, n) - vmz) * vrz, xh = (ld(x, k, n) - vmx) * vrx;
+            st(vrz * (dp * ld(p.ghh, k, n) - n1 - zh * n2), dzo, k, n);
+            st(vrx * (dp * ld(p.gih, k, n) - q1 - xh * q2), dxo, k, n);
           });
         }
       });
     }
   });
   Tensor acc = acc_rows.sum(0);
-  Tensor dg_hh = acc.narrow(0, 0, G), dg_c = acc.narrow(0, G, H);
-  Tensor db_c = has_bc ? acc.narrow(0, G + H, H) : at::empty({0}, dy.options());
-  return {dpre, dz, carry, dg_hh, dg_c, db_c};
+  Tensor none = at::empty({0}, dy.options());
+  return {carry,
+          acc.narrow(0, 0, G),
+          bih.defined() ? acc.narrow(0, G, G) : none,
+          acc.narrow(0, 2 * G, G),
+          acc.narrow(0, 3 * G, H),
+          bc.defined() ? acc.narrow(0, 3 * G + H, H) : none};
 }
 
 // ------------------------------------------------------------------ minGRU / minLSTM
@@ -533,10 +580,10 @@ TORCH_LIBRARY(rnnkit_native, m) {
   m.def("lstm_fwd(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor? peep) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("lstm_bwd(Tensor dy, Tensor? inj, Tensor dcT, Tensor w_hh, Tensor? peep, Tensor cs, Tensor tcs, "
         "Tensor gates) -> (Tensor, Tensor, Tensor)");
-  m.def("lnlstm_fwd(Tensor xp, Tensor h0, Tensor c0, Tensor w_hh, Tensor g_hh, Tensor g_c, Tensor? b_c, "
-        "float eps_hh, float eps_c) -> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
-  m.def("lnlstm_bwd(Tensor dy, Tensor? inj, Tensor dcT, Tensor w_hh, Tensor g_hh, Tensor g_c, Tensor? b_c, "
-        "Tensor cs, Tensor tls, Tensor gates, Tensor zs, Tensor stats) "
+  m.def("lnlstm_fwd(Tensor xr, Tensor h0, Tensor c0, Tensor w_hh, Tensor g_ih, Tensor? b_ih, Tensor g_hh, "
+        "Tensor g_c, Tensor? b_c, float eps_ih, float eps_hh, float eps_c) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("lnlstm_bwd(Tensor dy, Tensor? inj, Tensor dcT, Tensor w_hh, Tensor g_ih, Tensor? b_ih, Tensor g_hh, "
+        "Tensor g_c, Tensor? b_c, Tensor cs, Tensor xr, Tensor zs, Tensor stats, Tensor(a!) dxr, Tensor(b!) dz) "
         "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
   m.def("min_fwd(Tensor xp, Tensor h0, Tensor? lengths) -> Tensor");
   m.def("min_bwd(Tensor dh, Tensor xp, Tensor h0, Tensor h, Tensor? lengths) -> (Tensor, Tensor)");
