@@ -124,6 +124,23 @@ def test_float64_gradcheck_of_the_custom_backward(loop: str, name: str) -> None:
     assert torch.autograd.gradcheck(f, (x, h0, c0, *leaves), eps=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", FAST)
+def test_retained_graph_gives_the_same_gradients_twice(loop: str, name: str) -> None:
+    """The layer-norm backward writes its gradients over saved buffers when the graph is freed
+    after it; with retain_graph=True it must not, so a second backward (jacobians, gradient
+    penalties) gets the same gradients as the first, and both equal a fresh graph's."""
+    torch.manual_seed(5)
+    stack = Stack(name, 3, 6)
+    x = torch.randn(4, 7, 3, requires_grad=True)
+    loss = stack(x)[0].pow(2).sum()
+    first = torch.autograd.grad(loss, [x, *stack.parameters()], retain_graph=True)
+    second = torch.autograd.grad(loss, [x, *stack.parameters()])
+    fresh = torch.autograd.grad(stack(x)[0].pow(2).sum(), [x, *stack.parameters()])
+    for a, b, c in zip(first, second, fresh):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, c, rtol=0, atol=0)
+
+
 def _bound(cell, ps):
     """A copy of ``cell`` whose parameters are the given (differentiable) tensors."""
     import copy
