@@ -71,6 +71,16 @@ inline Vec<T> sigm(const Vec<T>& x) {
   return one / (one + x.neg().exp());  // as torch's CPU sigmoid kernel
 }
 
+// tanh(x) = 1 - 2 / (e^2x + 1): one SLEEF exp and a division, 8.6 ns per 8 floats here against
+// 22 ns for SLEEF's own tanh (measured; tanh was the costliest op of a step). Its error is ~1 ULP
+// of 1 in absolute terms (relative accuracy is lost only where |tanh(x)| < ~1e-3); e^2x = inf
+// gives 1 and e^2x = 0 gives -1, so no input overflows.
+template <typename T>
+inline Vec<T> tnh(const Vec<T>& x) {
+  const Vec<T> one(T(1)), two(T(2));
+  return one - two / ((x + x).exp() + one);
+}
+
 // mean and 1/sqrt(var + eps) of a row (biased variance, two passes as the data are in cache)
 template <typename T>
 inline std::pair<T, T> moments(const T* x, int64_t n, double eps) {
@@ -134,10 +144,10 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_fwd(const Tensor& xp, const Tens
             }
             vi = sigm(vi);
             vf = sigm(vf);
-            Vec<T_> vg = ld(g, k, n).tanh();
+            Vec<T_> vg = tnh(ld(g, k, n));
             Vec<T_> vc = vf * vcp + vi * vg;
             vo = sigm(pp ? vo + ld(pp, k, n) * vc : vo);
-            Vec<T_> vtc = vc.tanh();
+            Vec<T_> vtc = tnh(vc);
             st(vi, i, k, n); st(vf, f, k, n); st(vg, g, k, n); st(vo, o, k, n);
             st(vc, c, k, n); st(vtc, tc, k, n); st(vo * vtc, h, k, n);
           });
@@ -240,7 +250,7 @@ inline void ln_gate_row(const T* x, const T* z, const T* st6, const LnParams<T>&
     return p.bih ? v + ld(p.bih, k, n) : v;
   };
   for_vec<T>(3 * H, [&](int64_t k, int64_t n) { st(sigm(pre(k, n)), out, k, n); });
-  for_vec<T>(H, [&](int64_t k, int64_t n) { st(pre(3 * H + k, n).tanh(), out, 3 * H + k, n); });
+  for_vec<T>(H, [&](int64_t k, int64_t n) { st(tnh(pre(3 * H + k, n)), out, 3 * H + k, n); });
 }
 
 // LN_c(c) and its normalised input at lanes [k, k+n) of a row
@@ -306,7 +316,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lnlstm_fwd(
           const Vec<T_> vmc(s6[4]), vrc(s6[5]);
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
             Vec<T_> xh;
-            st(ld<T_>(o, k, n) * ln_c_at(c, vmc, vrc, p, k, n, &xh).tanh(), h, k, n);
+            st(ld<T_>(o, k, n) * tnh(ln_c_at(c, vmc, vrc, p, k, n, &xh)), h, k, n);
           });
         }
       });
@@ -369,7 +379,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lnlstm_bwd(
           Vec<T_> s1(T_(0)), s2(T_(0));
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
             Vec<T_> xh;
-            Vec<T_> vtl = ln_c_at(c, vmc, vrc, p, k, n, &xh).tanh();
+            Vec<T_> vtl = tnh(ln_c_at(c, vmc, vrc, p, k, n, &xh));
             Vec<T_> vo = ld<T_>(o, k, n), vdh = ld(dhr, k, n);
             st(vdh * vtl * vo * (one - vo), dpo, k, n);
             Vec<T_> d = vdh * vo * (one - vtl * vtl);
