@@ -125,6 +125,25 @@ def test_float64_gradcheck_of_the_custom_backward(loop: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FAST)
+def test_saturated_gates_stay_finite_and_match(loop: str, name: str) -> None:
+    """Huge pre-activations (e^2x overflows inside the native tanh, in float32 and float64) give
+    +-1, not NaN; float64 matches tightly, float32 as well as its conditioning allows (gains of
+    300 amplify rounding in the layer-norm backward, with either tanh)."""
+    torch.manual_seed(6)
+    cell = CELLS[name](5, 8)
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.mul_(300.0)
+    x, state = 10 * torch.randn(3, 6, 5), (torch.randn(3, 8), torch.randn(3, 8))
+    for dtype, atol in ((torch.float32, 1e-3), (torch.float64, 1e-10)):
+        cell.to(dtype)
+        xs, ss = x.to(dtype), [s.to(dtype) for s in state]
+        got = _run(fastlstm_forward, cell, xs, ss, None, False)
+        assert all(torch.isfinite(v).all() for v in got.values())
+        _assert_same(got, _run(time_loop, cell, xs, ss, None, False), atol=atol)
+
+
+@pytest.mark.parametrize("name", FAST)
 def test_retained_graph_gives_the_same_gradients_twice(loop: str, name: str) -> None:
     """The layer-norm backward writes its gradients over saved buffers when the graph is freed
     after it; with retain_graph=True it must not, so a second backward (jacobians, gradient
