@@ -160,6 +160,17 @@ def test_retained_graph_gives_the_same_gradients_twice(loop: str, name: str) -> 
         torch.testing.assert_close(a, c, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name", FAST)
+def test_double_backward_is_refused_not_wrong(loop: str, name: str) -> None:
+    """The loops' saved tensors come from a no-grad loop, so a gradient of a gradient would be
+    silently wrong; torch's once_differentiable turns it into an error that says so."""
+    stack = Stack(name, 3, 4, impl="fastloop")
+    x = torch.randn(2, 5, 3, requires_grad=True)
+    (g,) = torch.autograd.grad(stack(x)[0].pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        g.sum().backward()
+
+
 def _bound(cell, ps):
     """A copy of ``cell`` whose parameters are the given (differentiable) tensors."""
     import copy

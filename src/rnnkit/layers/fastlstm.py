@@ -12,7 +12,9 @@ by one, with three small GEMMs per step (dh, dW_hh, dW_ih pieces). This module d
   coefficients are computed for all T steps at once before the loop, and each step is one GEMM
   (``dh_{t-1} = dy_{t-1} + dpre_t @ W_hh``) plus four elementwise ops. ``dW_hh``, the peephole and
   layer-norm parameters come from ONE GEMM / reduction over all steps after the loop; ``dW_ih`` and
-  the biases come from autograd of the hoisted input projection (also one GEMM).
+  the biases come from autograd of the hoisted input projection (also one GEMM). The layer-norm
+  node computes that projection and LN_ih itself, so that it owns every (T, B, 4H) buffer and
+  needs only two (see ``_LayerNormLSTMLoop``).
 
 Internally the gates are reordered (o, i, f, g) so the sigmoid gates are one contiguous slice in
 the forward and the c-driven gates (i, f, g) one slice in the backward; the permutation is applied
@@ -113,6 +115,7 @@ class _LSTMLoop(torch.autograd.Function):
         return hs[1:], _final(hs, last), _final(cs, last)
 
     @staticmethod
+    @once_differentiable  # the saved tensors come from a no-grad loop: a double backward must refuse
     def backward(ctx, dy: Tensor, dhT: Tensor, dcT: Tensor):  # type: ignore[override]
         w_hh, peep, hs, cs, tcs, gates, last = ctx.saved_tensors
         T, B, H = tcs.shape
@@ -200,7 +203,7 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
                                                                 b_ih, g_hh, g_c, b_c, cs, xr, zs, stats)
         dxr2, dz2 = dxr.view(T * B, 4 * H), dz.view(T * B, 4 * H)
         dx = (dxr2 @ w_ih).view(T, B, -1) if ctx.needs_input_grad[0] else None
-        dw_ih = dxr2.t() @ x2  # ONE GEMM over all steps, as dW_hh:
+        dw_ih = dxr2.t() @ x2 if ctx.needs_input_grad[1] else None  # ONE GEMM over all steps, as dW_hh:
         dw_hh = dz2.t() @ hs[:-1].reshape(T * B, H)
         return dx, dw_ih, dg_ih, db_ih, dz[0] @ w_hh, dc0, dw_hh, dg_hh, dg_c, db_c, None, None
 
