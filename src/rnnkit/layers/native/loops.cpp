@@ -107,13 +107,18 @@ void check(const Tensor& t, const char* name, const Tensor& like) {
               t.scalar_type(), ", expected ", like.scalar_type());
 }
 
+// An optional tensor argument, contiguous, or an undefined Tensor when it was not given.
+inline Tensor opt_contig(const std::optional<Tensor>& t) {
+  return t.has_value() && t->defined() ? t->contiguous() : Tensor();
+}
+
 // ------------------------------------------------------------------ plain / peephole LSTM
 std::tuple<Tensor, Tensor, Tensor, Tensor> lstm_fwd(const Tensor& xp, const Tensor& h0, const Tensor& c0,
                                                      const Tensor& w_hh, const std::optional<Tensor>& peep_) {
   check(xp, "xp", xp);
   const int64_t T = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 4;
-  const bool has_peep = peep_.has_value() && peep_->defined();
-  Tensor peep = has_peep ? peep_->contiguous() : Tensor();
+  Tensor peep = opt_contig(peep_);
+  const bool has_peep = peep.defined();
   Tensor hs = at::empty({T + 1, B, H}, xp.options()), cs = at::empty({T + 1, B, H}, xp.options());
   Tensor tcs = at::empty({T, B, H}, xp.options()), gates = at::empty({T, B, G}, xp.options());
   hs[0].copy_(h0);
@@ -165,10 +170,8 @@ std::tuple<Tensor, Tensor, Tensor> lstm_bwd(const Tensor& dy, const std::optiona
   check(dy, "dy", dy);
   check(gates, "gates", dy);
   const int64_t T = tcs.size(0), B = tcs.size(1), H = tcs.size(2), G = 4 * H;
-  const bool has_inj = inj_.has_value() && inj_->defined();
-  const bool has_peep = peep_.has_value() && peep_->defined();
-  Tensor inj = has_inj ? inj_->contiguous() : Tensor();
-  Tensor peep = has_peep ? peep_->contiguous() : Tensor();
+  Tensor inj = opt_contig(inj_), peep = opt_contig(peep_);
+  const bool has_inj = inj.defined(), has_peep = peep.defined();
   Tensor dpre = at::empty({T, B, G}, dy.options());
   Tensor dh = at::empty({B, H}, dy.options());
   // carry = the part of dc_t that flows from step t+1 (dc_{t+1} * dc_{t+1}/dc_t)
@@ -269,10 +272,6 @@ LnParams<T> ln_params(const Tensor& g_ih, const Tensor& b_ih, const Tensor& g_hh
           b_c.defined() ? b_c.data_ptr<T>() : nullptr};
 }
 
-inline Tensor opt_contig(const std::optional<Tensor>& t) {
-  return t.has_value() && t->defined() ? t->contiguous() : Tensor();
-}
-
 // -> (hs (T+1, B, H), cs (T+1, B, H), zs (T, B, 4H), stats (T, B, 6): mean, 1/std of LN_ih, LN_hh, LN_c)
 std::tuple<Tensor, Tensor, Tensor, Tensor> lnlstm_fwd(
     const Tensor& xr, const Tensor& h0, const Tensor& c0, const Tensor& w_hh, const Tensor& g_ih,
@@ -339,8 +338,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> lnlstm_bwd(
   TORCH_CHECK(dxr.sizes() == xr.sizes() && dz.sizes() == zs.sizes(), "rnnkit native LSTM loop: dxr / dz must have ",
               "the shapes of xr / zs");
   const int64_t T = xr.size(0), B = xr.size(1), G = xr.size(2), H = G / 4;
-  const bool has_inj = inj_.has_value() && inj_->defined();
-  Tensor inj = has_inj ? inj_->contiguous() : Tensor();
+  Tensor inj = opt_contig(inj_);
+  const bool has_inj = inj.defined();
   Tensor gih = g_ih.contiguous(), bih = opt_contig(b_ih_), ghh = g_hh.contiguous(), gc = g_c.contiguous(),
          bc = opt_contig(b_c_);
   Tensor dh = at::empty({B, H}, dy.options());
@@ -496,7 +495,8 @@ Tensor min_fwd(const Tensor& xp, const Tensor& h0, const std::optional<Tensor>& 
   check(h0c, "h0", xp);
   const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), K = min_gates(xp, h0);
   const bool lstm = K == 3;
-  Tensor lengths = lengths_.has_value() && lengths_->defined() ? lengths_->to(at::kLong).contiguous() : Tensor();
+  Tensor lengths = opt_contig(lengths_);
+  if (lengths.defined()) lengths = lengths.to(at::kLong).contiguous();
   const int64_t* len = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
   Tensor h = at::empty({B, T, H}, xp.options());
   const int64_t blk = min_block(B, H), nblk = (H + blk - 1) / blk;
@@ -534,7 +534,8 @@ std::tuple<Tensor, Tensor> min_bwd(const Tensor& dh_, const Tensor& xp, const Te
   check(dh, "dh", xp);
   const int64_t B = xp.size(0), T = xp.size(1), H = h0.size(1), K = min_gates(xp, h0);
   const bool lstm = K == 3;
-  Tensor lengths = lengths_.has_value() && lengths_->defined() ? lengths_->to(at::kLong).contiguous() : Tensor();
+  Tensor lengths = opt_contig(lengths_);
+  if (lengths.defined()) lengths = lengths.to(at::kLong).contiguous();
   const int64_t* len = lengths.defined() ? lengths.data_ptr<int64_t>() : nullptr;
   Tensor dxp = at::empty_like(xp), dh0 = at::empty({B, H}, xp.options());
   const int64_t blk = min_block(B, H), nblk = (H + blk - 1) / blk;
