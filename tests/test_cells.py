@@ -12,7 +12,7 @@ TWINS = {"rnn": (nn.RNNCell, {}), "rnn_relu": (nn.RNNCell, {"nonlinearity": "rel
 
 
 def test_cell_table_names() -> None:
-    assert set(CELLS) == {"rnn", "rnn_relu", "lstm", "gru", "peephole_lstm", "layernorm_lstm",
+    assert set(CELLS) == {"rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "peephole_lstm", "layernorm_lstm",
                           "layernorm_gru", "mingru", "minlstm"}
 
 
@@ -104,6 +104,26 @@ def test_layernorm_gru_equations_by_hand() -> None:
     r, z = torch.sigmoid(xp[0] + hp[0]), torch.sigmoid(xp[1] + hp[1])
     n = torch.tanh(xp[2] + r * hp[2])
     torch.testing.assert_close(cell(x, RNNState(h0))[0], (1 - z) * n + z * h0)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_reset_before_equations_by_hand(bias: bool) -> None:
+    """Cho et al. 2014 eq. (5)-(8): the reset gate scales h before U_n (Keras reset_after=False)."""
+    cell = build_cell("gru_reset_before", 3, 4, bias=bias).double()
+    x, h0 = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    W, U = cell.weight_ih.chunk(3), cell.weight_hh.chunk(3)
+    bi = cell.bias_ih.chunk(3) if bias else [0.0] * 3
+    bh = cell.bias_hh.chunk(3) if bias else [0.0] * 3
+    r = torch.sigmoid(x @ W[0].T + bi[0] + h0 @ U[0].T + bh[0])
+    z = torch.sigmoid(x @ W[1].T + bi[1] + h0 @ U[1].T + bh[1])
+    n = torch.tanh(x @ W[2].T + bi[2] + (r * h0) @ U[2].T + bh[2])
+    h, st = cell(x, RNNState(h0))
+    torch.testing.assert_close(h, (1 - z) * n + z * h0, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(st.h, h)
+    # and it is a different function from the reset-after GRU with the same weights
+    after = build_cell("gru", 3, 4, bias=bias).double()
+    after.load_state_dict(cell.state_dict())
+    assert (after(x, RNNState(h0))[0] - h).abs().max() > 1e-3
 
 
 def test_mingru_and_minlstm_equations_by_hand() -> None:

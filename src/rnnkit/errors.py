@@ -22,3 +22,8 @@ class DataError(RnnkitError, ValueError):
 
 class CheckpointError(RnnkitError, OSError):
     """A model directory is missing, incomplete or corrupt (the message names the file)."""
+
+
+class ModelImportError(ConfigError):
+    """A model file from another framework (a Keras ``.keras`` / ``.h5``) cannot be read or converted;
+    the message names the file, or the layer, its class and the unsupported option."""

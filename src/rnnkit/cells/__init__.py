@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from rnnkit.cells.base import CellBase
-from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.gru import GRUCell, GRUResetBeforeCell
 from rnnkit.cells.layernorm import LayerNormGRUCell, LayerNormLSTMCell
 from rnnkit.cells.lstm import LSTMCell, PeepholeLSTMCell
 from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell
@@ -18,6 +18,7 @@ CELLS: dict[str, type[CellBase]] = {
     "rnn_relu": ReLURNNCell,
     "lstm": LSTMCell,
     "gru": GRUCell,
+    "gru_reset_before": GRUResetBeforeCell,
     "peephole_lstm": PeepholeLSTMCell,
     "layernorm_lstm": LayerNormLSTMCell,
     "layernorm_gru": LayerNormGRUCell,
@@ -34,7 +35,7 @@ def build_cell(name: str, input_size: int, hidden_size: int, bias: bool = True) 
 
 
 __all__ = [
-    "CELLS", "CellBase", "GRUCell", "LSTMCell", "LSTMState", "LayerNormGRUCell", "LayerNormLSTMCell",
-    "MinGRUCell", "MinLSTMCell", "PeepholeLSTMCell", "RNNCell", "RNNState", "ReLURNNCell", "State",
+    "CELLS", "CellBase", "GRUCell", "GRUResetBeforeCell", "LSTMCell", "LSTMState", "LayerNormGRUCell",
+    "LayerNormLSTMCell", "MinGRUCell", "MinLSTMCell", "PeepholeLSTMCell", "RNNCell", "RNNState", "ReLURNNCell", "State",
     "build_cell",
 ]
