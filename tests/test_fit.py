@@ -184,3 +184,93 @@ def test_progress_reporter_receives_events() -> None:
 
     fit(ToyLM(), ToyStream(), _cfg(max_steps=10), progress=Rec())
     assert events == [("start", 10), ("log", 5, True), ("log", 10, True), ("finish", 10)]
+
+
+class CountedBatches:
+    """A fixed number of batches per epoch (deterministic), with a length, for epoch accounting."""
+
+    carries_state = False
+
+    def __init__(self, n_batches: int = 3) -> None:
+        self.inner, self.n = ToyStream(n=400), n_batches
+
+    def __len__(self) -> int:
+        return self.n
+
+    def epoch(self, epoch: int, start: int = 0):
+        for i in range(start, self.n):
+            s = (epoch * self.n + i) % 40
+            yield self.inner.x[:, s:s + 8], self.inner.y[:, s:s + 8]
+
+
+def test_epochs_end_the_run_and_evaluate_at_each_epoch_end() -> None:
+    steps, epochs_seen = [], []
+
+    class Rec(ProgressReporter):
+        def start(self, **kw):
+            steps.append(kw["max_steps"])
+
+        def evaluated(self, step, metrics, improved):
+            steps.append(step)
+
+        def epoch_end(self, epoch, step):
+            epochs_seen.append((epoch, step))
+
+    data = CountedBatches(3)
+    res = fit(ToyLM(), data, _cfg(max_steps=None, epochs=4, eval_every=None), evaluate=_val(ToyStream()),
+              callbacks=[Rec()])
+    assert res.stop_reason == "epochs" and res.steps == 12
+    assert steps == [12, 3, 6, 9, 12]  # budget = epochs x len(data); one evaluation per epoch
+    assert epochs_seen == [(0, 3), (1, 6), (2, 9), (3, 12)]
+    # the cosine reaches its floor exactly at the epoch budget
+    assert math.isclose(LRSchedule(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0),
+                                   TrainConfig(lr=1.0, max_steps=None, epochs=4), 12).lr_at(12), 0.0, abs_tol=1e-12)
+
+
+def test_max_steps_before_epochs_wins() -> None:
+    res = fit(ToyLM(), CountedBatches(3), _cfg(max_steps=5, epochs=4))
+    assert res.stop_reason == "max_steps" and res.steps == 5
+
+
+def test_a_callback_can_stop_training_and_the_run_is_validated() -> None:
+    evals = []
+
+    class StopAt7(ProgressReporter):
+        def step(self, step, elapsed_s):
+            self.stop_training = step >= 7
+
+        def evaluated(self, step, metrics, improved):
+            evals.append(step)
+
+    res = fit(ToyLM(), CountedBatches(3), _cfg(max_steps=100, eval_every=5), evaluate=_val(ToyStream()),
+              callbacks=[StopAt7()])
+    assert res.stop_reason == "callback" and res.steps == 7 and evals == [5, 7]
+
+
+def test_resume_across_an_epoch_boundary_matches(tmp_path) -> None:
+    def run(d, callbacks=(), resume=False):
+        torch.manual_seed(0)
+        model = ToyLM()
+        fit(model, CountedBatches(3), _cfg(max_steps=None, epochs=3, eval_every=None), evaluate=_val(ToyStream()),
+            run_dir=d, run_config={"task": "toy"}, callbacks=callbacks, resume=resume)
+        return model
+
+    a = run(tmp_path / "a")
+
+    def interrupt(step: int) -> None:
+        if step == 3:  # the last batch of epoch 0
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", callbacks=[interrupt])
+    st = ckpt.load_trainer_state(tmp_path / "b")
+    assert (st["step"], st["epoch"], st["batch_in_epoch"]) == (3, 1, 0)
+    b = run(tmp_path / "b", resume=True)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_nothing_ends_the_run_is_a_config_error() -> None:
+    from rnnkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="nothing ends the run"):
+        TrainConfig(max_steps=None)

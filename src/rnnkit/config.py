@@ -56,9 +56,10 @@ class TrainConfig:
     plateau_factor: float = 0.5
     plateau_patience: int = 1  # evaluations without improvement before the lr is cut
     grad_clip: float | None = 1.0  # max global gradient norm; None disables
-    max_steps: int = 1000
+    max_steps: int | None = 1000  # None: no step limit (then epochs or max_minutes ends the run)
+    epochs: int | None = None  # passes over the training data (whichever limit comes first ends the run)
     max_minutes: float | None = None  # wall-clock budget (resumed runs count earlier time)
-    eval_every: int = 200
+    eval_every: int | None = 200  # steps between validations; None: at the end of every epoch
     early_stopping_patience: int | None = None  # evaluations without improvement
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -71,9 +72,12 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
-        for name in ("batch_size", "seq_len", "max_steps", "eval_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("batch_size", "seq_len", "max_steps", "epochs", "eval_every", "log_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {value}")
+        if self.max_steps is None and self.epochs is None and self.max_minutes is None:
+            raise ConfigError("train: nothing ends the run; set train.max_steps, train.epochs or train.max_minutes")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be > 0, got {self.lr}")
 

@@ -9,6 +9,9 @@ so the context never contains a row at or after ``t0`` (tests check this). Known
 user's known-future covariates plus calendar features (always computable for future steps). Several
 target columns are several series of one global model; each window carries its series id.
 
+Functions here take the forecast task's data config (``rnnkit.apps.forecast.ForecastDataConfig``,
+which lives beside its task) as ``cfg``.
+
 Splits by time: the last ``test_size`` rows are held out; of the rest, the last ``val_size`` rows
 give the validation windows and training windows have their targets strictly before them. The
 scalers are fitted on the training rows only (``n_fit``), never on validation or test rows.
@@ -21,6 +24,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,33 +33,6 @@ from rnnkit.data.forecast_time import check_regular, default_period, infer_freq,
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ForecastDataConfig:
-    """Where the series comes from and how it is windowed, split and scaled."""
-
-    source: str = "airline"  # bundled series name (rnnkit datasets) or a CSV path
-    time_column: str = ""  # CSV: time column ("" = the first column)
-    target_columns: tuple[str, ...] = ()  # CSV: targets ("" = every column that is not time/covariate)
-    past_covariates: tuple[str, ...] = ()  # observed only up to the forecast origin
-    known_covariates: tuple[str, ...] = ()  # known for the future too (prices, promotions, holidays)
-    calendar: bool = True  # add sin/cos calendar features as known-future covariates
-    horizon: int = 12
-    context: int = 36
-    test_size: int = 0  # held-out tail in rows (0 = horizon)
-    val_size: int = 0  # validation tail of the training part (0 = validate on the training windows)
-    scaler: str = "log1p"  # none | standard | minmax | log1p  (targets)
-    freq: str = ""  # "" = from the data set / inferred from the timestamps
-    seasonal_period: int = 0  # 0 = from the data set / the frequency
-    impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
-    baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")  # scored on the same origins
-
-    def __post_init__(self) -> None:
-        if self.horizon < 1 or self.context < 1:
-            raise DataError(f"data.horizon and data.context must be >= 1, got {self.horizon}, {self.context}")
-        if self.impute not in ("error", "interpolate"):
-            raise DataError(f"data.impute={self.impute!r}; valid: error, interpolate")
 
 
 @dataclass
@@ -75,7 +52,7 @@ class Frame:
     known_names: list[str]
 
 
-def _read_csv(cfg: ForecastDataConfig) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
     path = Path(cfg.source)
     if not path.is_file():
         raise DataError(f"data file not found: {cfg.source}")
@@ -106,7 +83,7 @@ def _read_csv(cfg: ForecastDataConfig) -> tuple[str, list[str], dict[str, np.nda
     return path.stem, [row[ti] for row in body], cols, cfg.freq, cfg.seasonal_period
 
 
-def _read_bundled(cfg: ForecastDataConfig) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+def _read_bundled(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
     from rnnkit.data.registry import load_dataset  # lazy: the registry pulls every parser
 
     s = load_dataset(cfg.source)
@@ -131,10 +108,13 @@ def _check_values(name: str, times: list[str], arr: np.ndarray, names: list[str]
     return arr
 
 
-def load_frame(cfg: ForecastDataConfig) -> Frame:
-    """Read the source, pick the columns, check the time axis and values (clear errors)."""
-    is_file = cfg.source.endswith(".csv") or Path(cfg.source).is_file()
-    name, times, cols, freq, period = (_read_csv if is_file else _read_bundled)(cfg)
+def load_frame(cfg: Any, table: tuple | None = None) -> Frame:
+    """Read the source (or take ``table`` = (name, times, {column: values}, freq, period), e.g. a
+    DataFrame given to an estimator), pick the columns, check the time axis and values (clear errors)."""
+    if table is None:
+        is_file = cfg.source.endswith(".csv") or Path(cfg.source).is_file()
+        table = (_read_csv if is_file else _read_bundled)(cfg)
+    name, times, cols, freq, period = table
     covs = set(cfg.past_covariates) | set(cfg.known_covariates)
     targets = list(cfg.target_columns) or [c for c in cols if c not in covs]
     for c in targets + sorted(covs):
@@ -218,6 +198,9 @@ class ForecastTrainData:
         o, s = pairs(origins, n_series)
         self.all = windows.batch(o, s)
         self.n, self.batch_size, self.seed = len(o), batch_size, seed
+
+    def __len__(self) -> int:
+        return -(-self.n // self.batch_size)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + epoch)

@@ -11,7 +11,12 @@ It knows nothing task-specific. The contracts it relies on:
   state flows from one batch into the next (truncated BPTT over a stream: the state is detached
   between windows and reset at each epoch start) or each batch starts fresh.
 * evaluate: `evaluate(model) -> dict[str, float]` containing the `monitor` key (lower is better),
-  run under `torch.no_grad()` in eval mode every `eval_every` steps and at the end.
+  run under `torch.no_grad()` in eval mode every `eval_every` steps (or at the end of every epoch
+  when `eval_every` is None) and at the end.
+
+The run ends at the first of `max_steps`, `epochs` (at an epoch's last batch: the data is read
+with one batch of look-ahead, so the loop knows which batch ends an epoch), `max_minutes`, early
+stopping, or a callback's `stop_training`.
 
 Exact resume: the trainer state holds the step, epoch and batch position, the carried state, the
 optimizer and schedule states, all RNG states and the early-stopping counters, so a stopped run
@@ -35,7 +40,7 @@ from rnnkit import checkpoint as ckpt
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.train.optim import LRSchedule, build_optimizer
-from rnnkit.train.progress import FitResult, ProgressReporter
+from rnnkit.train.progress import Fanout, FitResult, ProgressReporter
 from rnnkit.train.utils import (
     SigintFlag,
     detach_state,
@@ -64,19 +69,35 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
         run_dir: str | Path | None = None, run_config: dict[str, Any] | None = None,
         artifacts: dict[str, dict] | None = None, resume: bool = False,
         progress: ProgressReporter | None = None,
-        callbacks: Sequence[Callable[[int], None]] = ()) -> FitResult:
+        callbacks: Sequence[Callable[[int], None] | ProgressReporter] = ()) -> FitResult:
     """Train `model` on `train_data` under `cfg`; checkpoints go to `run_dir` when given.
 
     `run_config` (the RunConfig dict) and `artifacts` (e.g. {"tokenizer.json": {...}}) are written
-    with the best weights so the directory is loadable on its own. `callbacks` are called with the
-    step number after every optimizer step. At the end the model holds the best weights.
-    Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable checkpoint, then re-raises.
+    with the best weights so the directory is loadable on its own. `callbacks` are
+    `ProgressReporter`s (`rnnkit.callbacks.Callback`: every event, and `stop_training`) or plain
+    functions called with the step number after every optimizer step. At the end the model holds
+    the best weights. Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable
+    checkpoint, then re-raises.
     """
+    reporters = [progress or ProgressReporter(), *(c for c in callbacks if isinstance(c, ProgressReporter))]
+    step_fns = [c for c in callbacks if not isinstance(c, ProgressReporter)]
     loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
-                 progress or ProgressReporter(), callbacks)
+                 reporters[0] if len(reporters) == 1 else Fanout(reporters), step_fns)
     if resume:
         loop.restore()
     return loop.run()
+
+
+def total_steps(cfg: TrainConfig, data: Any) -> int | None:
+    """The run's step budget: ``max_steps``, or ``epochs`` x batches per epoch (``len(data)``) when
+    that is smaller; None for a budget in minutes only (the schedule then follows the clock)."""
+    limits = [] if cfg.max_steps is None else [cfg.max_steps]
+    if cfg.epochs is not None:
+        try:
+            limits.append(cfg.epochs * len(data))
+        except TypeError:  # data without a length: epochs still end the run, the schedule can't see it
+            log.warning("the training data has no len(); the lr schedule cannot see the epoch budget")
+    return min(limits) if limits else None
 
 
 class _Loop:
@@ -95,7 +116,8 @@ class _Loop:
         seed_everything(cfg.seed)
         model.to(self.device)
         self.opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
-        self.sched = LRSchedule(self.opt, cfg)
+        self.total_steps = total_steps(cfg, data)
+        self.sched = LRSchedule(self.opt, cfg, self.total_steps)
         self.penalty = penalty_fn(cfg)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.carried: Any = None
@@ -169,19 +191,29 @@ class _Loop:
         """Fraction of the max_minutes budget spent (0 without a budget); drives the cosine too."""
         return self.elapsed() / (self.cfg.max_minutes * 60) if self.cfg.max_minutes else 0.0
 
-    def batches(self) -> Iterator[Any]:
-        """Endless batches across epochs, tracking the position for exact resume."""
+    def batches(self) -> Iterator[tuple[Any, bool]]:
+        """Endless ``(batch, last_of_epoch)`` from the saved position on; one batch of look-ahead
+        tells which batch ends an epoch (batches come from each epoch's own generator, so reading
+        ahead changes nothing else)."""
+        end = object()
         while True:
-            produced = False
-            for batch in self.data.epoch(self.epoch, self.batch_in_epoch):
-                produced = True
-                yield batch
-            if not produced and self.batch_in_epoch == 0:
-                raise RnnkitError("the training data produced no batches (too little data for one batch?)")
-            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
-            self.carried = None  # a new epoch restarts the streams
+            it = iter(self.data.epoch(self.epoch, self.batch_in_epoch))
+            cur = next(it, end)
+            if cur is end:
+                if self.batch_in_epoch == 0:
+                    raise RnnkitError("the training data produced no batches (too little data for one batch?)")
+                self.end_epoch()  # resumed exactly at an epoch's end (a checkpoint from an older rnnkit)
+                continue
+            while cur is not end:
+                nxt = next(it, end)
+                yield cur, nxt is end
+                cur = nxt
 
-    def train_step(self, batch: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def end_epoch(self) -> None:
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        self.carried = None  # a new epoch restarts the streams
+
+    def train_step(self, batch: Any, last_of_epoch: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.sched.step(self.step, self.time_fraction())
         state = self.carried if self.data.carries_state else None
         loss, state, metrics = self.model.loss(to_device(batch, self.device), state)
@@ -194,36 +226,51 @@ class _Loop:
         self.carried = detach_state(state) if self.data.carries_state else None
         self.step += 1
         self.batch_in_epoch += 1
+        if last_of_epoch:
+            self.end_epoch()
         return loss.detach(), metrics
+
+    def limit_reached(self, last_of_epoch: bool, max_s: float | None) -> str | None:
+        """Which budget the step just taken exhausted, if any."""
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return "max_steps"
+        if cfg.epochs is not None and last_of_epoch and self.epoch >= cfg.epochs:
+            return "epochs"
+        if max_s is not None and self.elapsed() >= max_s:
+            return "max_minutes"
+        return None
 
     def run(self) -> FitResult:
         cfg, model = self.cfg, self.model
         self.t0 = time.monotonic()
         max_s = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
-        self.progress.start(start_step=self.step, max_steps=cfg.max_steps, max_seconds=max_s,
+        self.progress.start(start_step=self.step, max_steps=self.total_steps, max_seconds=max_s,
                             elapsed_s=self.elapsed_before)
-        t_log, stop = time.monotonic(), "max_steps"
+        t_log, stop = time.monotonic(), None
         model.train()
-        batches = self.batches()
         with SigintFlag() as sigint:
             try:
-                while self.step < cfg.max_steps:
-                    loss, metrics = self.train_step(next(batches))
+                for batch, last_of_epoch in self.batches():
+                    loss, metrics = self.train_step(batch, last_of_epoch)
                     self.accumulate(loss, metrics)
                     for cb in self.callbacks:
                         cb(self.step)
                     self.progress.step(self.step, self.elapsed())
-                    over_time = max_s is not None and self.elapsed() >= max_s
-                    last = self.step >= cfg.max_steps or over_time
-                    if self.step % cfg.log_every == 0 or last:
+                    stop = self.limit_reached(last_of_epoch, max_s)
+                    due = (self.step % cfg.eval_every == 0) if cfg.eval_every else last_of_epoch
+                    if self.step % cfg.log_every == 0 or due or stop:
                         self.log_train(time.monotonic() - t_log)
                         t_log = time.monotonic()
-                    if self.step % cfg.eval_every == 0 or last:
-                        if self.validate():
-                            stop = "early_stopping"
-                            break
-                    if over_time:
-                        stop = "max_minutes"
+                    if (due or stop) and self.validate():
+                        stop = "early_stopping"
+                    if last_of_epoch:
+                        self.progress.epoch_end(self.epoch - 1, self.step)
+                    if stop is None and self.progress.stop_training:
+                        stop = "callback"
+                        if not due:  # the run ends here: validate and checkpoint it
+                            self.validate()
+                    if stop is not None:
                         break
                     if sigint.hit:
                         raise KeyboardInterrupt

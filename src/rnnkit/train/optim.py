@@ -5,13 +5,15 @@ is three numbers (exact resume) and the rule reads in one place:
 
     lr(step) = base_lr * warmup(step) * shape(step) * plateau_scale
     warmup   = min(1, (step + 1) / warmup_steps)
-    shape    = cosine from 1 down to min_lr_ratio over [warmup_steps, max_steps]   ("cosine")
+    shape    = cosine from 1 down to min_lr_ratio over [warmup_steps, total_steps]   ("cosine")
                1                                                                  ("none", "plateau")
 
 With a time budget (`max_minutes`) the cosine follows whichever runs out first, steps or time
 (progress = max(step fraction, time fraction)), so a run cut by the clock still ends at a low lr.
 Such runs are not bit-reproducible anyway (where the clock stops depends on the machine);
-step-budgeted runs are.
+step-budgeted runs are. ``total_steps`` is the run's step budget: ``max_steps``, or ``epochs`` times
+the batches per epoch when that comes first (``fit()`` works it out); without one (a time-only
+budget) the cosine follows the clock alone.
     plateau_scale *= plateau_factor after `plateau_patience` evaluations without improvement
 """
 
@@ -54,9 +56,10 @@ def build_optimizer(params: Iterable, cfg: TrainConfig) -> torch.optim.Optimizer
 class LRSchedule:
     """Warm-up, then cosine decay or reduce-on-plateau; call `step(step)` before each update."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int | None = None) -> None:
         self.optimizer = optimizer
         self.cfg = cfg
+        self.total_steps = cfg.max_steps if total_steps is None else total_steps
         self.plateau_scale = 1.0
         self.best: float | None = None
         self.bad_evals = 0
@@ -67,8 +70,10 @@ class LRSchedule:
         if cfg.warmup_steps > 0:
             lr *= min(1.0, (step + 1) / cfg.warmup_steps)
         if cfg.schedule == "cosine":
-            span = max(1, cfg.max_steps - cfg.warmup_steps)
-            progress = min(1.0, max(0.0, (step - cfg.warmup_steps) / span, time_fraction))
+            by_steps = 0.0
+            if self.total_steps is not None:
+                by_steps = (step - cfg.warmup_steps) / max(1, self.total_steps - cfg.warmup_steps)
+            progress = min(1.0, max(0.0, by_steps, time_fraction))
             shape = 0.5 * (1.0 + math.cos(math.pi * progress))
             lr *= cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * shape
         return lr

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from rnnkit.checkpoint import atomic_write
 
 
 def plot_curves(metrics_path: str | Path, out_path: str | Path) -> None:
-    """Plot training loss and validation metrics against step into a PNG (written atomically)."""
+    """Plot training loss and validation metrics of a ``metrics.jsonl`` into a PNG (written atomically)."""
+    plot_records([json.loads(ln) for ln in Path(metrics_path).read_text().splitlines() if ln.strip()], out_path)
+
+
+def plot_records(records: list[dict[str, Any]], out_path: str | Path) -> None:
+    """Plot training loss and validation metrics of metric records against step into a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(ln) for ln in Path(metrics_path).read_text().splitlines() if ln.strip()]
     train = [r for r in records if r["kind"] == "train"]
     evals = [r for r in records if r["kind"] == "eval"]
     eval_keys = sorted({k for r in evals for k, v in r.items()
