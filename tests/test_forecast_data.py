@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.data.forecast import ForecastDataConfig, load_frame, window_indices
+from rnnkit.apps.forecast import ForecastDataConfig
+from rnnkit.data.forecast import load_frame, window_indices
 from rnnkit.data.forecast_bundle import prepare
 from rnnkit.data.forecast_scaler import Scaler
 from rnnkit.data.forecast_time import calendar_features, ordinal_to_str, to_ordinal

@@ -55,8 +55,7 @@ def test_train_evaluate_translate_plot(tmp_path, pairs):
     assert len(lines) >= 3 and png.is_file() and png.stat().st_size > 1000
     # the CLI's output is the library's translation
     import rnnkit
-    from rnnkit.apps.seq2seq import translate
-    assert lines[:2] == translate(rnnkit.load(out), ["abc", "dca"], beam_size=3)
+    assert lines[:2] == rnnkit.load(out).translate(["abc", "dca"], beam=3)
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, pairs):

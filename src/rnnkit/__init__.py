@@ -1,15 +1,49 @@
-"""rnnkit: recurrent neural networks — cells, layers, tasks on real data, and a CLI."""
+"""rnnkit: recurrent neural networks — cells, layers, tasks on real data, a Python API and a CLI.
+
+The Python API is one estimator per task, in the Keras and scikit-learn idiom::
+
+    import rnnkit
+    clf = rnnkit.SequenceClassifier(cell="lstm", hidden_size=64).fit(X, y, epochs=10)
+    clf.predict(X_test); clf.save("runs/mine"); rnnkit.load("runs/mine")
+
+Estimators: `SequenceClassifier`, `SequenceRegressor`, `Forecaster`, `CharLM` / `LanguageModel`,
+`Seq2Seq`; `from_keras` turns a trained Keras model into an rnnkit one. Names are imported on
+first use, so `import rnnkit` stays light (no torch until a model is touched).
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
 
+#: public name -> "module:attribute", imported on first access
+_LAZY = {
+    "SequenceClassifier": "rnnkit.estimators.classifier:SequenceClassifier",
+    "SequenceRegressor": "rnnkit.estimators.regressor:SequenceRegressor",
+    "Forecaster": "rnnkit.estimators.forecaster:Forecaster",
+    "LanguageModel": "rnnkit.estimators.language:LanguageModel",
+    "CharLM": "rnnkit.estimators.language:CharLM",
+    "Seq2Seq": "rnnkit.estimators.seq2seq:Seq2Seq",
+    "load": "rnnkit.estimators.base:load",
+    "History": "rnnkit.train.history:History",
+    "callbacks": "rnnkit.callbacks:",
+}
 
-def load(run_dir: Any, device: str = "cpu") -> Any:
-    """Load a trained model directory: the model in eval mode with its tokenizer etc. attached
-    (e.g. `rnnkit.load("runs/charlm-...").generate("ROMEO:", 200)`)."""
-    from rnnkit.tasks import load_run  # lazy: `import rnnkit` stays light
 
-    return load_run(run_dir, device)
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
+    module, _, attr = _LAZY[name].partition(":")
+    value = importlib.import_module(module)
+    value = getattr(value, attr) if attr else value
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["__version__", *_LAZY]

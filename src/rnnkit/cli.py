@@ -20,6 +20,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperCommand
 
 from rnnkit.errors import RnnkitError
 
@@ -54,30 +55,46 @@ def _default_run_dir(task: str) -> Path:
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-@app.command()
+class _TrainCommand(TyperCommand):
+    """`rnnkit train --help` ends with every task (and its own options) and every shipped recipe."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        super().format_help(ctx, formatter)
+        from rich.table import Table
+
+        from rnnkit.tasks import catalog
+
+        cat = catalog()
+        for title, rows in (("tasks (rnnkit train TASK --data ...)", cat["tasks"]),
+                            ("recipes (rnnkit train RECIPE)", cat["recipes"])):
+            table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+            for name, text in rows:
+                table.add_row(f"[bold]{name}[/]", text)
+            console.print(table)
+
+
+@app.command(cls=_TrainCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(
-    task: str = typer.Argument(..., help="Task name (charlm, ...), a shipped recipe name or a recipe .toml."),
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="Task name (charlm, classify, ...), a shipped recipe name or a recipe .toml; "
+                               "the task's own options (e.g. forecast --horizon 12) follow."),
     data: str = typer.Option(None, "--data", help="Data: a bundled name (`rnnkit datasets`) or a path."),
     set_: list[str] = typer.Option([], "--set", help="Override a config key: section.key=value (repeat)."),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     sample: int = typer.Option(300, "--sample", help="Characters/items of demo output after training (0: none)."),
-    horizon: int = typer.Option(None, "--horizon", help="forecast: steps to forecast (data.horizon)."),
-    time_column: str = typer.Option(None, "--time-column", help="forecast CSV: time column (data.time_column)."),
-    target_column: str = typer.Option(None, "--target-column", help="forecast CSV: target column(s), comma-separated."),
-    covariates: str = typer.Option(None, "--covariates", help="forecast CSV: past covariate columns, comma-separated."),
-    text_column: str = typer.Option(None, "--text-column", help="classify: column holding the text."),
-    label_column: str = typer.Option(None, "--label-column", help="classify: column holding the class label."),
 ) -> None:
-    """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory."""
-    set_ = [*(f"data.{k}={v}" for k, v in (("horizon", horizon), ("time_column", time_column),
-                                           ("target_columns", target_column), ("past_covariates", covariates),
-                                           ("text_column", text_column), ("label_column", label_column))
-              if v is not None), *set_]
-    from rnnkit.cli_progress import RichProgress
-    from rnnkit.tasks import TASKS, make_run_config, run_config_from_dict, train_run
+    """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory.
+
+    The command builds the task's Python estimator from the recipe (`rnnkit.SequenceClassifier`, ...)
+    and calls its `fit_dataset`: everything here is also one line of Python."""
+    from rnnkit.display import RichProgress
+    from rnnkit.estimators import estimator_class
+    from rnnkit.tasks import TASKS, make_run_config, recipe_task, run_config_from_dict, task_options
 
     with clean_errors():
+        spec = TASKS[recipe_task(task)]
+        set_ = [*task_options(spec, list(ctx.args)), *set_]
         if resume:
             if out is None:
                 raise RnnkitError("--resume needs --out RUN_DIR (the run to continue)")
@@ -87,21 +104,21 @@ def train(
         else:
             cfg = make_run_config(task, set_, data)
         run_dir = out or _default_run_dir(cfg.task)
-        spec = TASKS[cfg.task]
         console.print(f"[bold]{cfg.task}[/] -> {run_dir}  (data: {getattr(cfg.data, 'source', '?')})")
+        est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
         try:
             with RichProgress(console, spec.progress_fields) as progress:
-                outcome = train_run(cfg, run_dir, resume=resume, progress=progress)
+                est.fit_dataset(cfg.data.source, out=run_dir, resume=resume, callbacks=[progress])
         except KeyboardInterrupt:
             err_console.print(f"interrupted: checkpoint saved; continue with  rnnkit train {cfg.task} "
                               f"--out {run_dir} --resume", highlight=False)
             raise typer.Exit(130) from None
-        console.print(f"stopped: {outcome.fit.stop_reason} after {outcome.fit.steps} steps, "
-                      f"{outcome.fit.elapsed_s / 60:.1f} min")
-        _print_metrics(outcome.metrics, spec.headline)
+        result = est.fit_result_
+        console.print(f"stopped: {result.stop_reason} after {result.steps} steps, {result.elapsed_s / 60:.1f} min")
+        _print_metrics(est.metrics_, spec.headline)
         if sample and spec.sample is not None:
             console.rule("sample")
-            for piece in spec.sample(outcome.model, sample):
+            for piece in spec.sample(est.model_, sample):
                 console.out(piece, end="", highlight=False)
             console.out("")
             console.rule()
@@ -314,6 +331,22 @@ def bench_cells(
             "" if accuracy else " --no-accuracy") + f" --write {write}"
         write_section(str(write), "Cells speed", f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
         console.print(f"written to {write}")
+
+
+@app.command("import-keras")
+def import_keras_cmd(
+    model: Path = typer.Argument(..., help="A Keras model file: .keras (Keras 3) or a legacy full-model .h5."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (rnnkit.tasks.load_run reads it)."),
+) -> None:
+    """Convert a trained Keras model into an rnnkit model directory and show its layers."""
+    with clean_errors():
+        from rnnkit.checkpoint import read_artifacts
+        from rnnkit.interop.keras import import_keras
+        from rnnkit.models.sequential import SequentialNet
+
+        run_dir = import_keras(model, out)
+        console.out(SequentialNet.from_dict(read_artifacts(run_dir)["layers.json"]).describe(), highlight=False)
+        console.print(f"model directory -> {run_dir} (load it with rnnkit.tasks.load_run)")
 
 
 def main() -> None:

@@ -63,6 +63,9 @@ class TaskSpec:
     sample: Callable[[nn.Module, int], Iterator[str]] | None = None  # demo output after `train`
     # report(model, bundle, metrics, run_dir): extra files (plots) after train / evaluate
     report: Callable[[nn.Module, Any, dict[str, Any], Path], None] | None = None
+    estimator: str = ""  # "module:Class" of the task's Python estimator (what `rnnkit.load` returns)
+    # the task's own `rnnkit train` options: "--name" -> (config key it sets, help); every other key via --set
+    cli_options: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 # task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy
@@ -72,7 +75,9 @@ _TASK_MODULES: dict[str, str] = {
     "forecast": "rnnkit.apps.forecast",
     "seq2seq": "rnnkit.apps.seq2seq",
     "classify": "rnnkit.apps.classify",
+    "regress": "rnnkit.apps.regress",
     "nextelement": "rnnkit.apps.nextelement",
+    "keras": "rnnkit.apps.keras",
 }
 
 
@@ -96,6 +101,52 @@ TASKS: Mapping[str, TaskSpec] = _TaskTable()
 
 def get_task(name: str) -> TaskSpec:
     return TASKS[name]
+
+
+def recipe_task(task_or_recipe: str) -> str:
+    """The task a task name, shipped recipe name or recipe path stands for."""
+    if task_or_recipe in _TASK_MODULES:
+        return task_or_recipe
+    task = load_recipe(task_or_recipe).get("task")
+    if task is None:
+        raise ConfigError(f"recipe {task_or_recipe!r} has no `task = ...` line; "
+                          f"valid tasks: {', '.join(_TASK_MODULES)}")
+    return task
+
+
+def task_options(spec: TaskSpec, args: list[str]) -> list[str]:
+    """``--name value`` / ``--name=value`` pairs of a task's own options -> ``section.key=value``
+    overrides; an unknown option lists the task's valid ones."""
+    out, i = [], 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if name not in spec.cli_options:
+            valid = ", ".join(spec.cli_options) or "none"
+            raise ConfigError(f"unknown option {name!r} for task {spec.name!r}; its own options: {valid} "
+                              "(every config key: --set section.key=value)")
+        if not eq:
+            if i + 1 >= len(args):
+                raise ConfigError(f"option {name} needs a value")
+            i, value = i + 1, args[i + 1]
+        out.append(f"{spec.cli_options[name][0]}={value}")
+        i += 1
+    return out
+
+
+def catalog() -> dict[str, list[tuple[str, str]]]:
+    """``{"tasks": [(name, description + options)], "recipes": [(name, task: description)]}`` for help text."""
+    from rnnkit.config import recipe_names
+
+    tasks = []
+    for name in _TASK_MODULES:
+        spec = TASKS[name]
+        opts = "; options: " + ", ".join(spec.cli_options) if spec.cli_options else ""
+        tasks.append((name, spec.description + opts))
+    recipes = []
+    for name in recipe_names():
+        r = load_recipe(name)
+        recipes.append((name, f"{r.get('task', '?')}: {r.get('description', '')}"))
+    return {"tasks": tasks, "recipes": recipes}
 
 
 def make_run_config(task_or_recipe: str, overrides: list[str] | tuple[str, ...] = (),
@@ -125,24 +176,28 @@ def run_config_from_dict(d: dict[str, Any]) -> RunConfig:
 
 @dataclass
 class TrainOutcome:
-    run_dir: Path
+    run_dir: Path | None
     model: nn.Module
     fit: FitResult
-    metrics: dict[str, Any]  # final evaluation (also written to run_dir/metrics.json)
+    metrics: dict[str, Any]  # final evaluation (also written to run_dir/metrics.json); {} when skipped
+    bundle: Any = None  # the prepared data (splits, encoders), for callers that keep working with it
+    artifacts: dict[str, dict] = field(default_factory=dict)
 
 
-def train_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
-              progress: ProgressReporter | None = None) -> TrainOutcome:
-    """prepare data -> build model -> fit (checkpoints in run_dir) -> final evaluation."""
-    spec, run_dir = TASKS[cfg.task], Path(run_dir)
-    if resume:
-        saved = ckpt.read_config(run_dir)
-        if saved.get("task") != cfg.task:
-            raise ConfigError(f"{run_dir} holds a {saved.get('task')!r} run, not {cfg.task!r}")
-    elif (run_dir / ckpt.TRAINER_STATE).exists():
-        raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or pick another --out")
+def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool = False,
+              progress: ProgressReporter | None = None, raw: Any = None,
+              callbacks: tuple | list = (), final_evaluation: bool = True) -> TrainOutcome:
+    """prepare data -> build model -> fit (checkpoints in run_dir, if given) -> final evaluation.
+
+    ``raw`` is data already in memory in the task's raw form (what an estimator's ``fit(X, y)``
+    builds); without it the task reads ``cfg.data.source``. ``final_evaluation=False`` skips the
+    held-out evaluation (data given in memory has no test split)."""
+    spec = TASKS[cfg.task]
+    run_dir = None if run_dir is None else Path(run_dir)
+    if run_dir is not None:
+        _check_run_dir(run_dir, cfg, resume)
     seed_everything(cfg.train.seed)
-    bundle = spec.prepare_data(cfg)
+    bundle = spec.prepare_data(cfg) if raw is None else spec.prepare_data(cfg, raw)
     artifacts = spec.artifacts(bundle)
     if resume and ckpt.read_artifacts(run_dir) != artifacts:
         raise CheckpointError(f"{run_dir}: the data now gives different artifacts "
@@ -151,16 +206,29 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False,
     model = spec.build_model(cfg, artifacts)
     result = fit(model, bundle.train, cfg.train, evaluate=lambda m: spec.validate(m, bundle),
                  monitor=spec.monitor, run_dir=run_dir, run_config=cfg.to_dict(), artifacts=artifacts,
-                 resume=resume, progress=progress)
+                 resume=resume, progress=progress, callbacks=callbacks)
     model.eval()
-    metrics = spec.evaluate(model, bundle, cfg)
-    metrics["train"] = {"steps": result.steps, "stop_reason": result.stop_reason,
-                        "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),
-                        "best_step": result.best_step}
-    ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
-    if spec.report is not None:
-        spec.report(model, bundle, metrics, run_dir)
-    return TrainOutcome(run_dir, model, result, metrics)
+    model.run_config, model.artifacts = cfg, artifacts
+    metrics: dict[str, Any] = {}
+    if final_evaluation:
+        metrics = spec.evaluate(model, bundle, cfg)
+        metrics["train"] = {"steps": result.steps, "stop_reason": result.stop_reason,
+                            "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),
+                            "best_step": result.best_step}
+    if run_dir is not None and metrics:
+        ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
+        if spec.report is not None:
+            spec.report(model, bundle, metrics, run_dir)
+    return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts)
+
+
+def _check_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
+    if resume:
+        saved = ckpt.read_config(run_dir)
+        if saved.get("task") != cfg.task:
+            raise ConfigError(f"{run_dir} holds a {saved.get('task')!r} run, not {cfg.task!r}")
+    elif (run_dir / ckpt.TRAINER_STATE).exists():
+        raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or pick another --out")
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_WEIGHTS,
@@ -198,5 +266,5 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
     return metrics
 
 
-__all__ = ["TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "evaluate_run", "get_task",
-           "load_run", "make_run_config", "run_config_from_dict", "train_run"]
+__all__ = ["TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "catalog", "evaluate_run", "get_task",
+           "load_run", "make_run_config", "recipe_task", "run_config_from_dict", "task_options", "train_run"]

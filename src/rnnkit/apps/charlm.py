@@ -5,15 +5,26 @@ evaluated in bits per character on the held-out split beside unigram and Kneser-
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from rnnkit.baselines.ngram import ngram_baselines
 from rnnkit.config import RunConfig
-from rnnkit.data.charlm import CharTokenizer, Corpus, StreamBatches, load_corpus, to_streams
+from rnnkit.data.charlm import (
+    LM_TOKENIZERS,
+    CharTokenizer,
+    Corpus,
+    StreamBatches,
+    WordTokenizer,
+    load_corpus,
+    to_streams,
+    tokenizer_from_dict,
+)
+from rnnkit.errors import ConfigError
 from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
 from rnnkit.tasks import TaskSpec
 
@@ -28,14 +39,21 @@ class CharLMDataConfig:
     random_len: bool = False  # AWD-LSTM randomised TBPTT window length
     eval_batch_size: int = 16  # parallel streams when measuring bpc
     eval_seq_len: int = 200
-    val_chars: int | None = 100_000  # cap for the periodic validation (final evaluation uses all)
-    baseline_order: int = 5  # Kneser-Ney n-gram order
+    val_chars: int | None = 100_000  # cap (in tokens) for the periodic validation (final evaluation uses all)
+    baseline_order: int = 5  # Kneser-Ney n-gram order (capped so n-gram keys fit 62 bits: 4 for 10k words)
+    level: str = "char"  # char | word (a word-level language model)
+    min_freq: int = 1  # word level: rarer words become <unk>
+    max_vocab: int = 30000  # word level: vocabulary size including <unk>
+
+    def __post_init__(self) -> None:
+        if self.level not in LM_TOKENIZERS:
+            raise ConfigError(f"data.level={self.level!r} is not valid; choose one of: {', '.join(LM_TOKENIZERS)}")
 
 
 @dataclass
 class CharLMBundle:
     corpus: Corpus
-    tokenizer: CharTokenizer
+    tokenizer: CharTokenizer | WordTokenizer
     train: StreamBatches
     train_ids: torch.Tensor
     valid_ids: torch.Tensor
@@ -44,18 +62,28 @@ class CharLMBundle:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-def prepare_data(cfg: RunConfig) -> CharLMBundle:
+def fit_tokenizer(d: CharLMDataConfig, text: str) -> CharTokenizer | WordTokenizer:
+    """The tokenizer of ``data.level``, fitted on the training text only."""
+    if d.level == "word":
+        return WordTokenizer.fit(text, d.min_freq, d.max_vocab)
+    return CharTokenizer.fit(text)
+
+
+def prepare_data(cfg: RunConfig, raw: Corpus | None = None) -> CharLMBundle:
+    """Read ``cfg.data.source`` (or take ``raw``: a corpus already in memory, e.g. text given to an
+    estimator, whose test split may be empty), fit the tokenizer on train, build the TBPTT streams."""
     d, t = cfg.data, cfg.train
-    corpus = load_corpus(d.source, d.valid_fraction, d.test_fraction)
-    tok = CharTokenizer.fit(corpus.train)
+    corpus = raw if raw is not None else load_corpus(d.source, d.valid_fraction, d.test_fraction)
+    tok = fit_tokenizer(d, corpus.train)
     ids = {k: tok.encode(getattr(corpus, k)) for k in ("train", "valid", "test")}
     train = StreamBatches(ids["train"], t.batch_size, t.seq_len, d.random_len, t.seed,
                           what=f"training text of {corpus.source}")
     for split in ("valid", "test"):
-        to_streams(ids[split], min(d.eval_batch_size, max(1, len(ids[split]) // 4)),
-                   f"{split} split of {corpus.source}")
-    log.info("corpus %s: %d/%d/%d characters, vocabulary %d", corpus.source, len(ids["train"]),
-             len(ids["valid"]), len(ids["test"]), tok.vocab_size)
+        if split == "valid" or len(ids[split]) or raw is None:
+            to_streams(ids[split], min(d.eval_batch_size, max(1, len(ids[split]) // 4)),
+                       f"{split} split of {corpus.source}")
+    log.info("corpus %s: %d/%d/%d %ss, vocabulary %d", corpus.source, len(ids["train"]),
+             len(ids["valid"]), len(ids["test"]), d.level, tok.vocab_size)
     return CharLMBundle(corpus, tok, train, ids["train"], ids["valid"], ids["test"], d)
 
 
@@ -64,7 +92,7 @@ def artifacts(bundle: CharLMBundle) -> dict[str, dict]:
 
 
 def build_model(cfg: RunConfig, arts: dict[str, dict]) -> CharLM:
-    tok = CharTokenizer.from_dict(arts["tokenizer.json"])
+    tok = tokenizer_from_dict(arts["tokenizer.json"])
     model = CharLM(cfg.model, tok.vocab_size, tokenizer=tok)
     log.info("%s", model.explain_backend())
     return model
@@ -95,6 +123,7 @@ def validate(model: CharLM, bundle: CharLMBundle) -> dict[str, float]:
 
 
 def baselines(bundle: CharLMBundle, order: int) -> dict[str, dict[str, float]]:
+    order = min(order, max(1, int(62 // math.log2(max(2, bundle.tokenizer.vocab_size)))))  # int64 n-gram keys
     key = f"baselines-{order}"
     if key not in bundle.cache:
         bundle.cache[key] = ngram_baselines(bundle.train_ids.numpy(), bundle.valid_ids.numpy(),
@@ -114,7 +143,16 @@ def evaluate(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, A
             "baselines": base, "best_baseline": best_name,
             "test_bpc_vs_best_baseline": (test - best) / best,  # negative: the RNN is better
             "beats_baselines": bool(test < best), "vocab_size": bundle.tokenizer.vocab_size,
-            "test_chars": int(len(bundle.test_ids)), "data": bundle.corpus.source}
+            "test_chars": int(len(bundle.test_ids)), "data": bundle.corpus.source,
+            "unit": d.level}  # bpc = bits per character, or per word for a word-level model
+
+
+def with_test(bundle: CharLMBundle, text: str) -> CharLMBundle:
+    """The bundle with ``text`` as its test split (an estimator's ``evaluate(text)``); baselines are
+    scored again on it."""
+    ids = bundle.tokenizer.encode(text)
+    to_streams(ids, min(bundle.data_cfg.eval_batch_size, max(1, len(ids) // 4)), "the evaluation text")
+    return replace(bundle, corpus=replace(bundle.corpus, test=text), test_ids=ids, cache={})
 
 
 def sample(model: CharLM, length: int) -> Iterator[str]:
@@ -137,4 +175,6 @@ TASK = TaskSpec(
     headline=("valid_bpc", "test_bpc", "test_bpc_vs_best_baseline"),
     progress_fields={"bits": "bpc", "items_per_s": "tok/s"},
     sample=sample,
+    estimator="rnnkit.estimators.language:LanguageModel",
+    cli_options={"--level": ("data.level", "char | word"), "--minutes": ("train.max_minutes", "time budget")},
 )

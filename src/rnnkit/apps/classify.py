@@ -9,7 +9,7 @@ beside the majority-class and a standard non-neural baseline on the same split.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -19,19 +19,16 @@ import torch.nn.functional as F
 from rnnkit.apps.classify_report import scores
 from rnnkit.config import RunConfig
 from rnnkit.data.classify import (
-    NORMALIZATIONS,
-    TOKENIZERS,
     ClassBatches,
     LabelEncoder,
     Scaler,
     Vocab,
-    check_series,
-    check_texts,
     pad_batch,
     stratified_val_split,
 )
 from rnnkit.data.classify_sources import RawClassData, load_raw
-from rnnkit.errors import ConfigError, DataError
+from rnnkit.data.sequences import InputDataConfig, InputEncoder
+from rnnkit.errors import ConfigError
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
 from rnnkit.tasks import TaskSpec
 
@@ -40,32 +37,16 @@ SELECT_BY = ("loss", "accuracy")
 
 
 @dataclass(frozen=True)
-class ClassifyDataConfig:
+class ClassifyDataConfig(InputDataConfig):
     source: str = "rt-sentiment"  # bundled name (digits, mnist-5k, ucr:<Name>, rt-sentiment, reuters-r8) or a path
-    test_source: str | None = None  # separate test file (else a stratified split of `source`)
-    text_column: str = "text"
     label_column: str = "label"
-    tokenizer: str = "word"  # word | char
-    lowercase: bool = True
-    min_freq: int = 1
-    max_vocab: int = 30000
-    max_len: int = 0  # > 0: truncate longer inputs (counted and logged); 0: never truncate
-    normalize: str = "none"  # none | per_series | global (numeric inputs)
-    val_fraction: float = 0.1  # carved from the training split, stratified
-    test_fraction: float = 0.2  # only for sources without a test split
-    split_seed: int = 0
     select_by: str = "loss"  # loss | accuracy: what picks the best checkpoint on validation
-    eval_batch_size: int = 256
     dtw_window: int | None = None  # Sakoe-Chiba band for the 1-NN DTW baseline (None: full)
-    baselines: bool = True
 
     def __post_init__(self) -> None:
-        for name, value, valid in (("tokenizer", self.tokenizer, TOKENIZERS), ("normalize", self.normalize,
-                                   NORMALIZATIONS), ("select_by", self.select_by, SELECT_BY)):
-            if value not in valid:
-                raise ConfigError(f"data.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ConfigError(f"data.val_fraction must be in [0, 1), got {self.val_fraction}")
+        super().__post_init__()
+        if self.select_by not in SELECT_BY:
+            raise ConfigError(f"data.select_by={self.select_by!r} is not valid; choose one of: {', '.join(SELECT_BY)}")
 
 
 @dataclass
@@ -73,14 +54,21 @@ class ClassifyBundle:
     raw: RawClassData
     cfg: ClassifyDataConfig
     labels: LabelEncoder
-    vocab: Vocab | None
-    scaler: Scaler | None
+    encoder: InputEncoder
     train: ClassBatches
     fit_idx: np.ndarray  # indices into raw.train_* used to fit the model
-    val_idx: np.ndarray
+    val_idx: np.ndarray  # indices into raw.train_* held out for validation (empty with explicit val data)
     val: tuple[list, np.ndarray]
     test: tuple[list, np.ndarray]
     train_y: np.ndarray  # all training labels (encoded), for the baselines
+
+    @property
+    def vocab(self) -> Vocab | None:
+        return self.encoder.vocab
+
+    @property
+    def scaler(self) -> Scaler | None:
+        return self.encoder.scaler
 
 
 def encode_inputs(items: list[Any], where: list[str], kind: str, vocab: Vocab | None, scaler: Scaler | None,
@@ -88,73 +76,70 @@ def encode_inputs(items: list[Any], where: list[str], kind: str, vocab: Vocab | 
     """Raw texts/series -> token id lists or (T, F) float arrays; errors name the row.
 
     Series must all have ``input_size`` features (default: as many as the first one)."""
-    if kind == "text":
-        check_texts(items, where)
-        seqs = [vocab.encode(t) for t in items]
-        for s, w in zip(seqs, where):
-            if not s:
-                raise DataError(f"{w}: text has no tokens after tokenisation")
-    else:
-        seqs = [check_series(x, w) for x, w in zip(items, where)]
-        want = input_size or (seqs[0].shape[1] if seqs else 0)
-        for s, w in zip(seqs, where):
-            if s.shape[1] != want:
-                raise DataError(f"{w}: {s.shape[1]} features per step, expected {want} (as the training data)")
-        seqs = [scaler.transform(s) for s in seqs]
-    if max_len > 0:
-        cut = sum(len(s) > max_len for s in seqs)
-        if cut:
-            log.warning("data.max_len=%d truncates %d of %d inputs", max_len, cut, len(seqs))
-        seqs = [s[:max_len] for s in seqs]
-    return seqs
+    if kind not in ("text", "tokens") and input_size is None and items:
+        from rnnkit.data.classify import check_series
+
+        input_size = check_series(items[0], where[0]).shape[1]
+    return InputEncoder(kind, vocab=vocab, scaler=scaler, input_size=input_size, max_len=max_len).encode(items, where)
 
 
-def prepare_data(cfg: RunConfig) -> ClassifyBundle:
+def split_for_validation(raw: RawClassData, train_y: np.ndarray, d: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, val) indices into the training examples: none held out when the raw data brings its own
+    validation set, else a stratified ``val_fraction`` carved from training (never from test)."""
+    if raw.val_x is not None:
+        return np.arange(len(train_y)), np.zeros(0, np.int64)
+    return stratified_val_split(train_y, d.val_fraction, d.split_seed)
+
+
+def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBundle:
+    """Read ``cfg.data.source`` (or take ``raw``, e.g. arrays given to an estimator), split off
+    validation, fit the input encoder and label encoder on the training part, encode every split."""
     d = cfg.data
-    raw = load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.label_column,
-                   test_fraction=d.test_fraction, split_seed=d.split_seed)
+    if raw is None:
+        raw = load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.label_column,
+                       test_fraction=d.test_fraction, split_seed=d.split_seed)
     labels = (LabelEncoder(raw.label_order) if raw.label_order else LabelEncoder.fit(raw.train_y))
     train_y = labels.encode(raw.train_y, raw.train_where)
     test_y = labels.encode(raw.test_y, raw.test_where)
-    fit_idx, val_idx = stratified_val_split(train_y, d.val_fraction, d.split_seed)
+    fit_idx, val_idx = split_for_validation(raw, train_y, d)
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
-    vocab = scaler = None
-    if raw.kind == "text":
-        check_texts(raw.train_x, raw.train_where)
-        vocab = Vocab.build(pick(raw.train_x, fit_idx), d.tokenizer, d.lowercase, d.min_freq, d.max_vocab)
+    encoder = InputEncoder.fit(raw.kind, pick(raw.train_x, fit_idx), pick(raw.train_where, fit_idx), d)
+    train_seqs = encoder.encode(raw.train_x, raw.train_where)
+    test_seqs = encoder.encode(raw.test_x, raw.test_where)
+    if raw.val_x is not None:
+        val = (encoder.encode(raw.val_x, raw.val_where), labels.encode(raw.val_y, raw.val_where))
     else:
-        fit_series = [check_series(raw.train_x[i], raw.train_where[i]) for i in fit_idx]
-        scaler = Scaler.fit(d.normalize, fit_series)
-    enc = lambda xs, ws: encode_inputs(xs, ws, raw.kind, vocab, scaler, d.max_len)  # noqa: E731
-    train_seqs = enc(raw.train_x, raw.train_where)
-    test_seqs = enc(raw.test_x, raw.test_where)
+        val = (pick(train_seqs, val_idx), train_y[val_idx])
     train = ClassBatches(pick(train_seqs, fit_idx), train_y[fit_idx], cfg.train.batch_size, cfg.train.seed)
-    log.info("%s (%s): %d train / %d val / %d test, %d classes%s", raw.source, raw.kind, len(fit_idx), len(val_idx),
-             len(test_seqs), len(labels.names), f", vocabulary {len(vocab)}" if vocab else "")
-    return ClassifyBundle(raw, d, labels, vocab, scaler, train, fit_idx, val_idx,
-                          (pick(train_seqs, val_idx), train_y[val_idx]), (test_seqs, test_y), train_y)
+    log.info("%s (%s): %d train / %d val / %d test, %d classes%s", raw.source, raw.kind, len(fit_idx), len(val[1]),
+             len(test_seqs), len(labels.names), f", vocabulary {len(encoder.vocab)}" if encoder.vocab else "")
+    return ClassifyBundle(raw, d, labels, encoder, train, fit_idx, val_idx, val, (test_seqs, test_y), train_y)
 
 
 def artifacts(bundle: ClassifyBundle) -> dict[str, dict]:
     counts = np.bincount(bundle.train_y[bundle.fit_idx], minlength=len(bundle.labels.names)).tolist()
-    first = bundle.train.seqs[0]
-    out = {"labels.json": {"names": bundle.labels.names, "train_counts": counts, "kind": bundle.raw.kind,
-                           "input_size": None if bundle.vocab else int(first.shape[1])}}
-    if bundle.vocab is not None:
-        out["tokenizer.json"] = bundle.vocab.to_dict()
-    if bundle.scaler is not None:
-        out["scaler.json"] = bundle.scaler.to_dict()
-    return out
+    files, meta = bundle.encoder.artifacts()
+    values = {"values": bundle.raw.label_values} if bundle.raw.label_values is not None else {}
+    return {"labels.json": {"names": bundle.labels.names, "train_counts": counts, **meta, **values}, **files}
+
+
+def with_test(bundle: ClassifyBundle, items: list[Any], labels: list[str], where: list[str]) -> ClassifyBundle:
+    """The bundle with another test set (e.g. an estimator's ``evaluate(X, y)``), encoded as training was."""
+    raw = replace(bundle.raw, test_x=items, test_y=labels, test_where=where)
+    test = (bundle.encoder.encode(items, where), bundle.labels.encode(labels, where))
+    return replace(bundle, raw=raw, test=test)
+
+
+def input_encoder(cfg: RunConfig, arts: dict[str, dict]) -> InputEncoder:
+    """The input encoder of a model directory (what `predict` reads raw input with)."""
+    return InputEncoder.from_artifacts(arts, arts["labels.json"], cfg.data.max_len)
 
 
 def build_model(cfg: RunConfig, arts: dict[str, dict]) -> SequenceClassifier:
     lab = arts["labels.json"]
     weight = balanced_class_weight(lab["train_counts"]) if cfg.model.class_weights == "balanced" else None
-    if "tokenizer.json" in arts:
-        model = SequenceClassifier(cfg.model, len(lab["names"]), vocab_size=len(arts["tokenizer.json"]["itos"]),
-                                   class_weight=weight)
-    else:
-        model = SequenceClassifier(cfg.model, len(lab["names"]), input_size=lab["input_size"], class_weight=weight)
+    model = SequenceClassifier(cfg.model, len(lab["names"]), class_weight=weight,
+                               **input_encoder(cfg, arts).model_input)
     log.info("%s", model.stack.explain_backend())
     return model
 
@@ -222,7 +207,11 @@ TASK = TaskSpec(
     model_config_cls=ClassifierConfig, data_config_cls=ClassifyDataConfig, prepare_data=prepare_data,
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="classify",
     monitor="val_select", headline=("test_accuracy", "test_macro_f1", "test_accuracy_vs_best_baseline"),
-    progress_fields={"accuracy": "acc"}, report=report,
+    progress_fields={"accuracy": "acc"}, report=report, estimator="rnnkit.estimators.classifier:SequenceClassifier",
+    cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
+                 "--label-column": ("data.label_column", "column holding the class label"),
+                 "--test-data": ("data.test_source", "a separate test file")},
 )
 
-__all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "encode_inputs", "predict_logits", "report"]
+__all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "encode_inputs", "input_encoder", "predict_logits",
+           "prepare_data", "report", "with_test"]

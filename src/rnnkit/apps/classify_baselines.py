@@ -57,8 +57,12 @@ def run_baselines(bundle: Any) -> dict[str, dict[str, float]]:
 
     raw, (_, test_y) = bundle.raw, bundle.test
     C = len(bundle.labels.names)
+    kind = "text" if raw.kind in ("text", "tokens") else raw.kind
     if raw.kind == "text":
         train_x, test_x = list(raw.train_x), list(raw.test_x)
+    elif raw.kind == "tokens":  # ids read as words, so TF-IDF + LR is the bar as for text
+        words = lambda ids: " ".join(f"t{int(i)}" for i in np.asarray(ids) if i)  # noqa: E731
+        train_x, test_x = [words(x) for x in raw.train_x], [words(x) for x in raw.test_x]
     else:  # the same normalisation as the model sees
         tf = bundle.scaler.transform
         train_x = [tf(check_series(x, w)) for x, w in zip(raw.train_x, raw.train_where)]
@@ -74,7 +78,7 @@ def run_baselines(bundle: Any) -> dict[str, dict[str, float]]:
     s = scores(test_y, maj, C)
     out["majority"] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
     t0 = time.monotonic()
-    for name, pred in _predictions(raw.kind, train_x, bundle.train_y, test_x, bundle.cfg.dtw_window).items():
+    for name, pred in _predictions(kind, train_x, bundle.train_y, test_x, bundle.cfg.dtw_window).items():
         s = scores(test_y, pred, C)
         out[name] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
     log.info("baselines took %.1f s", time.monotonic() - t0)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rnnkit.config import RunConfig
-from rnnkit.data.forecast import ForecastDataConfig
+from rnnkit.data.forecast import Frame
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
 from rnnkit.data.forecast_time import step_labels
 from rnnkit.errors import ConfigError
@@ -28,8 +28,37 @@ log = logging.getLogger(__name__)
 SCALER_FILE = "scaler.json"
 
 
-def prepare_data(cfg: RunConfig, **kw: Any) -> ForecastBundle:
-    b = prepare(cfg.data, cfg.train.batch_size, cfg.train.seed, **kw)
+@dataclasses.dataclass(frozen=True)
+class ForecastDataConfig:
+    """Where the series comes from and how it is windowed, split and scaled."""
+
+    source: str = "airline"  # bundled series name (rnnkit datasets) or a CSV path
+    time_column: str = ""  # CSV: time column ("" = the first column)
+    target_columns: tuple[str, ...] = ()  # CSV: targets ("" = every column that is not time/covariate)
+    past_covariates: tuple[str, ...] = ()  # observed only up to the forecast origin
+    known_covariates: tuple[str, ...] = ()  # known for the future too (prices, promotions, holidays)
+    calendar: bool = True  # add sin/cos calendar features as known-future covariates
+    horizon: int = 12
+    context: int = 36
+    test_size: int = 0  # held-out tail in rows (0 = horizon)
+    val_size: int = 0  # validation tail of the training part (0 = validate on the training windows)
+    scaler: str = "log1p"  # none | standard | minmax | log1p  (targets)
+    freq: str = ""  # "" = from the data set / inferred from the timestamps
+    seasonal_period: int = 0  # 0 = from the data set / the frequency
+    impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
+    baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")  # scored on the same origins
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or self.context < 1:
+            raise ConfigError(f"data.horizon and data.context must be >= 1, got {self.horizon}, {self.context}")
+        if self.impute not in ("error", "interpolate"):
+            raise ConfigError(f"data.impute={self.impute!r}; valid: error, interpolate")
+
+
+def prepare_data(cfg: RunConfig, raw: Frame | None = None, **kw: Any) -> ForecastBundle:
+    """Read ``cfg.data.source`` (or take ``raw``: a frame built from data in memory), split by time,
+    fit the scalers on the training rows, build the windows."""
+    b = prepare(cfg.data, cfg.train.batch_size, cfg.train.seed, frame=raw, **kw)
     log.info("%s: %d rows x %d series (freq %s, season %d); %d training windows, %d validation, %d test origins",
              b.frame.name, len(b.frame.targets), b.n_series, b.frame.freq, b.frame.period,
              len(b.train_origins) * b.n_series, len(b.val_origins), len(b.test_origins))
@@ -85,25 +114,30 @@ TASK = TaskSpec(
     monitor="val_loss",
     headline=("test_mape", "test_mase", "skill_vs_best_baseline"),
     progress_fields={"loss": "loss"},
+    estimator="rnnkit.estimators.forecaster:Forecaster",
+    cli_options={"--horizon": ("data.horizon", "steps to forecast"),
+                 "--time-column": ("data.time_column", "CSV: the time column"),
+                 "--target-column": ("data.target_columns", "CSV: target column(s), comma-separated"),
+                 "--covariates": ("data.past_covariates", "CSV: past covariate columns, comma-separated"),
+                 "--known-covariates": ("data.known_covariates", "CSV: covariates known ahead, comma-separated")},
 )
 
 
 # --------------------------------------------------------------------------- forecast / backtest
 
-def _run_and_bundle(run_dir: str | Path, extra: int = 0) -> tuple[Forecaster, RunConfig, ForecastBundle]:
-    model = load_run(run_dir)
-    cfg: RunConfig = model.run_config
-    bundle = prepare(cfg.data, extra=extra, scalers=model.artifacts[SCALER_FILE])
-    return model, cfg, bundle
-
-
 def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool = False) -> dict[str, Any]:
-    """Forecast from a model directory: past the end of the data, or (``holdout``) over the held-out tail.
+    """Forecast from a model directory (see :func:`forecast_model`), on its own data source."""
+    return forecast_model(load_run(run_dir), None, horizon, holdout)
+
+
+def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int | None = None,
+                   holdout: bool = False) -> dict[str, Any]:
+    """Forecast past the end of the data, or (``holdout``) over the held-out tail; ``frame`` is the
+    series (None: the model's data source, read again).
 
     Returns times, per-series ``mean`` / ``lower`` / ``upper`` (original units), the history used and,
     for ``holdout``, the actual values.
     """
-    model = load_run(run_dir)
     cfg: RunConfig = model.run_config
     H, dcfg = horizon or cfg.data.horizon, cfg.data
     if H > cfg.data.horizon:
@@ -112,7 +146,7 @@ def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool 
                               f"forecast {H} steps (retrain with data.horizon={H} or model.strategy=recursive)")
         model.horizon = H
         dcfg = dataclasses.replace(dcfg, horizon=H, test_size=max(H, dcfg.test_size))
-    bundle = prepare(dcfg, extra=H, scalers=model.artifacts[SCALER_FILE])
+    bundle = prepare(dcfg, extra=H, scalers=model.artifacts[SCALER_FILE], frame=frame)
     T = len(bundle.frame.targets)
     origin = int(bundle.test_origins[0]) if holdout else T
     if not holdout and bundle.frame.known.shape[1]:
@@ -132,7 +166,14 @@ def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool 
 
 def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, refit: str = "auto",
                  baselines: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Rolling-origin backtest over the last ``folds`` origins of the data.
+    """Rolling-origin backtest of a model directory on its own data source (see :func:`backtest_model`)."""
+    return backtest_model(load_run(run_dir), None, folds, step, refit, baselines)
+
+
+def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5, step: int | None = None,
+                   refit: str = "auto", baselines: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Rolling-origin backtest over the last ``folds`` origins of the data (``frame``; None: the
+    model's data source, read again).
 
     Origins inside the run's held-out tail use the trained model in one batched pass. Earlier origins
     would be in-sample for it, so (``refit="auto"`` or ``"always"``) a fresh model is trained per origin
@@ -141,7 +182,8 @@ def backtest_run(run_dir: str | Path, folds: int = 5, step: int | None = None, r
     """
     if refit not in ("auto", "always", "never"):
         raise ConfigError(f"refit={refit!r}; valid: auto, always, never")
-    model, cfg, bundle = _run_and_bundle(run_dir)
+    cfg: RunConfig = model.run_config
+    bundle = prepare(cfg.data, scalers=model.artifacts[SCALER_FILE], frame=frame)
     if baselines:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, baselines=tuple(baselines)))
     h = cfg.data.horizon

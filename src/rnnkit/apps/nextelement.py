@@ -138,7 +138,7 @@ TASK = TaskSpec(
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="nextelement",
     monitor="val_loss", headline=("test_accuracy", "optimum_accuracy", "best_markov_accuracy", "test_nll",
                                   "optimum_nll"),
-    progress_fields={"nll": "nll"},
+    progress_fields={"nll": "nll"}, estimator="rnnkit.estimators.language:LanguageModel",
 )
 
 __all__ = ["TASK", "NextElementBundle", "NextElementDataConfig", "stream_accuracy"]

@@ -9,7 +9,7 @@ reported as *synthetic*), the real ``cmudict`` grapheme-to-phoneme set (through
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +97,11 @@ def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair]
     return tr, va, te, d.src_level, d.tgt_level, f"file: {d.source}", {}
 
 
-def prepare_data(cfg: RunConfig) -> Seq2SeqBundle:
+def prepare_data(cfg: RunConfig, raw: tuple | None = None) -> Seq2SeqBundle:
+    """Read ``cfg.data.source`` (or take ``raw``: the tuple :func:`load_pairs` returns, built from pairs
+    in memory by an estimator; its test split may be empty) and fit the vocabularies on training pairs."""
     d = cfg.data
-    train, valid, test, src_level, tgt_level, label, references = load_pairs(d)
+    train, valid, test, src_level, tgt_level, label, references = raw if raw is not None else load_pairs(d)
     for i, (s, t) in enumerate(train):
         check_pair(s, t, f"{d.source} training pair {i + 1}", d.max_len)
     if cfg.model.share_embeddings:
@@ -182,6 +184,11 @@ def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str,
     return out
 
 
+def with_test(bundle: Seq2SeqBundle, pairs: list[Pair]) -> Seq2SeqBundle:
+    """The bundle with ``pairs`` as its test split (an estimator's ``evaluate``)."""
+    return replace(bundle, test=list(pairs), references={})
+
+
 def translate(model: Seq2Seq, texts: list[str], beam_size: int | None = None,
               length_penalty: float | None = None) -> list[str]:
     """Raw source strings -> decoded target strings, with a trained model from ``rnnkit.load``."""
@@ -208,7 +215,9 @@ TASK = TaskSpec(
                                    "test_wer", "test_token_error_rate", "test_wer_any_reference",
                                    "test_token_error_rate_any_reference", "test_wer_no_stress",
                                    "test_token_error_rate_no_stress"),
-    progress_fields={"nll": "nll", "tok_acc": "acc"},
+    progress_fields={"nll": "nll", "tok_acc": "acc"}, estimator="rnnkit.estimators.seq2seq:Seq2Seq",
+    cli_options={"--src-level": ("data.src_level", "char | word"), "--tgt-level": ("data.tgt_level", "char | word")},
 )
 
-__all__ = ["TASK", "Seq2SeqBundle", "Seq2SeqDataConfig", "decode_pairs", "strip_stress", "translate"]
+__all__ = ["TASK", "Seq2SeqBundle", "Seq2SeqDataConfig", "decode_pairs", "load_pairs", "strip_stress", "translate",
+           "with_test"]

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from rnnkit.data.padding import pad
+
 log = logging.getLogger(__name__)
 
 
@@ -53,11 +55,7 @@ def flat_logreg(train_x: Sequence[np.ndarray], train_y: np.ndarray, test_x: Sequ
 
 
 def _pad(xs: Sequence[np.ndarray], dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-    lengths = torch.tensor([len(x) for x in xs])
-    out = torch.zeros(len(xs), int(lengths.max()), xs[0].shape[1], dtype=dtype)
-    for i, x in enumerate(xs):
-        out[i, : len(x)] = torch.from_numpy(np.asarray(x)).to(dtype)
-    return out, lengths
+    return pad([np.asarray(x) for x in xs], dtype=dtype)
 
 
 def dtw_distances(a: torch.Tensor, la: torch.Tensor, b: torch.Tensor, lb: torch.Tensor,

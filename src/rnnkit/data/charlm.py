@@ -11,6 +11,7 @@ N(., 5)) varies where the windows are cut, from a generator seeded by (seed, epo
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit.data.tables import read_text
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,80 @@ class CharTokenizer:
     def to_dict(self) -> dict[str, Any]:
         return {"type": "char", "version": 1, "unk": UNK, "chars": self.chars}
 
+    def decode_piece(self, i: int, previous: int | None = None) -> str:
+        """The text of one generated id (characters need no spacing)."""
+        return self.decode([i])
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CharTokenizer:
         if d.get("type") != "char":
             raise DataError(f"not a character tokenizer: type={d.get('type')!r}")
         return cls(list(d["chars"]))
+
+
+_WORDS = re.compile(r"\n|\w+(?:'\w+)*|[^\w\s]", re.UNICODE)
+_NO_SPACE_BEFORE = set(".,;:!?)]}'\n")
+
+
+class WordTokenizer:
+    """Words <-> ids for a word-level language model: ``\\w+`` runs (with inner apostrophes), single
+    punctuation marks and line breaks are tokens; id 0 is ``<unk>`` (rare or unseen words). Decoding
+    puts a space before a word unless it follows a line break or is punctuation."""
+
+    def __init__(self, words: list[str]) -> None:
+        if len(set(words)) != len(words):
+            raise DataError("WordTokenizer needs distinct words")
+        self.words = list(words)
+        self.itos = [UNK, *self.words]
+        self.stoi = {w: i + 1 for i, w in enumerate(self.words)}
+
+    @classmethod
+    def fit(cls, text: str, min_freq: int = 1, max_vocab: int = 30000) -> WordTokenizer:
+        """The ``max_vocab - 1`` most frequent words of `text` (the training split) seen >= min_freq times."""
+        from collections import Counter
+
+        counts = Counter(_WORDS.findall(text))
+        kept = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        return cls(kept[: max(0, max_vocab - 1)])
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> torch.Tensor:
+        ids = [self.stoi.get(w, 0) for w in _WORDS.findall(text)]
+        unknown = ids.count(0)
+        if unknown:
+            log.info("%d words not in the vocabulary were mapped to %s", unknown, UNK)
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode_piece(self, i: int, previous: int | None = None) -> str:
+        word = self.itos[i]
+        glued = previous is None or self.itos[previous] == "\n" or word in _NO_SPACE_BEFORE
+        return word if glued else " " + word
+
+    def decode(self, ids: torch.Tensor | list[int]) -> str:
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        return "".join(self.decode_piece(i, ids[k - 1] if k else None) for k, i in enumerate(ids))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "word", "version": 1, "unk": UNK, "words": self.words}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> WordTokenizer:
+        return cls(list(d["words"]))
+
+
+#: ``data.level`` -> tokenizer class (``tokenizer.json`` records its ``type``)
+LM_TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer}
+
+
+def tokenizer_from_dict(d: dict[str, Any]) -> CharTokenizer | WordTokenizer:
+    """The tokenizer saved in a model directory's tokenizer.json, by its ``type``."""
+    kind = d.get("type")
+    if kind not in LM_TOKENIZERS:
+        raise DataError(f"tokenizer.json: unknown type {kind!r}; valid: {', '.join(LM_TOKENIZERS)}")
+    return LM_TOKENIZERS[kind].from_dict(d)
 
 
 # --------------------------------------------------------------------------- corpus
@@ -84,22 +155,6 @@ class Corpus:
     valid: str
     test: str
     source: str
-
-
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}, "
-                        f"line {line}); convert it, e.g. iconv -f latin1 -t utf-8") from None
-    if not text.strip():
-        raise DataError(f"{path}: the file is empty")
-    return text.replace("\r\n", "\n")
 
 
 def split_text(text: str, valid: float = 0.05, test: float = 0.05) -> tuple[str, str, str]:
@@ -113,12 +168,12 @@ def load_corpus(source: str, valid: float = 0.05, test: float = 0.05) -> Corpus:
     """A UTF-8 file, a folder of text files (sorted, concatenated) or a bundled data set name."""
     path = Path(source).expanduser()
     if path.is_file():
-        return Corpus(*split_text(_read_text(path), valid, test), source=str(path))
+        return Corpus(*split_text(read_text(path), valid, test), source=str(path))
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
         if not files:
             raise DataError(f"{path}: the folder holds no files")
-        text = "\n".join(_read_text(p) for p in files)
+        text = "\n".join(read_text(p) for p in files)
         return Corpus(*split_text(text, valid, test), source=str(path))
     if "/" in source or source.endswith(".txt"):
         raise DataError(f"{source}: no such file or folder")

@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from rnnkit.data.padding import pad
 from rnnkit.errors import DataError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -190,21 +191,12 @@ class ClassBatch(NamedTuple):
     y: torch.Tensor
 
 
-def pad_batch(seqs: Sequence[Any], labels: Sequence[int] | np.ndarray) -> ClassBatch:
-    """Right-pad sequences (lists of token ids, or (T, F) arrays) to the longest one, with lengths."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    if bool((lengths < 1).any()):
-        raise DataError("cannot batch an empty sequence")
-    T = int(lengths.max())
-    if isinstance(seqs[0], np.ndarray):
-        x = torch.zeros(len(seqs), T, seqs[0].shape[1], dtype=torch.float32)
-        for i, s in enumerate(seqs):
-            x[i, : len(s)] = torch.from_numpy(np.ascontiguousarray(s, dtype=np.float32))
-    else:
-        x = torch.zeros(len(seqs), T, dtype=torch.long)  # 0 = <pad>
-        for i, s in enumerate(seqs):
-            x[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return ClassBatch(x, lengths, torch.as_tensor(np.asarray(labels), dtype=torch.long))
+def pad_batch(seqs: Sequence[Any], labels: Sequence[Any] | np.ndarray) -> ClassBatch:
+    """Right-pad sequences (lists of token ids, or (T, F) arrays) to the longest one, with lengths;
+    ``labels`` are class indices (B,), or any targets already collated into a tensor."""
+    x, lengths = pad(seqs)  # token ids: 0 = <pad>
+    y = labels if isinstance(labels, torch.Tensor) else torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    return ClassBatch(x, lengths, y)
 
 
 class ClassBatches:
@@ -212,13 +204,16 @@ class ClassBatches:
 
     Each epoch's order comes from its own generator seeded by ``(seed, epoch)``, so a resumed run
     sees the same batches. Sequences of similar length are not bucketed: sets here are small.
+    ``labels`` are class indices; other targets (regression values, per-step targets) come with a
+    ``collate`` function that turns a batch's list of targets into one tensor.
     """
 
     carries_state = False
 
-    def __init__(self, seqs: Sequence[Any], labels: np.ndarray, batch_size: int, seed: int = 0,
-                 shuffle: bool = True) -> None:
-        self.seqs, self.labels = list(seqs), np.asarray(labels, np.int64)
+    def __init__(self, seqs: Sequence[Any], labels: Any, batch_size: int, seed: int = 0,
+                 shuffle: bool = True, collate: Callable[[list[Any]], torch.Tensor] | None = None) -> None:
+        self.seqs, self.collate = list(seqs), collate
+        self.labels = list(labels) if collate is not None else np.asarray(labels, np.int64)
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
 
     def __len__(self) -> int:
@@ -230,7 +225,8 @@ class ClassBatches:
                  else np.arange(n))
         for b in range(start, len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            yield pad_batch([self.seqs[i] for i in idx], self.labels[idx])
+            targets = self.labels[idx] if self.collate is None else self.collate([self.labels[i] for i in idx])
+            yield pad_batch([self.seqs[i] for i in idx], targets)
 
 
 def stratified_val_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,6 @@ Files without their own test split get a fixed-seed stratified one (``test_fract
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +23,13 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.classify import stratified_val_split
+from rnnkit.data.sequences import kind_of
+from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SETS = ("digits", "mnist-5k")
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
 
 @dataclass
@@ -46,14 +45,27 @@ class RawClassData:
     test_where: list[str]
     source: str
     label_order: list[str] | None = None  # the source's own class order, when it has one
+    # an explicit validation set (e.g. an estimator's validation_data); None: carve one from training
+    val_x: list[Any] | None = None
+    val_y: list[str] | None = None
+    val_where: list[str] | None = None
+    # the labels' own values (JSON scalars, in label_order), so predictions come back as given
+    label_values: list[Any] | None = None
 
 
 def _where(prefix: str, n: int) -> list[str]:
     return [f"{prefix}[{i}]" for i in range(n)]
 
 
-def _from_container(name: str, d: Any) -> RawClassData:
+def _from_container(name: str, d: Any, numeric: bool = False) -> RawClassData:
     names = list(d.label_names)
+    if numeric:
+        if hasattr(d, "train_texts") or names:
+            raise DataError(f"{name} is a classification set (class labels {names[:5]}...); regress needs "
+                            "numeric targets")
+        return RawClassData("series", list(d.train_x), list(np.asarray(d.train_y, np.float64)), list(d.test_x),
+                            list(np.asarray(d.test_y, np.float64)), _where(f"{name}:train", len(d.train_x)),
+                            _where(f"{name}:test", len(d.test_x)), name)
     if hasattr(d, "train_texts"):
         tx, ty, vx, vy, kind = d.train_texts, d.train_labels, d.test_texts, d.test_labels, "text"
     else:
@@ -65,54 +77,37 @@ def _from_container(name: str, d: Any) -> RawClassData:
                         _where(f"{name}:train", len(tx)), _where(f"{name}:test", len(vx)), name, names)
 
 
-def read_table(path: str | Path, text_column: str, label_column: str) -> tuple[list[Any], list[str], list[str]]:
-    """(texts, labels, row descriptions) of a CSV/TSV/JSONL file; missing columns list the valid ones."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
-    rows: list[tuple[dict, str]] = []
-    if path.suffix in (".jsonl", ".json"):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append((json.loads(line), f"{path}:{n}"))
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-    else:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-            for row in reader:
-                rows.append((row, f"{path}:{reader.line_num}"))
+def read_table(path: str | Path, text_column: str, label_column: str) -> tuple[list[Any], list[Any], list[str]]:
+    """(texts, labels, row descriptions) of a CSV/TSV/JSONL file; missing columns list the valid ones,
+    a missing label is an error naming its row."""
+    rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    texts, labels, where = [], [], []
-    for row, w in rows:
-        for col in (text_column, label_column):
-            if col not in row:
-                raise DataError(f"{w}: no column {col!r}; columns: {', '.join(map(str, row))} "
-                                "(set --text-column / --label-column)")
-        label = row[label_column]
-        if label is None or str(label).strip() == "":
+    texts = column(rows, text_column, "--text-column / --label-column")
+    labels = column(rows, label_column, "--text-column / --label-column")
+    where = [w for _, w in rows]
+    for label, w in zip(labels, where):
+        if label is None or (isinstance(label, float) and label != label) or str(label).strip() == "":
             raise DataError(f"{w}: empty label in column {label_column!r}")
-        texts.append(row[text_column])
-        labels.append(str(label).strip())
-        where.append(w)
-    return texts, labels, where
+    return texts, [v if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v).strip()
+                   for v in labels], where
 
 
-def _split(x: list, y: list[str], where: list[str], fraction: float, seed: int) -> tuple:
-    """A fixed-seed stratified (train, test) split for sources that do not ship one."""
-    codes = np.unique(np.asarray(y), return_inverse=True)[1]
-    tr, te = stratified_val_split(codes, fraction, seed)
+def _split(x: list, y: list, where: list[str], fraction: float, seed: int, numeric: bool = False) -> tuple:
+    """A fixed-seed (train, test) split for sources that do not ship one: stratified by label, or
+    plain random for numeric targets."""
+    if numeric:
+        order = np.random.default_rng(seed).permutation(len(x))
+        k = int(round(fraction * len(x)))
+        te, tr = np.sort(order[:k]), np.sort(order[k:])
+    else:
+        codes = np.unique(np.asarray([str(v) for v in y]), return_inverse=True)[1]
+        tr, te = stratified_val_split(codes, fraction, seed)
     pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
     return (pick(x, tr), pick(y, tr), pick(where, tr)), (pick(x, te), pick(y, te), pick(where, te))
 
 
-def _kind_of(values: list[Any]) -> str:
-    return "text" if all(isinstance(v, str) or v is None for v in values) else "series"
-
-
-def _load_npz(path: Path, fraction: float, seed: int) -> RawClassData:
+def _load_npz(path: Path, fraction: float, seed: int, numeric: bool = False) -> RawClassData:
     with np.load(path, allow_pickle=False) as z:
         keys = set(z.files)
         if {"X_train", "y_train", "X_test", "y_test"} <= keys:
@@ -125,53 +120,76 @@ def _load_npz(path: Path, fraction: float, seed: int) -> RawClassData:
     for name, a in (("X", xtr), ("X_test", xte)):
         if a is not None and a.ndim not in (2, 3):
             raise DataError(f"{path}: {name} must be (N, T) or (N, T, F), got shape {a.shape}")
-    ytr_s = [str(v) for v in ytr.tolist()]
+    for name, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        if x is not None and len(y) != len(x):
+            raise DataError(f"{path}: the {name} split has {len(x)} examples in X but {len(y)} targets in y")
+    targets = (lambda y: list(y.astype(np.float64))) if numeric else (lambda y: [str(v) for v in y.tolist()])  # noqa: E731
+    ytr_s = targets(ytr)
     wtr = _where(f"{path}:X_train" if xte is not None else f"{path}:X", len(xtr))
     if xte is None:
-        (xtr_l, ytr_s, wtr), (xte_l, yte_s, wte) = _split(list(xtr), ytr_s, wtr, fraction, seed)
+        (xtr_l, ytr_s, wtr), (xte_l, yte_s, wte) = _split(list(xtr), ytr_s, wtr, fraction, seed, numeric)
     else:
-        xtr_l, xte_l, yte_s = list(xtr), list(xte), [str(v) for v in yte.tolist()]
+        xtr_l, xte_l, yte_s = list(xtr), list(xte), targets(yte)
         wte = _where(f"{path}:X_test", len(xte))
     return RawClassData("series", xtr_l, ytr_s, xte_l, yte_s, wtr, wte, str(path))
 
 
-def _load_ts(path: Path) -> tuple[list, list[str], list[str]]:
+def _load_ts(path: Path, numeric: bool = False) -> tuple[list, list, list[str]]:
     from rnnkit.data.ucr import read_ts
 
     X, y, meta = read_ts(path, allow_missing=True)  # NaN then reported per row by check_series
-    if meta.get("target_label") or meta.get("class_labels") is None:
-        raise DataError(f"{path}: no @classLabel header; classify needs class labels")
-    return X, y, _where(str(path), len(X))
+    regression = bool(meta.get("target_label")) or meta.get("class_labels") is None
+    if regression != numeric:
+        need = "a @targetLabel header; regress needs numeric targets" if numeric else \
+            "a @classLabel header; classify needs class labels"
+        raise DataError(f"{path}: no {need}")
+    return X, (list(np.asarray(y, np.float64)) if numeric else y), _where(str(path), len(X))
 
 
-def _read_file(path: Path, text_column: str, label_column: str) -> tuple[list, list[str], list[str]]:
+def as_numbers(values: list[Any], where: list[str], column_name: str) -> list[float]:
+    """Numeric targets of a table column; a cell that is not a number is an error naming its row."""
+    out = []
+    for v, w in zip(values, where):
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise DataError(f"{w}: {column_name!r} holds {v!r}, not a number") from None
+        if out[-1] != out[-1]:
+            raise DataError(f"{w}: missing (NaN) target in column {column_name!r}")
+    return out
+
+
+def _read_file(path: Path, text_column: str, label_column: str, numeric: bool = False) -> tuple[list, list, list[str]]:
     if path.suffix in TABLE_SUFFIXES:
-        return read_table(path, text_column, label_column)
+        x, y, where = read_table(path, text_column, label_column)
+        return x, (as_numbers(y, where, label_column) if numeric else [str(v) for v in y]), where
     if path.suffix == ".ts":
-        return _load_ts(path)
+        return _load_ts(path, numeric)
     raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv, .jsonl, .npz or .ts")
 
 
 def load_raw(source: str, *, test_source: str | None = None, text_column: str = "text",
-             label_column: str = "label", test_fraction: float = 0.2, split_seed: int = 0) -> RawClassData:
-    """Resolve ``source`` (bundled name or path) into train/test examples with string labels."""
+             label_column: str = "label", test_fraction: float = 0.2, split_seed: int = 0,
+             numeric: bool = False) -> RawClassData:
+    """Resolve ``source`` (bundled name or path) into train/test examples with string labels, or
+    with numeric targets (``numeric=True``, for regression)."""
     path = Path(source)
     if not path.exists() and "/" not in source and path.suffix not in (*TABLE_SUFFIXES, ".npz", ".ts"):
         from rnnkit.data.registry import load_dataset
 
-        return _from_container(source, load_dataset(source))
+        return _from_container(source, load_dataset(source), numeric)
     if path.suffix == ".npz":
         if not path.is_file():
             raise DataError(f"data file not found: {path}")
-        return _load_npz(path, test_fraction, split_seed)
-    x, y, where = _read_file(path, text_column, label_column)
+        return _load_npz(path, test_fraction, split_seed, numeric)
+    x, y, where = _read_file(path, text_column, label_column, numeric)
     if test_source:
-        tx, ty, tw = _read_file(Path(test_source), text_column, label_column)
+        tx, ty, tw = _read_file(Path(test_source), text_column, label_column, numeric)
     else:
-        (x, y, where), (tx, ty, tw) = _split(x, y, where, test_fraction, split_seed)
-        log.info("%s: no test file given; held out a stratified %.0f%% test split (seed %d)",
-                 source, 100 * test_fraction, split_seed)
-    return RawClassData(_kind_of(x + tx), x, y, tx, ty, where, tw, str(path))
+        (x, y, where), (tx, ty, tw) = _split(x, y, where, test_fraction, split_seed, numeric)
+        log.info("%s: no test file given; held out a %s%.0f%% test split (seed %d)",
+                 source, "" if numeric else "stratified ", 100 * test_fraction, split_seed)
+    return RawClassData(kind_of(x + tx), x, y, tx, ty, where, tw, str(path))
 
 
 __all__ = ["IMAGE_SETS", "RawClassData", "load_raw", "read_table"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rnnkit.data.forecast import ForecastDataConfig, ForecastTrainData, Frame, Windows, load_frame
+from rnnkit.data.forecast import ForecastTrainData, Frame, Windows, load_frame
 from rnnkit.data.forecast_scaler import Scaler
 from rnnkit.data.forecast_time import calendar_features
 from rnnkit.errors import DataError
@@ -30,7 +31,7 @@ class ForecastBundle:
         return self.frame.targets.shape[1]
 
 
-def split_sizes(n_rows: int, cfg: ForecastDataConfig, cutoff: int | None = None) -> tuple[int, int]:
+def split_sizes(n_rows: int, cfg: Any, cutoff: int | None = None) -> tuple[int, int]:
     """(n_fit, n_train): rows usable for fitting, and rows before the held-out tail.
 
     ``cutoff`` (for refitting backtests) pretends the data ends there for the training part.
@@ -50,7 +51,7 @@ def split_sizes(n_rows: int, cfg: ForecastDataConfig, cutoff: int | None = None)
     return n_fit, n_train
 
 
-def build_windows(frame: Frame, cfg: ForecastDataConfig, n_fit: int, extra: int,
+def build_windows(frame: Frame, cfg: Any, n_fit: int, extra: int,
                   scalers: dict | None = None) -> tuple[Windows, Scaler, dict]:
     """Scale with scalers fitted on rows ``[:n_fit]`` (or given ones, e.g. from scaler.json)."""
     if scalers is None:
@@ -74,7 +75,7 @@ def build_windows(frame: Frame, cfg: ForecastDataConfig, n_fit: int, extra: int,
     return w, ys, art
 
 
-def prepare(cfg: ForecastDataConfig, batch_size: int = 32, seed: int = 0, cutoff: int | None = None,
+def prepare(cfg: Any, batch_size: int = 32, seed: int = 0, cutoff: int | None = None,
             extra: int = 0, scalers: dict | None = None, frame: Frame | None = None) -> ForecastBundle:
     """Load, split by time, fit scalers on the training rows, and build the windows of every split."""
     frame = frame or load_frame(cfg)

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
+from rnnkit.data.padding import pad
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,6 @@ class PairBatch(NamedTuple):
     tgt_in: Tensor
     tgt_out: Tensor
     tgt_len: Tensor
-
-
-def pad(seqs: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
-    """Right-pad id lists with PAD -> ``(ids (B, T) long, lengths (B,) long)``."""
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max())), PAD, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out, lengths
 
 
 def make_batch(pairs: Sequence[Pair], src_vocab: Vocab, tgt_vocab: Vocab) -> PairBatch:

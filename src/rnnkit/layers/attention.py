@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from rnnkit.layers.masks import lengths_to_mask
+
 __all__ = ["ATTENTION", "AdditiveAttention", "DotAttention", "build_attention", "valid_mask"]
 
 
@@ -50,8 +52,7 @@ def valid_mask(
     if lengths is not None:
         if lengths.shape != (B,):
             raise ValueError(f"lengths must have shape (B,) = {(B,)}, got {tuple(lengths.shape)}")
-        pos = torch.arange(Tk, device=keys.device)
-        from_len = pos[None, :] < lengths.to(keys.device)[:, None]  # (B, Tk)
+        from_len = lengths_to_mask(lengths, Tk, keys.device)  # (B, Tk)
         out = from_len if out is None else out & from_len
     return out
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.layers.masks import lengths_to_mask
+
 __all__ = ["ACTIVATIONS", "ConvFrontEnd"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -41,8 +43,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 
 def _zero_past(x: Tensor, lengths: Tensor) -> Tensor:
     """Zero time steps t >= lengths[b] of x (B, C, T)."""
-    pos = torch.arange(x.shape[-1], device=x.device)
-    return x * (pos[None, :] < lengths[:, None]).to(x.dtype)[:, None, :]
+    return x * lengths_to_mask(lengths, x.shape[-1], x.device).to(x.dtype)[:, None, :]
 
 
 class ConvFrontEnd(nn.Module):

@@ -31,7 +31,8 @@ from torch.nn import functional as F
 
 from rnnkit.cells import CellBase, LayerNormLSTMCell, LSTMCell, LSTMState, PeepholeLSTMCell
 from rnnkit.layers import native
-from rnnkit.layers.recurrent import reverse_padded, valid_mask
+from rnnkit.layers.masks import lengths_to_mask
+from rnnkit.layers.recurrent import reverse_padded
 from rnnkit.layers.regularize import weight_drop
 
 #: the cells this path computes exactly
@@ -358,7 +359,7 @@ def fastlstm_forward(
         hs, hT, cT = _LSTMLoop.apply(xp, state.h, state.c, w_hh, peep, last)
     y = hs.transpose(0, 1)  # (B, T, H)
     if last is not None:
-        y = y * valid_mask(lengths, T, x.device).unsqueeze(-1)
+        y = y * lengths_to_mask(lengths, T, x.device).unsqueeze(-1)
     return y, LSTMState(hT, cT)
 
 

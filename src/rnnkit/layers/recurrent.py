@@ -14,12 +14,8 @@ from rnnkit.cells import CellBase, State
 from rnnkit.cells.minimal import MinGRUCell, MinLSTMCell, _MinimalCell
 from rnnkit.cells.scan import linear_scan, scan_log
 from rnnkit.layers import native
+from rnnkit.layers.masks import lengths_to_mask
 from rnnkit.layers.regularize import weight_drop, zoneout
-
-
-def valid_mask(lengths: Tensor, T: int, device: torch.device) -> Tensor:
-    """``(B, T)`` bool, True where ``t < lengths[b]``."""
-    return torch.arange(T, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -76,7 +72,7 @@ def time_loop(
     if weight_dropout > 0 and cell.weight_hh is not None:
         w_hh = weight_drop(cell.weight_hh, weight_dropout, training)
     xp = cell.input_projection(x).transpose(0, 1)  # (T, B, G*H)
-    valid = valid_mask(lengths, T, x.device).t().unsqueeze(-1) if lengths is not None else None  # (T, B, 1)
+    valid = lengths_to_mask(lengths, T, x.device).t().unsqueeze(-1) if lengths is not None else None  # (T, B, 1)
     outs: list[Tensor] = [x] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         h, new = cell.step(xp[t], state, w_hh)
@@ -162,7 +158,7 @@ def scan_forward(
         return reverse_padded(y, lengths), st
     B, T, _ = x.shape
     h = state.h if state is not None else x.new_zeros(B, cell.hidden_size)
-    valid = valid_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
+    valid = lengths_to_mask(lengths, T, x.device).unsqueeze(-1) if lengths is not None else None  # (B, T, 1)
     fused = method == "sequential" and type(cell) in (MinGRUCell, MinLSTMCell) and native.available_for(x)
     n = _scan_chunk_steps(cell, x)
     # split, not slicing in a loop: the backward of each slice would fill a whole (B, T, I) gradient

@@ -77,8 +77,9 @@ class CharLM(nn.Module):
     @torch.no_grad()
     def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, seed: int | None = None, greedy: bool = False) -> Iterator[str]:
-        """Yield `length` characters continuing `prompt` (characters outside the vocabulary are read
-        as `<unk>`). temperature=0 or greedy=True takes the most likely character."""
+        """Yield `length` tokens (characters, or words for a word-level model) continuing `prompt`
+        (tokens outside the vocabulary are read as `<unk>`). temperature=0 or greedy=True takes the
+        most likely one."""
         if self.tokenizer is None:
             raise ConfigError("this model has no tokenizer attached (load it with rnnkit.load)")
         if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
@@ -89,14 +90,16 @@ class CharLM(nn.Module):
         gen = torch.Generator(device=device)
         gen.manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ())))
         ids = self.tokenizer.encode(prompt or "\n").to(device)
+        if not len(ids):
+            ids = self.tokenizer.encode("\n").to(device)
         logits, state = self(ids.view(1, -1))  # the prompt in one call
-        logits = logits[0, -1]
+        logits, previous = logits[0, -1], int(ids[-1])
         try:
             for _ in range(length):
                 nxt = _pick(logits, temperature, top_k, top_p, greedy, gen)
-                yield self.tokenizer.decode([nxt])
+                yield self.tokenizer.decode_piece(nxt, previous)
                 logits, state = self(torch.tensor([[nxt]], device=device), state)  # one step
-                logits = logits[0, -1]
+                logits, previous = logits[0, -1], nxt
         finally:
             self.train(was_training)
 

@@ -29,6 +29,7 @@ from rnnkit.cells import CELLS, State, build_cell
 from rnnkit.data.seq2seq import PAD, PairBatch
 from rnnkit.errors import ConfigError
 from rnnkit.layers.attention import ATTENTION, build_attention
+from rnnkit.layers.masks import lengths_to_mask
 from rnnkit.layers.stack import Stack
 
 ATTENTIONS = ("none", *ATTENTION)
@@ -125,7 +126,7 @@ class Seq2Seq(nn.Module):
         init[0] = torch.tanh(init[0])  # h in (-1, 1) as a cell's own output; c stays linear
         st_type = type(state)
         states = [st_type(*(f[i] for f in init)) for i in range(L)]
-        mask = torch.arange(src.shape[1], device=src.device)[None, :] < src_len[:, None]
+        mask = lengths_to_mask(src_len, src.shape[1])
         projected = self.attn.precompute_keys(keys) if self.attn is not None else None
         return Memory(keys, mask, projected, top[0]), states, keys.new_zeros(B, H)
 

@@ -1,0 +1,166 @@
+"""`SequenceClassifier`: many-to-one classification of texts, series, images read as rows, token ids.
+
+    clf = rnnkit.SequenceClassifier(cell="lstm", hidden_size=64, bidirectional=True)
+    clf.fit(X_train, y_train, epochs=10, batch_size=32, validation_split=0.1)
+    clf.predict(X_test); clf.predict_proba(X_test); clf.score(X_test, y_test)
+    clf.evaluate(X_test, y_test)      # test metrics beside majority and TF-IDF/1-NN baselines
+
+The network is :class:`rnnkit.models.classifier.SequenceClassifier` (embedding or raw features ->
+optional Conv1d front-end -> recurrent Stack -> pooling -> linear), trained by the classify task's
+flow: the same code ``rnnkit train classify`` runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+
+from rnnkit.data.classify_sources import RawClassData
+from rnnkit.errors import DataError
+from rnnkit.estimators.base import IN_MEMORY, Estimator
+from rnnkit.estimators.sequences import SequenceInputs, check_labels, json_scalar, where
+
+
+class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
+    """A recurrent sequence classifier with ``fit`` / ``predict`` / ``predict_proba`` / ``score`` / ``evaluate``.
+
+    Model: ``cell`` (rnn, rnn_relu, lstm, gru, peephole_lstm, layernorm_lstm, layernorm_gru, mingru,
+    minlstm), ``hidden_size``, ``num_layers``, ``bidirectional``, ``dropout`` (between layers),
+    ``input_dropout``, ``embed_dim`` (text / token ids), ``frontend`` ("none" | "conv": a CNN-RNN with
+    ``conv_channels``, ``conv_kernel``, ``conv_layers``, ``conv_pool``), ``pooling`` ("last", "mean",
+    "max", "attention"), ``head_dropout``, ``class_weights`` ("none" | "balanced"), ``ensemble``
+    (members averaged), ``impl`` (kernel choice; "auto" explains itself). Data: ``tokenizer``
+    ("word" | "char"), ``lowercase``, ``min_freq``, ``max_vocab``, ``max_len``, ``normalize``
+    ("none" | "per_series" | "global"). Training: ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
+    ``weight_decay``, ``max_steps``, ``max_minutes``, ``early_stopping_patience`` (evaluations),
+    ``grad_clip``, ``validation_split``, ``device``, ``random_state``. ``None`` keeps the default;
+    ``recipe`` starts from a shipped recipe; ``overrides`` sets any other config key.
+
+    Fitted attributes: ``classes_``, ``n_features_in_`` (features per step), ``model_`` (the torch
+    module), ``config_`` (the resolved run config), ``history_``, ``artifacts_``.
+    """
+
+    _task = "classify"
+    _aliases = {**Estimator._aliases, "random_state": ("train.seed", "data.split_seed"),
+                "validation_split": ("data.val_fraction",)}
+    _defaults = ("train.max_steps=none", "train.epochs=30", "train.eval_every=none",
+                 "train.early_stopping_patience=10", "data.source=" + IN_MEMORY)
+
+    def __init__(self, cell: str | None = None, hidden_size: int | None = None, num_layers: int | None = None,
+                 bidirectional: bool | None = None, dropout: float | None = None, input_dropout: float | None = None,
+                 embed_dim: int | None = None, frontend: str | None = None, conv_channels: int | None = None,
+                 conv_kernel: int | None = None, conv_layers: int | None = None, conv_pool: int | None = None,
+                 pooling: str | None = None, head_dropout: float | None = None, class_weights: str | None = None,
+                 ensemble: int | None = None, impl: str | None = None, tokenizer: str | None = None,
+                 lowercase: bool | None = None, min_freq: int | None = None, max_vocab: int | None = None,
+                 max_len: int | None = None, normalize: str | None = None, epochs: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None,
+                 weight_decay: float | None = None, max_steps: int | None = None, max_minutes: float | None = None,
+                 early_stopping_patience: int | None = None, grad_clip: float | None = None,
+                 validation_split: float | None = None, device: str | None = None, random_state: int | None = None,
+                 recipe: Any = None, overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
+        self.cell, self.hidden_size, self.num_layers, self.bidirectional = cell, hidden_size, num_layers, bidirectional
+        self.dropout, self.input_dropout, self.embed_dim, self.frontend = dropout, input_dropout, embed_dim, frontend
+        self.conv_channels, self.conv_kernel, self.conv_layers = conv_channels, conv_kernel, conv_layers
+        self.conv_pool, self.pooling, self.head_dropout = conv_pool, pooling, head_dropout
+        self.class_weights = class_weights
+        self.ensemble, self.impl, self.tokenizer, self.lowercase = ensemble, impl, tokenizer, lowercase
+        self.min_freq, self.max_vocab, self.max_len, self.normalize = min_freq, max_vocab, max_len, normalize
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.weight_decay, self.max_steps, self.max_minutes = weight_decay, max_steps, max_minutes
+        self.early_stopping_patience, self.grad_clip = early_stopping_patience, grad_clip
+        self.validation_split, self.device, self.random_state = validation_split, device, random_state
+        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
+            validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,
+            max_minutes: float | None = None, callbacks: Any = (), verbose: int | str | None = None,
+            out: Any = None) -> SequenceClassifier:
+        """Train on examples ``X`` (see :mod:`rnnkit.estimators.inputs`) with labels ``y``.
+
+        ``validation_data=(X_val, y_val)`` or ``validation_split`` (a stratified fraction of the
+        training data; default 0.1, 0 validates on the training data) picks the best checkpoint and
+        drives early stopping; encoders are fitted on the training part only. ``out`` also writes the
+        run's checkpoints there. Returns ``self``; ``history_`` holds the curves."""
+        items, labels = self._examples(X, y)
+        check_labels(labels)
+        self.classes_ = np.unique(np.asarray(labels, dtype=object if _mixed(labels) else None))
+        names = [str(c) for c in self.classes_]
+        if len(set(names)) != len(names):
+            raise DataError(f"y: labels {list(self.classes_)} are not distinct as text; use one type of label")
+        raw = RawClassData(self._kind(items), items, [str(v) for v in labels], [], [], where("X", len(items)), [],
+                           IN_MEMORY, label_order=names, label_values=[json_scalar(c) for c in self.classes_])
+        if validation_data is not None:
+            vx, vy = self._examples(*validation_data, what="validation_data")
+            raw.val_x, raw.val_y, raw.val_where = vx, [str(v) for v in vy], where("validation_data", len(vx))
+        self._train(raw, out=out, callbacks=callbacks, verbose=verbose, epochs=epochs, batch_size=batch_size,
+                    max_minutes=max_minutes, validation_split=validation_split)
+        return self
+
+    def _adopt(self, model: Any, cfg: Any, artifacts: dict[str, dict], *args: Any) -> None:
+        super()._adopt(model, cfg, artifacts, *args)
+        lab = artifacts["labels.json"]
+        self.classes_ = np.asarray(lab.get("values") or lab["names"])
+        self.n_features_in_ = lab.get("input_size") or 1
+
+    # ------------------------------------------------------------------ predict
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(N, n_classes)`` in the order of ``classes_`` (eval mode, batched)."""
+        return torch.softmax(self._logits(X), -1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each example, as the labels given to ``fit``."""
+        return self.classes_[self._logits(X).argmax(-1).numpy()]
+
+    def _logits(self, X: Any) -> torch.Tensor:
+        from rnnkit.apps.classify import predict_logits
+
+        return predict_logits(self.model_, self._encode(X), self.config_.data.eval_batch_size)
+
+    # ------------------------------------------------------------------ evaluate
+    def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
+        """Test accuracy, macro-F1 and confusion matrix on ``(X, y)`` beside the baselines (majority,
+        TF-IDF + logistic regression for text, 1-NN DTW / Euclidean for series) fitted on the same
+        training data; ``below_majority`` flags a model no better than guessing."""
+        from rnnkit.apps.classify import evaluate as evaluate_task
+        from rnnkit.apps.classify import with_test
+
+        self._check_fitted()
+        items, labels = self._examples(X, y)
+        bundle = self._training_bundle()
+        if bundle is None:
+            return self._evaluate_without_baselines(items, labels)
+        return evaluate_task(self.model_, with_test(bundle, items, [str(v) for v in labels], where("X", len(items))),
+                             self.config_)
+
+    def _evaluate_without_baselines(self, items: list[Any], labels: list[Any]) -> dict[str, Any]:
+        from rnnkit.apps.classify_report import scores
+
+        index = {str(c): i for i, c in enumerate(self.classes_)}
+        unknown = sorted({str(v) for v in labels} - set(index))
+        if unknown:
+            raise DataError(f"y: label(s) {unknown} never occur in the training data (classes: {list(self.classes_)})")
+        y = np.asarray([index[str(v)] for v in labels])
+        pred = self._logits(items).argmax(-1).numpy()
+        s = scores(y, pred, len(self.classes_))
+        return {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"],
+                "confusion_matrix": s["confusion_matrix"], "labels": [str(c) for c in self.classes_],
+                "n_test": len(y), "baselines": {},
+                "note": "baselines need the training data: evaluate in the session that called fit"}
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # lists of texts
+        tags.input_tags.allow_nan = True  # trailing NaN steps are padding of shorter series
+        return tags
+
+
+def _mixed(labels: list[Any]) -> bool:
+    return len({type(v) for v in labels}) > 1
+
+
+__all__ = ["SequenceClassifier"]
