@@ -259,6 +259,30 @@ def test_cli_import_writes_a_model_directory_load_run_reads(tmp_path) -> None:
     for x in ids.values():
         np.testing.assert_array_equal(loaded.predict(x), load_keras(tmp_path / "clf.keras").predict(x))
     _same(model, loaded, *ids.values())
+    # the Python API: rnnkit.from_keras and rnnkit.load give estimators with the same predictions
+    import rnnkit
+
+    est, again = rnnkit.from_keras(tmp_path / "clf.keras"), rnnkit.load(out)
+    for x in ids.values():
+        np.testing.assert_array_equal(est.predict(x), loaded.predict(x))
+        np.testing.assert_array_equal(again.predict(x), loaded.predict(x))
+
+
+def test_from_keras_estimator_fine_tunes_and_saves(tmp_path) -> None:
+    import rnnkit
+
+    model, ids = _classifier(), _ids()
+    x = np.concatenate([ids["post"], ids["pre"], ids["holes"]] * 4)
+    y = x.max(1) % 3
+    model.save(tmp_path / "clf.keras")
+    est = rnnkit.from_keras(tmp_path / "clf.keras")
+    before = float(est.model_.loss((torch.as_tensor(x), torch.as_tensor(y)))[0].detach())
+    est.set_params(lr=0.02).fit(x, y, epochs=15, batch_size=24, verbose=0)
+    assert est.fit_result_.stop_reason == "epochs" and len(est.history_.history["val_loss"]) == 15
+    after = float(est.model_.loss((torch.as_tensor(x), torch.as_tensor(y)))[0].detach())
+    assert after < 0.8 * before, (before, after)
+    est.save(tmp_path / "tuned")
+    np.testing.assert_array_equal(rnnkit.load(tmp_path / "tuned").predict(x), est.predict(x))
 
 
 def test_loss_is_keras_cross_entropy_and_fit_fine_tunes(tmp_path) -> None:

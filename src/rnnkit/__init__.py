@@ -27,6 +27,8 @@ _LAZY = {
     "CharLM": "rnnkit.estimators.language:CharLM",
     "Seq2Seq": "rnnkit.estimators.seq2seq:Seq2Seq",
     "load": "rnnkit.estimators.base:load",
+    "from_keras": "rnnkit.estimators.keras:from_keras",
+    "KerasModel": "rnnkit.estimators.keras:KerasModel",
     "History": "rnnkit.train.history:History",
     "callbacks": "rnnkit.callbacks:",
 }

@@ -336,7 +336,7 @@ def bench_cells(
 @app.command("import-keras")
 def import_keras_cmd(
     model: Path = typer.Argument(..., help="A Keras model file: .keras (Keras 3) or a legacy full-model .h5."),
-    out: Path = typer.Option(..., "--out", help="Model directory to write (rnnkit.tasks.load_run reads it)."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write (rnnkit.load reads it)."),
 ) -> None:
     """Convert a trained Keras model into an rnnkit model directory and show its layers."""
     with clean_errors():
@@ -346,7 +346,7 @@ def import_keras_cmd(
 
         run_dir = import_keras(model, out)
         console.out(SequentialNet.from_dict(read_artifacts(run_dir)["layers.json"]).describe(), highlight=False)
-        console.print(f"model directory -> {run_dir} (load it with rnnkit.tasks.load_run)")
+        console.print(f"model directory -> {run_dir} (load it with rnnkit.load)")
 
 
 def main() -> None:

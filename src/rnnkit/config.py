@@ -60,7 +60,7 @@ class TrainConfig:
     epochs: int | None = None  # passes over the training data (whichever limit comes first ends the run)
     max_minutes: float | None = None  # wall-clock budget (resumed runs count earlier time)
     eval_every: int | None = 200  # steps between validations; None: at the end of every epoch
-    early_stopping_patience: int | None = None  # evaluations without improvement
+    early_stopping_patience: int | None = None  # evaluations without improvement; None or 0: never stop early
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
     log_every: int = 20

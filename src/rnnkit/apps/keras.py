@@ -2,8 +2,8 @@
 
 An imported model is not trained by a recipe: its architecture is the ``layers.json`` artifact
 written by :func:`rnnkit.interop.keras.import_keras` and its weights came from Keras. ``build_model``
-rebuilds it from the model directory, so ``rnnkit.tasks.load_run(dir)`` works; to fine-tune
-it, call ``rnnkit.train.fit(model, data, TrainConfig(...))`` from Python with batches ``(x, y)``.
+rebuilds it from the model directory, so ``rnnkit.load(dir)`` gives a
+:class:`~rnnkit.estimators.keras.KerasModel` that predicts and fine-tunes (``fit(x, y)``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from rnnkit.models.sequential import SequentialNet, SequentialNetConfig
 from rnnkit.tasks import TaskSpec
 
 _NO_DATA = ("task 'keras' holds a model imported from Keras (rnnkit import-keras); it has no data pipeline: "
-            "use it for prediction (rnnkit.tasks.load_run(dir).predict(x)) or fine-tune it from Python with "
-            "rnnkit.train.fit(model, batches, TrainConfig(...))")
+            "use it from Python: rnnkit.load(dir).predict(x), or fine-tune with rnnkit.load(dir).fit(x, y)")
 
 
 def prepare_data(cfg: RunConfig, raw: Any = None) -> NoReturn:
@@ -49,6 +48,7 @@ TASK = TaskSpec(
     name="keras", description="a model imported from a Keras .keras / .h5 file (rnnkit import-keras)",
     model_config_cls=SequentialNetConfig, data_config_cls=KerasSourceConfig, prepare_data=prepare_data,
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="keras",
+    estimator="rnnkit.estimators.keras:KerasModel",
 )
 
 __all__ = ["TASK"]

@@ -60,7 +60,8 @@ def encode(encoder: InputEncoder, items: list[Any], targets: list[Any], where: l
     ys, per_step = as_target_arrays(targets, items, where, per_step)
     seqs = encoder.encode(items, where)
     if per_step and encoder.kind == "tokens":  # the 0-padding stripped from the ids goes from the targets too
-        ys = [y[int(np.flatnonzero(np.asarray(x))[0]):][: len(s)] for y, x, s in zip(ys, items, seqs)]
+        first = [int(np.argmax(np.asarray(x) != 0)) for x in items]
+        ys = [y[f:][: len(s)] for y, f, s in zip(ys, first, seqs)]
     elif per_step:
         ys = [y[: len(s)] for y, s in zip(ys, seqs)]
     return seqs, ys, per_step

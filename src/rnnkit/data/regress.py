@@ -94,11 +94,16 @@ class TargetScaler:
         return cls(np.asarray(d["mean"], np.float64), np.asarray(d["std"], np.float64))
 
 
-def collate_targets(per_step: bool):
+@dataclass(frozen=True)
+class collate_targets:  # noqa: N801 - used as a function; a class so that estimators stay picklable
     """The batch builder's collate for targets: ``(B, K)``, or ``(B, T, K)`` padded with zeros."""
-    if per_step:
-        return lambda ys: pad([np.asarray(y, np.float32) for y in ys])[0]
-    return lambda ys: torch.from_numpy(np.stack(ys).astype(np.float32))
+
+    per_step: bool
+
+    def __call__(self, ys: list[np.ndarray]) -> torch.Tensor:
+        if self.per_step:
+            return pad([np.asarray(y, np.float32) for y in ys])[0]
+        return torch.from_numpy(np.stack(ys).astype(np.float32))
 
 
 __all__ = ["TargetScaler", "as_target_arrays", "collate_targets"]

@@ -71,13 +71,15 @@ def kind_of(values: list[Any]) -> str:
 
 
 def strip_padding(ids: Any, where: str) -> np.ndarray:
-    """Token ids without the 0-padding at either end; an all-padding row is an error naming it."""
+    """Token ids without the 0-padding at either end; an all-padding row (an empty text) keeps one
+    padding token, so the model reads it as an empty sequence (Keras's fully masked row)."""
     arr = np.asarray(ids)
     if arr.ndim != 1 or arr.dtype.kind not in "iu":
         raise DataError(f"{where}: token ids must be a 1-D integer sequence, got {arr.dtype} of shape {arr.shape}")
     nz = np.flatnonzero(arr)
     if not len(nz):
-        raise DataError(f"{where}: the sequence is all padding (token id 0)")
+        log.warning("%s: the sequence is all padding (token id 0): read as one padding step", where)
+        return np.zeros(1, np.int64)
     return arr[nz[0]: nz[-1] + 1].astype(np.int64)
 
 
@@ -104,7 +106,7 @@ class InputEncoder:
                        max_len=d.max_len)
         if kind == "tokens":
             top = max(int(strip_padding(x, w).max()) for x, w in zip(items, where))
-            return cls(kind, vocab_size=top + 1, max_len=d.max_len)
+            return cls(kind, vocab_size=max(top, 1) + 1, max_len=d.max_len)
         series = [check_series(x, w) for x, w in zip(items, where)]
         return cls(kind, scaler=Scaler.fit(d.normalize, series), input_size=int(series[0].shape[1]),
                    max_len=d.max_len)

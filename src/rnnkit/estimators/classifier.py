@@ -87,7 +87,9 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         drives early stopping; encoders are fitted on the training part only. ``out`` also writes the
         run's checkpoints there. Returns ``self``; ``history_`` holds the curves."""
         items, labels = self._examples(X, y)
-        check_labels(labels)
+        labels = check_labels(labels)
+        if len(set(map(str, labels))) < 2:
+            raise DataError(f"y holds one class only ({labels[0]!r}); a classifier needs at least 2 classes")
         self.classes_ = np.unique(np.asarray(labels, dtype=object if _mixed(labels) else None))
         names = [str(c) for c in self.classes_]
         if len(set(names)) != len(names):
@@ -114,12 +116,14 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each example, as the labels given to ``fit``."""
-        return self.classes_[self._logits(X).argmax(-1).numpy()]
+        index = self._logits(X).argmax(-1).numpy()
+        return self.classes_[index]
 
     def _logits(self, X: Any) -> torch.Tensor:
         from rnnkit.apps.classify import predict_logits
 
-        return predict_logits(self.model_, self._encode(X), self.config_.data.eval_batch_size)
+        seqs = self._encode(X)  # checks that the estimator is fitted first
+        return predict_logits(self.model_, seqs, self.config_.data.eval_batch_size)
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
@@ -155,7 +159,6 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True  # lists of texts
-        tags.input_tags.allow_nan = True  # trailing NaN steps are padding of shorter series
         return tags
 
 

@@ -57,15 +57,29 @@ def _strip_nan_padding(row: np.ndarray) -> np.ndarray:
 
 def from_array(X: np.ndarray, what: str = "X") -> list[Any]:
     """Examples of a numpy array (see the module docstring for the layouts)."""
+    if X.dtype.kind in "USO" and X.ndim > 1:
+        try:  # numbers that arrived as objects (e.g. from a mixed-type table)
+            X = X.astype(np.float32)
+        except (TypeError, ValueError):
+            raise DataError(f"{what}: an array of texts must be 1-D (one per example); this {describe(X)} "
+                            "holds values that are not numbers") from None
     if X.dtype.kind in "USO":
-        if X.ndim != 1:
-            raise DataError(f"{what}: an array of texts or objects must be 1-D (one per example), got {describe(X)}")
         items = X.tolist()
         if all(isinstance(v, str) for v in items):
             return items
         return [np.asarray(v) for v in items]
-    if X.dtype.kind == "b" or X.dtype.kind == "c":
-        raise DataError(f"{what}: expected numbers (float series or integer token ids), got {describe(X)}")
+    if X.dtype.kind == "c":
+        raise DataError(f"{what}: Complex data not supported; expected real numbers, got {describe(X)}")
+    if X.dtype.kind == "b":
+        X = X.astype(np.float32)
+    if X.ndim == 1:
+        raise DataError(f"{what}: expected one sequence per example, got {describe(X)}. Reshape your data: "
+                        "X.reshape(-1, 1) for N sequences of one step, X.reshape(1, -1) for one sequence")
+    if X.shape[0] == 0:
+        raise DataError(f"{what}: 0 sample(s) (shape={X.shape}) while a minimum of 1 is required")
+    if X.shape[0] and X.ndim >= 2 and X.shape[1] == 0:
+        raise DataError(f"{what}: 0 feature(s) (shape={X.shape[:2]}) while a minimum of 1 is required "
+                        "(every sequence needs at least one step)")
     if X.ndim == 2 and X.dtype.kind in "iu":
         return list(X.astype(np.int64))  # token ids, one row per example
     if X.ndim == 2:
@@ -87,15 +101,21 @@ def from_frame(X: Any, what: str = "X") -> list[Any]:
     if texty:
         raise DataError(f"{what}: a DataFrame must hold one text column or only numeric columns (steps); "
                         f"got text column(s) {texty} beside {len(X.columns) - len(texty)} others; select one")
-    return from_array(X.to_numpy(dtype=np.float32), what)
+    return from_array(X.to_numpy(), what)  # integer columns stay token ids, as in a numpy array
 
 
 def as_examples(X: Any, what: str = "X") -> list[Any]:
     """``X`` as a list of examples: strings, 1-D integer id arrays or float arrays ``(T, F)``."""
     if isinstance(X, str):
         raise DataError(f"{what}: got one string; pass a list of texts (e.g. [text])")
+    if X is None:
+        raise DataError(f"{what}: got None; expected the examples")
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise DataError(f"{what}: sparse input is not supported; pass a dense array (X.toarray())")
     if _is_pandas(X, "DataFrame") or _is_pandas(X, "Series"):
         return from_frame(X, what)
+    if not isinstance(X, (np.ndarray, Sequence)) and hasattr(X, "__array__"):
+        X = np.asarray(X)
     if type(X).__module__.startswith("torch") and hasattr(X, "numpy") and not _is_torch_data(X):
         X = X.detach().cpu().numpy()
     if isinstance(X, np.ndarray):
@@ -169,6 +189,8 @@ def as_targets(y: Any, what: str = "y") -> list[Any]:
         y = y.to_numpy()
     if type(y).__module__.startswith("torch") and hasattr(y, "numpy"):
         y = y.detach().cpu().numpy()
+    if not isinstance(y, (np.ndarray, Sequence)) and hasattr(y, "__array__"):
+        y = np.asarray(y)
     if isinstance(y, np.ndarray):
         return list(y) if y.ndim > 1 or y.dtype.kind == "O" else y.tolist()
     if not isinstance(y, Sequence):

@@ -97,6 +97,7 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
         from rnnkit.apps.regress import predict_scaled
         from rnnkit.data.regress import TargetScaler
 
+        self._check_fitted()
         scaler = TargetScaler.from_dict(self.artifacts_["targets.json"])
         preds = [scaler.inverse(p) for p in predict_scaled(self.model_, self._encode(X),
                                                            self.config_.data.eval_batch_size)]
@@ -115,6 +116,12 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
         pred, truth = self.predict(X), self._examples(X, y)[1]
         return regression_scores(np.concatenate([np.ravel(t) for t in truth]),
                                  np.concatenate([np.ravel(p) for p in pred]))["r2"]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # lists of texts
+        tags.target_tags.multi_output = True  # y (N, K)
+        return tags
 
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
         """Test RMSE / MAE / R² on ``(X, y)`` beside the training mean and ridge regression fitted on

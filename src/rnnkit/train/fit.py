@@ -329,7 +329,7 @@ class _Loop:
             self.progress.evaluated(self.step, metrics, improved)
         self.save(improved)
         patience = self.cfg.early_stopping_patience
-        return patience is not None and self.bad_evals >= patience
+        return bool(patience) and self.bad_evals >= patience  # None or 0: no early stopping
 
     def result(self, stop: str) -> FitResult:
         return FitResult(steps=self.step, best_step=self.best_step, best_value=self.best,
