@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from rnnkit.apps.classify_report import scores
 from rnnkit.baselines.classify import _pad, dtw_distances, majority, nn1_dtw
 from rnnkit.data.classify import (
     PAD,
@@ -21,6 +20,7 @@ from rnnkit.data.classify import (
     tokenize,
 )
 from rnnkit.errors import DataError
+from rnnkit.evaluation.classification import scores
 from rnnkit.models.classifier import POOLINGS, ClassifierConfig, SequenceClassifier, balanced_class_weight
 
 

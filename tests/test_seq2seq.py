@@ -10,10 +10,10 @@ import torch
 
 from rnnkit.config import TrainConfig
 from rnnkit.data.seq2seq import EOS, PairBatches, Vocab, make_batch
+from rnnkit.evaluation.sequences import exact_match
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.models.seq2seq_decode import beam_search, greedy
 from rnnkit.train.fit import fit
-from rnnkit.train.seq_metrics import exact_match
 
 
 def _vocabs(pairs):

@@ -10,7 +10,7 @@ import torch
 from rnnkit.data.seq2seq import BOS, EOS, PAD, PairBatches, Vocab, make_batch, read_pairs, split_pairs
 from rnnkit.data.seq2seq_synth import _date_forms, addition, dates, reverse, synthetic_pairs
 from rnnkit.errors import DataError
-from rnnkit.train.seq_metrics import bleu, char_error_rate, edit_distance, multi_reference_errors, sequence_metrics
+from rnnkit.evaluation.sequences import bleu, char_error_rate, edit_distance, multi_reference_errors, sequence_metrics
 
 
 def test_read_tsv_and_csv_with_levels(tmp_path):

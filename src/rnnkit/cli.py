@@ -166,18 +166,25 @@ def generate(
     greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely character."),
 ) -> None:
     """Generate text from a trained language model, streamed as it is produced."""
-    from rnnkit.tasks import load_run
-
     with clean_errors():
-        model = load_run(run)
-        if not hasattr(model, "generate"):
-            raise RnnkitError(f"{run} holds a {model.run_config.task!r} model, which cannot generate text")
+        lm = _load_estimator(run, "generate", "LanguageModel")
         console.out(prompt, end="", highlight=False)
-        for piece in model.generate(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                    seed=seed, greedy=greedy):
+        for piece in lm.generate(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
+                                 seed=seed, greedy=greedy, stream=True):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
+
+
+def _load_estimator(run: Path, command: str, kind: str) -> Any:
+    """``rnnkit.load(run)``, refused with one line when the run is not a ``kind`` estimator."""
+    from rnnkit.estimators import load
+
+    est = load(run)
+    if type(est).__name__ != kind:
+        raise RnnkitError(f"{run} holds a {est.config_.task!r} model ({type(est).__name__}); "
+                          f"`rnnkit {command}` needs a {kind}")
+    return est
 
 
 @app.command()
@@ -205,18 +212,13 @@ def translate(
     plot: Path = typer.Option(None, "--plot", help="Write the attention alignment of the first text to this PNG."),
 ) -> None:
     """Translate text with a trained sequence-to-sequence model (one output line per input)."""
-    from rnnkit.tasks import load_run
-
     with clean_errors():
-        model = load_run(run)
-        if model.run_config.task != "seq2seq":
-            raise RnnkitError(f"{run} holds a {model.run_config.task!r} model, not a seq2seq one")
-        from rnnkit.apps.seq2seq import translate as do_translate
-        for line in do_translate(model, texts, beam_size=beam, length_penalty=length_penalty):
+        s2s = _load_estimator(run, "translate", "Seq2Seq")
+        for line in s2s.translate(list(texts), beam=beam, length_penalty=length_penalty):
             console.out(line, highlight=False)
         if plot is not None:
             from rnnkit.apps.seq2seq_plot import plot_alignment
-            plot_alignment(model, texts[0], plot)
+            plot_alignment(s2s.model_, texts[0], plot)
             console.print(f"attention alignment -> {plot}")
 
 

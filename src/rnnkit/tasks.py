@@ -32,6 +32,9 @@ from rnnkit.train.utils import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
+#: ``data.source`` of a model trained on data handed to an estimator's ``fit`` (nothing to re-read)
+IN_MEMORY = "(in memory)"
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -256,6 +259,9 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
     optionally with evaluation-time ``overrides`` of its config (see :func:`load_run`)."""
     model = load_run(run_dir, device, overrides=overrides)
     cfg: RunConfig = model.run_config
+    if getattr(cfg.data, "source", None) == IN_MEMORY:
+        raise CheckpointError(f"{run_dir} was trained on data given in memory (from Python), which it does not "
+                              "hold; evaluate it there: rnnkit.load(run_dir).evaluate(X, y)")
     bundle = TASKS[cfg.task].prepare_data(cfg)
     if TASKS[cfg.task].artifacts(bundle) != model.artifacts:
         raise CheckpointError(f"{run_dir}: the data source {getattr(cfg.data, 'source', '?')!r} now "
@@ -266,5 +272,5 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
     return metrics
 
 
-__all__ = ["TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "catalog", "evaluate_run", "get_task",
+__all__ = ["IN_MEMORY", "TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "catalog", "evaluate_run", "get_task",
            "load_run", "make_run_config", "recipe_task", "run_config_from_dict", "task_options", "train_run"]

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnnkit.apps.classify_report import scores
 from rnnkit.config import RunConfig
 from rnnkit.data.classify import (
     ClassBatches,
@@ -29,6 +28,7 @@ from rnnkit.data.classify import (
 from rnnkit.data.classify_sources import RawClassData, load_raw
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
 from rnnkit.errors import ConfigError
+from rnnkit.evaluation.classification import scores
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
 from rnnkit.tasks import TaskSpec
 
@@ -69,18 +69,6 @@ class ClassifyBundle:
     @property
     def scaler(self) -> Scaler | None:
         return self.encoder.scaler
-
-
-def encode_inputs(items: list[Any], where: list[str], kind: str, vocab: Vocab | None, scaler: Scaler | None,
-                  max_len: int = 0, input_size: int | None = None) -> list[Any]:
-    """Raw texts/series -> token id lists or (T, F) float arrays; errors name the row.
-
-    Series must all have ``input_size`` features (default: as many as the first one)."""
-    if kind not in ("text", "tokens") and input_size is None and items:
-        from rnnkit.data.classify import check_series
-
-        input_size = check_series(items[0], where[0]).shape[1]
-    return InputEncoder(kind, vocab=vocab, scaler=scaler, input_size=input_size, max_len=max_len).encode(items, where)
 
 
 def split_for_validation(raw: RawClassData, train_y: np.ndarray, d: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +183,7 @@ def report(model: SequenceClassifier, bundle: ClassifyBundle, metrics: dict[str,
     """Write confusion.png next to the run's metrics (called after training and `evaluate`)."""
     from pathlib import Path
 
-    from rnnkit.apps.classify_report import plot_confusion
+    from rnnkit.evaluation.classification import plot_confusion
 
     if "confusion_matrix" in metrics:
         plot_confusion(metrics["confusion_matrix"], metrics["labels"], Path(run_dir) / "confusion.png",
@@ -213,5 +201,5 @@ TASK = TaskSpec(
                  "--test-data": ("data.test_source", "a separate test file")},
 )
 
-__all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "encode_inputs", "input_encoder", "predict_logits",
+__all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "input_encoder", "predict_logits",
            "prepare_data", "report", "with_test"]

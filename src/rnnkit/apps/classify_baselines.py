@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnkit.apps.classify_report import scores
 from rnnkit.baselines import classify as B
 from rnnkit.data.classify import check_series
+from rnnkit.evaluation.classification import scores
 
 log = logging.getLogger(__name__)
 

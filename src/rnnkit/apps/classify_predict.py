@@ -9,16 +9,15 @@ the first input can be drawn as a PNG heat map when the model uses attention poo
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rnnkit.apps.classify import encode_inputs, predict_logits
-from rnnkit.data.classify import Scaler, Vocab, check_series, pad_batch
+from rnnkit.apps.classify import input_encoder, predict_logits
+from rnnkit.data.classify import check_series, pad_batch
+from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
 from rnnkit.errors import DataError
 
 
@@ -51,39 +50,30 @@ def read_inputs(path: str | Path, kind: str, text_column: str) -> tuple[list[Any
 
         xs, _, _ = read_ts(path, allow_missing=True)
         return xs, [f"{path}[{i}]" for i in range(len(xs))]
-    rows: list[tuple[Any, str]] = []
-    if path.suffix in (".jsonl", ".json"):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                rows.append((json.loads(line), f"{path}:{n}"))
-    elif path.suffix in (".csv", ".tsv"):
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if path.suffix == ".tsv" else ",")
-            rows = [(r, f"{path}:{reader.line_num}") for r in reader]
-    else:
+    if path.suffix not in TABLE_SUFFIXES:
         raise DataError(f"{path}: unsupported input type {path.suffix!r}; use .csv, .tsv, .jsonl, .npz or .ts")
-    out, where = [], []
-    for r, w in rows:
-        if text_column not in r:
-            raise DataError(f"{w}: no column {text_column!r}; columns: {', '.join(map(str, r))}")
-        v = r[text_column]
-        out.append(parse_series(v, w) if kind != "text" and isinstance(v, str) else v)
-        where.append(w)
-    return out, where
+    rows = read_rows(path)
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    values = column(rows, text_column, "the run's data.text_column")
+    where = [w for _, w in rows]
+    return [parse_series(v, w) if kind not in ("text", "tokens") and isinstance(v, str) else v
+            for v, w in zip(values, where)], where
+
+
+def _encoder_and_inputs(model: Any, inputs: list[Any], where: list[str]) -> tuple[Any, list[Any]]:
+    """The run's own input encoder and the raw inputs encoded with it (series given as text parsed)."""
+    enc = input_encoder(model.run_config, model.artifacts)
+    if enc.kind not in ("text", "tokens"):
+        inputs = [parse_series(x, w) if isinstance(x, str) else x for x, w in zip(inputs, where)]
+    return enc, enc.encode(inputs, where)
 
 
 def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None) -> list[dict[str, Any]]:
     """Predicted label, its probability and all class probabilities for each raw input."""
-    arts = model.artifacts
-    kind = arts["labels.json"]["kind"]
-    names = arts["labels.json"]["names"]
-    vocab = Vocab.from_dict(arts["tokenizer.json"]) if "tokenizer.json" in arts else None
-    scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in arts else None
+    names = model.artifacts["labels.json"]["names"]
     where = where or [f"input {i}" for i in range(len(inputs))]
-    if kind != "text":
-        inputs = [parse_series(x, w) if isinstance(x, str) else x for x, w in zip(inputs, where)]
-    seqs = encode_inputs(inputs, where, kind, vocab, scaler, model.run_config.data.max_len,
-                         arts["labels.json"]["input_size"])
+    _, seqs = _encoder_and_inputs(model, inputs, where)
     probs = torch.softmax(predict_logits(model, seqs), -1).numpy()
     return [{"label": names[int(p.argmax())], "probability": float(p.max()),
              "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
@@ -91,28 +81,23 @@ def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None) -
 
 def attention_map(model: Any, raw: Any, path: str | Path) -> Path:
     """Draw the attention weights of one raw input over its tokens or its series as a PNG."""
-    from rnnkit.apps.classify_report import plot_attention
+    from rnnkit.evaluation.classification import plot_attention
 
     if model.config.pooling != "attention":
         raise DataError(f"this model pools with {model.config.pooling!r}; attention maps need "
                         "model.pooling=attention")
-    arts = model.artifacts
-    kind = arts["labels.json"]["kind"]
-    vocab = Vocab.from_dict(arts["tokenizer.json"]) if "tokenizer.json" in arts else None
-    scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in arts else None
-    if kind != "text" and isinstance(raw, str):
-        raw = parse_series(raw)
-    seq = encode_inputs([raw], ["input 0"], kind, vocab, scaler, model.run_config.data.max_len,
-                        arts["labels.json"]["input_size"])[0]
+    enc, (seq,) = _encoder_and_inputs(model, [raw], ["input 0"])
     b = pad_batch([seq], [0])
     device = next(model.parameters()).device
     with torch.no_grad():
         out = model(b.x.to(device), b.lengths.to(device))
     w = out.attention[0, : int(out.lengths[0])].cpu().numpy()
-    label = arts["labels.json"]["names"][int(out.logits.argmax())]
-    if kind == "text":
-        tokens = vocab.tokens(raw)[: len(seq)]
+    label = model.artifacts["labels.json"]["names"][int(out.logits.argmax())]
+    if enc.kind == "text":
+        tokens = enc.vocab.tokens(raw)[: len(seq)]
         return plot_attention(w, path, tokens=tokens, title=f"attention (predicted: {label})")
+    if enc.kind == "tokens":
+        return plot_attention(w, path, tokens=[str(t) for t in seq], title=f"attention (predicted: {label})")
     return plot_attention(w, path, series=np.asarray(seq), title=f"attention (predicted: {label})")
 
 

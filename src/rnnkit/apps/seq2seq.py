@@ -31,9 +31,9 @@ from rnnkit.data.seq2seq import (
 )
 from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
 from rnnkit.errors import ConfigError, DataError
+from rnnkit.evaluation.sequences import exact_match, multi_reference_errors, sequence_metrics
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks import TaskSpec
-from rnnkit.train.seq_metrics import exact_match, multi_reference_errors, sequence_metrics
 
 log = logging.getLogger(__name__)
 TOKENIZER = "tokenizer.json"

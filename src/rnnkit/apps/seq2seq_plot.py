@@ -29,25 +29,10 @@ def alignment(model, text: str) -> tuple[list[str], list[str], torch.Tensor]:
 
 def plot_alignment(model, text: str, path: str | Path) -> Path:
     """Draw the alignment heat map of ``text`` (rows: outputs, columns: source tokens) to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.evaluation.plots import plot_alignment_matrix
 
     src_tokens, out_tokens, w = alignment(model, text)
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.35 * len(src_tokens) + 1.5), max(2.5, 0.35 * len(out_tokens) + 1.2)))
-    ax.imshow(w.numpy(), cmap="viridis", aspect="auto", vmin=0.0, vmax=1.0)
-    ax.set_xticks(range(len(src_tokens)), [t if t != " " else "␣" for t in src_tokens], fontsize=8)
-    ax.set_yticks(range(len(out_tokens)), out_tokens, fontsize=8)
-    ax.set_xlabel("source")
-    ax.set_ylabel("output")
-    ax.set_title(f"attention ({model.config.attention})", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plot_alignment_matrix(w.numpy(), src_tokens, out_tokens, path, title=f"attention ({model.config.attention})")
 
 
 __all__ = ["alignment", "plot_alignment"]

@@ -27,13 +27,10 @@ from sklearn.utils.validation import check_is_fitted
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import RunConfig, TrainConfig, apply_overrides, build_dataclass
 from rnnkit.errors import ConfigError
-from rnnkit.tasks import TASKS, load_run, make_run_config, train_run
+from rnnkit.tasks import IN_MEMORY, TASKS, load_run, make_run_config, train_run
 from rnnkit.train.history import History
 
 log = logging.getLogger(__name__)
-
-#: ``data.source`` of a model trained on data handed to ``fit`` (there is nothing to re-read)
-IN_MEMORY = "(in memory)"
 
 
 class Estimator(BaseEstimator):
@@ -48,6 +45,13 @@ class Estimator(BaseEstimator):
     _recipe: ClassVar[str | None] = None
     #: parameters that are not config keys
     _not_config: ClassVar[frozenset[str]] = frozenset({"recipe", "overrides", "verbose"})
+
+    def _store(self, params: dict[str, Any]) -> None:
+        """Keep every ``__init__`` argument as given (scikit-learn's rule: no validation in ``__init__``;
+        the run config checks every value at ``fit``). Subclasses call ``self._store(locals())``."""
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     # ------------------------------------------------------------------ configuration
     def _base_config(self) -> RunConfig:

@@ -62,18 +62,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
                  early_stopping_patience: int | None = None, grad_clip: float | None = None,
                  validation_split: float | None = None, device: str | None = None, random_state: int | None = None,
                  recipe: Any = None, overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
-        self.cell, self.hidden_size, self.num_layers, self.bidirectional = cell, hidden_size, num_layers, bidirectional
-        self.dropout, self.input_dropout, self.embed_dim, self.frontend = dropout, input_dropout, embed_dim, frontend
-        self.conv_channels, self.conv_kernel, self.conv_layers = conv_channels, conv_kernel, conv_layers
-        self.conv_pool, self.pooling, self.head_dropout = conv_pool, pooling, head_dropout
-        self.class_weights = class_weights
-        self.ensemble, self.impl, self.tokenizer, self.lowercase = ensemble, impl, tokenizer, lowercase
-        self.min_freq, self.max_vocab, self.max_len, self.normalize = min_freq, max_vocab, max_len, normalize
-        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
-        self.weight_decay, self.max_steps, self.max_minutes = weight_decay, max_steps, max_minutes
-        self.early_stopping_patience, self.grad_clip = early_stopping_patience, grad_clip
-        self.validation_split, self.device, self.random_state = validation_split, device, random_state
-        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+        self._store(locals())
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
@@ -142,7 +131,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
                              self.config_)
 
     def _evaluate_without_baselines(self, items: list[Any], labels: list[Any]) -> dict[str, Any]:
-        from rnnkit.apps.classify_report import scores
+        from rnnkit.evaluation.classification import scores
 
         index = {str(c): i for i, c in enumerate(self.classes_)}
         unknown = sorted({str(v) for v in labels} - set(index))

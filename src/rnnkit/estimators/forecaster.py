@@ -96,16 +96,7 @@ class Forecaster(Estimator):
                  early_stopping_patience: int | None = None, grad_clip: float | None = None,
                  device: str | None = None, random_state: int | None = None, recipe: Any = None,
                  overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
-        self.horizon, self.context, self.cell, self.hidden_size = horizon, context, cell, hidden_size
-        self.num_layers, self.dropout, self.input_dropout, self.strategy = num_layers, dropout, input_dropout, strategy
-        self.decoder, self.attention, self.loss, self.quantiles = decoder, attention, loss, quantiles
-        self.interval, self.skip, self.ensemble, self.impl = interval, skip, ensemble, impl
-        self.scaler, self.calendar, self.freq, self.seasonal_period = scaler, calendar, freq, seasonal_period
-        self.test_size, self.val_size, self.impute, self.epochs = test_size, val_size, impute, epochs
-        self.batch_size, self.lr, self.optimizer, self.weight_decay = batch_size, lr, optimizer, weight_decay
-        self.max_steps, self.max_minutes, self.early_stopping_patience = max_steps, max_minutes, early_stopping_patience
-        self.grad_clip, self.device, self.random_state = grad_clip, device, random_state
-        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+        self._store(locals())
 
     def fit(self, data: Any, y: Any = None, *, time: str | None = None, target: str | list[str] | None = None,
             past_covariates: list[str] | None = None, known_covariates: list[str] | None = None,

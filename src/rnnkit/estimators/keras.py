@@ -31,7 +31,7 @@ class ArrayBatches:
     carries_state = False
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0) -> None:
-        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self._store(locals())
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)

@@ -52,13 +52,7 @@ class LanguageModel(Estimator):
                  epochs: int | None = None, grad_clip: float | None = None, validation_split: float | None = None,
                  device: str | None = None, random_state: int | None = None, recipe: Any = None,
                  overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
-        self.cell, self.hidden_size, self.num_layers, self.embed_dim = cell, hidden_size, num_layers, embed_dim
-        self.dropout, self.weight_dropout, self.tie_weights, self.impl = dropout, weight_dropout, tie_weights, impl
-        self.level, self.min_freq, self.max_vocab, self.seq_len = level, min_freq, max_vocab, seq_len
-        self.batch_size, self.lr, self.optimizer, self.weight_decay = batch_size, lr, optimizer, weight_decay
-        self.max_minutes, self.max_steps, self.epochs, self.grad_clip = max_minutes, max_steps, epochs, grad_clip
-        self.validation_split, self.device, self.random_state = validation_split, device, random_state
-        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+        self._store(locals())
 
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None, validation_split: float | None = None,
             epochs: int | None = None, batch_size: int | None = None, max_minutes: float | None = None,

@@ -53,17 +53,7 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
                  grad_clip: float | None = None, validation_split: float | None = None, device: str | None = None,
                  random_state: int | None = None, recipe: Any = None, overrides: tuple[str, ...] = (),
                  verbose: int | str = "auto") -> None:
-        self.cell, self.hidden_size, self.num_layers, self.bidirectional = cell, hidden_size, num_layers, bidirectional
-        self.dropout, self.input_dropout, self.embed_dim, self.frontend = dropout, input_dropout, embed_dim, frontend
-        self.conv_channels, self.conv_kernel, self.conv_layers = conv_channels, conv_kernel, conv_layers
-        self.conv_pool, self.pooling, self.head_dropout, self.loss = conv_pool, pooling, head_dropout, loss
-        self.ensemble, self.impl, self.per_step, self.tokenizer = ensemble, impl, per_step, tokenizer
-        self.lowercase, self.min_freq, self.max_vocab = lowercase, min_freq, max_vocab
-        self.max_len, self.normalize, self.epochs, self.batch_size = max_len, normalize, epochs, batch_size
-        self.lr, self.optimizer, self.weight_decay, self.max_steps = lr, optimizer, weight_decay, max_steps
-        self.max_minutes, self.early_stopping_patience, self.grad_clip = max_minutes, early_stopping_patience, grad_clip
-        self.validation_split, self.device, self.random_state = validation_split, device, random_state
-        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+        self._store(locals())
 
     def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
             validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,

@@ -66,16 +66,7 @@ class Seq2Seq(Estimator):
                  early_stopping_patience: int | None = None, grad_clip: float | None = None,
                  validation_split: float | None = None, device: str | None = None, random_state: int | None = None,
                  recipe: Any = None, overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
-        self.attention, self.cell, self.embed_size, self.hidden_size = attention, cell, embed_size, hidden_size
-        self.encoder_layers, self.decoder_layers, self.bidirectional = encoder_layers, decoder_layers, bidirectional
-        self.input_feeding, self.dropout, self.teacher_forcing = input_feeding, dropout, teacher_forcing
-        self.teacher_forcing_min, self.teacher_forcing_decay_steps = teacher_forcing_min, teacher_forcing_decay_steps
-        self.beam_size, self.length_penalty = beam_size, length_penalty
-        self.src_level, self.tgt_level = src_level, tgt_level
-        self.max_len, self.epochs, self.batch_size, self.lr = max_len, epochs, batch_size, lr
-        self.max_steps, self.max_minutes, self.early_stopping_patience = max_steps, max_minutes, early_stopping_patience
-        self.grad_clip, self.validation_split, self.device = grad_clip, validation_split, device
-        self.random_state, self.recipe, self.overrides, self.verbose = random_state, recipe, overrides, verbose
+        self._store(locals())
 
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None, validation_split: float | None = None,
             epochs: int | None = None, batch_size: int | None = None, max_minutes: float | None = None,

@@ -343,7 +343,7 @@ class _Loop:
             ckpt.save_trainer_state(self.run_dir, self.trainer_state())
             ckpt.load_weights(self.model, self.run_dir / ckpt.BEST_WEIGHTS, self.device)
             try:
-                from rnnkit.train.plots import plot_curves
+                from rnnkit.evaluation.curves import plot_curves
                 plot_curves(self.run_dir / ckpt.METRICS_LOG, self.run_dir / "curves.png")
             except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
                 log.warning("could not draw curves.png: %s", e)

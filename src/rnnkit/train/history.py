@@ -68,7 +68,7 @@ class History(ProgressReporter):
 
     def plot(self, path: str | Path = "curves.png") -> Path:
         """Training loss and every validation metric against the step, as a PNG at ``path``."""
-        from rnnkit.train.plots import plot_records
+        from rnnkit.evaluation.curves import plot_records
 
         plot_records(self.records, path)
         return Path(path)
