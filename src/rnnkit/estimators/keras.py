@@ -31,7 +31,7 @@ class ArrayBatches:
     carries_state = False
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0) -> None:
-        self._store(locals())
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
@@ -58,9 +58,7 @@ class KerasModel(Estimator):
                  lr: float | None = None, optimizer: str | None = None, max_steps: int | None = None,
                  max_minutes: float | None = None, random_state: int | None = None, recipe: Any = None,
                  overrides: tuple[str, ...] = (), verbose: int | str = "auto") -> None:
-        self.path, self.epochs, self.batch_size, self.lr, self.optimizer = path, epochs, batch_size, lr, optimizer
-        self.max_steps, self.max_minutes, self.random_state = max_steps, max_minutes, random_state
-        self.recipe, self.overrides, self.verbose = recipe, overrides, verbose
+        self._store(locals())
 
     def _import(self) -> KerasModel:
         from rnnkit.interop.keras import load_keras
