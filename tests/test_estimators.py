@@ -233,3 +233,49 @@ def test_seq2seq_pairs_translate_save_load(tmp_path) -> None:
     assert {"test_exact_match", "test_cer"} <= set(m) and "copy source" in m["baselines"]
     s2s.save(tmp_path / "s")
     assert rnnkit.load(tmp_path / "s").translate(["abc", "cab"], beam=2) == s2s.translate(["abc", "cab"], beam=2)
+
+
+def test_global_scaler_is_fitted_on_the_training_part_only() -> None:
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 6, 2)).astype(np.float32) + np.arange(40, dtype=np.float32)[:, None, None]
+    y = np.arange(40) % 2
+    clf = SequenceClassifier(**FAST, normalize="global").fit(X, y, validation_split=0.25)
+    b = clf._bundle
+    np.testing.assert_allclose(b.encoder.scaler.mean, X[b.fit_idx].reshape(-1, 2).mean(0), rtol=1e-5)
+    assert not np.allclose(b.encoder.scaler.mean, X.reshape(-1, 2).mean(0), rtol=1e-3)
+
+
+def test_the_cli_and_python_train_the_same_model(tmp_path) -> None:
+    """`rnnkit train classify --data f.csv` is the estimator's fit_dataset: identical weights."""
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+    from rnnkit.tasks import make_run_config
+
+    rows = [("a fine film", "pos"), ("a poor film", "neg"), ("fine acting", "pos"), ("poor plot", "neg")] * 15
+    csv = tmp_path / "r.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    sets = ["train.max_steps=20", "train.eval_every=10", "model.ensemble=1", "data.baselines=false",
+            "model.hidden_size=8", "train.max_minutes=none"]
+    r = CliRunner().invoke(app, ["train", "classify", "--data", str(csv), "--out", str(tmp_path / "cli"),
+                                 "--sample", "0", *[x for s in sets for x in ("--set", s)]])
+    assert r.exit_code == 0, r.output
+    est = SequenceClassifier(recipe=make_run_config("classify", sets, str(csv)), verbose=0)
+    est.fit_dataset(str(csv), out=tmp_path / "py")
+    a, b = load_file(tmp_path / "cli" / "model.safetensors"), load_file(tmp_path / "py" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert est.metrics_["test_accuracy"] == pytest.approx(
+        __import__("json").loads((tmp_path / "cli" / "metrics.json").read_text())["test_accuracy"])
+
+
+def test_task_options_are_declared_by_the_task(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+
+    r = CliRunner().invoke(app, ["train", "classify", "--horizon", "12"])
+    assert r.exit_code == 2 and "unknown option '--horizon' for task 'classify'" in r.output
+    assert "--text-column" in r.output
+    r = CliRunner().invoke(app, ["train", "--help"])
+    assert r.exit_code == 0 and "regress" in r.output and "classify-digits" in r.output and "--horizon" in r.output
