@@ -279,3 +279,12 @@ def test_task_options_are_declared_by_the_task(tmp_path) -> None:
     assert "--text-column" in r.output
     r = CliRunner().invoke(app, ["train", "--help"])
     assert r.exit_code == 0 and "regress" in r.output and "classify-digits" in r.output and "--horizon" in r.output
+
+
+def test_verbose_two_prints_one_line_per_evaluation(capsys) -> None:
+    X, y = np.random.default_rng(7).normal(size=(30, 4, 2)).astype(np.float32), np.arange(30) % 2
+    SequenceClassifier(**{**FAST, "epochs": 3, "verbose": 2}).fit(X, y)
+    err = capsys.readouterr().err
+    assert err.count("val_loss") == 3 and "stopped: epochs after" in err
+    SequenceClassifier(**{**FAST, "epochs": 3, "verbose": 0}).fit(X, y)
+    assert capsys.readouterr().err == ""
