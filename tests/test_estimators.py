@@ -287,4 +287,28 @@ def test_verbose_two_prints_one_line_per_evaluation(capsys) -> None:
     err = capsys.readouterr().err
     assert err.count("val_loss") == 3 and "stopped: epochs after" in err
     SequenceClassifier(**{**FAST, "epochs": 3, "verbose": 0}).fit(X, y)
-    assert capsys.readouterr().err == ""
+    assert "val_loss" not in capsys.readouterr().err  # (library warnings, e.g. a baseline ahead, still show)
+
+
+def test_a_baseline_ahead_on_validation_is_said_and_recorded(tmp_path, caplog) -> None:
+    """A target ridge regression gets exactly (a linear function of the inputs) and a model trained one
+    epoch: the end of training names the baseline, both numbers and what would help."""
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(120, 6, 1)).astype(np.float32)
+    y = X[:, :, 0] @ rng.normal(size=6)
+    with caplog.at_level("WARNING"):
+        reg = SequenceRegressor(**{**FAST, "epochs": 1}).fit(X, y)
+    v = reg.vs_baselines_
+    assert v["behind"] and v["best_baseline"] == "ridge" and v["baseline"] < 1e-3 < v["model"]
+    assert "the ridge baseline beats the model on validation: val_rmse" in caplog.text and "rnnkit tune" in caplog.text
+    np.savez(tmp_path / "lin.npz", X=X[:, :, 0], y=y)
+    r = CliRunner().invoke(app, ["train", "regress", "--data", str(tmp_path / "lin.npz"), "--out", str(tmp_path / "r"),
+                                 "--set", "train.epochs=1", "--set", "model.hidden_size=8"])
+    assert r.exit_code == 0, r.output
+    assert "BEHIND A BASELINE" in r.output and "rnnkit tune regress --data" in r.output.replace("\n", "")
+    saved = __import__("json").loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["vs_baselines"]["behind"] and saved["vs_baselines"]["best_baseline"] == "ridge"

@@ -115,7 +115,7 @@ def train(
             raise typer.Exit(130) from None
         result = est.fit_result_
         console.print(f"stopped: {result.stop_reason} after {result.steps} steps, {result.elapsed_s / 60:.1f} min")
-        _print_metrics(est.metrics_, spec.headline)
+        _print_metrics(est.metrics_, spec.headline, cfg)
         if sample and spec.sample is not None:
             console.rule("sample")
             for piece in spec.sample(est.model_, sample):
@@ -125,7 +125,7 @@ def train(
         console.print(f"saved to {run_dir}")
 
 
-def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...]) -> None:
+def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...], cfg: Any = None) -> None:
     shown = [k for k in headline if k in metrics] or [k for k, v in metrics.items() if isinstance(v, float)]
     console.print("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))
     for name, base in (metrics.get("baselines") or {}).items():
@@ -133,6 +133,11 @@ def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...]) -> None:
         console.print(f"  baseline {name}: {vals}")
     if metrics.get("below_majority"):
         console.print("[bold red]FLAG:[/] the model is at or below the majority-class baseline")
+    vs = metrics.get("vs_baselines")
+    if vs and vs.get("behind") and cfg is not None:
+        from rnnkit.tasks import behind_message
+
+        console.print(f"[bold red]BEHIND A BASELINE:[/] {behind_message(cfg, vs)}", highlight=False)
 
 
 @app.command()

@@ -69,6 +69,9 @@ class TaskSpec:
     estimator: str = ""  # "module:Class" of the task's Python estimator (what `rnnkit.load` returns)
     # the task's own `rnnkit train` options: "--name" -> (config key it sets, help); every other key via --set
     cli_options: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # baseline_check(model, bundle, cfg) -> verdict: the model beside its best baseline on validation
+    # (see `verdict`); None where a task has no baseline to compare with there
+    baseline_check: Callable[[nn.Module, Any, RunConfig], dict[str, Any] | None] | None = None
 
 
 # task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy
@@ -177,6 +180,29 @@ def run_config_from_dict(d: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(d, spec.model_config_cls, spec.data_config_cls)
 
 
+def verdict(metric: str, model_value: float, baselines: dict[str, float], higher_is_better: bool,
+            split: str = "validation") -> dict[str, Any] | None:
+    """The model's ``metric`` beside the best of ``baselines`` ({name: value}) on ``split``:
+    ``behind`` is True when a baseline is better (ties count as behind: a model must earn its cost)."""
+    if not baselines:
+        return None
+    pick = max if higher_is_better else min
+    best = pick(baselines, key=baselines.get)
+    b = baselines[best]
+    behind = model_value <= b if higher_is_better else model_value >= b
+    return {"metric": metric, "split": split, "model": model_value, "best_baseline": best, "baseline": b,
+            "higher_is_better": higher_is_better, "behind": bool(behind)}
+
+
+def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
+    """One line for a model a baseline beats, with both numbers and what would help."""
+    source = getattr(cfg.data, "source", "")
+    data = f" --data {source}" if source and source != IN_MEMORY else ""
+    return (f"the {v['best_baseline']} baseline beats the model on {v['split']}: {v['metric']} {v['baseline']:.4g} "
+            f"vs the model's {v['model']:.4g}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
+            "(or fit(..., tune=\"15m\")), or a longer budget (--set train.max_minutes=... / train.epochs=...)")
+
+
 @dataclass
 class TrainOutcome:
     run_dir: Path | None
@@ -185,6 +211,7 @@ class TrainOutcome:
     metrics: dict[str, Any]  # final evaluation (also written to run_dir/metrics.json); {} when skipped
     bundle: Any = None  # the prepared data (splits, encoders), for callers that keep working with it
     artifacts: dict[str, dict] = field(default_factory=dict)
+    vs_baselines: dict[str, Any] | None = None  # the model beside its best baseline on validation
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool = False,
@@ -212,17 +239,22 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                  resume=resume, progress=progress, callbacks=callbacks)
     model.eval()
     model.run_config, model.artifacts = cfg, artifacts
+    vs = spec.baseline_check(model, bundle, cfg) if spec.baseline_check is not None else None
+    if vs is not None and vs["behind"]:
+        log.warning("%s", behind_message(cfg, vs))
     metrics: dict[str, Any] = {}
     if final_evaluation:
         metrics = spec.evaluate(model, bundle, cfg)
         metrics["train"] = {"steps": result.steps, "stop_reason": result.stop_reason,
                             "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),
                             "best_step": result.best_step}
+        if vs is not None:
+            metrics["vs_baselines"] = vs
     if run_dir is not None and metrics:
         ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
         if spec.report is not None:
             spec.report(model, bundle, metrics, run_dir)
-    return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts)
+    return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts, vs)
 
 
 def _check_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
@@ -272,5 +304,6 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
     return metrics
 
 
-__all__ = ["IN_MEMORY", "TASKS", "TaskSpec", "TrainOutcome", "build_dataclass", "catalog", "evaluate_run", "get_task",
+__all__ = ["IN_MEMORY", "TASKS", "TaskSpec", "TrainOutcome", "behind_message", "build_dataclass", "catalog",
+           "evaluate_run", "verdict", "get_task",
            "load_run", "make_run_config", "recipe_task", "run_config_from_dict", "task_options", "train_run"]

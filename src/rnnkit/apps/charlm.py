@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from rnnkit.baselines.ngram import ngram_baselines
+from rnnkit.baselines.ngram import KneserNey, ngram_baselines
 from rnnkit.config import RunConfig
 from rnnkit.data.charlm import (
     LM_TOKENIZERS,
@@ -26,7 +26,7 @@ from rnnkit.data.charlm import (
 )
 from rnnkit.errors import ConfigError
 from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
-from rnnkit.tasks import TaskSpec
+from rnnkit.tasks import TaskSpec, verdict
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,37 @@ def validate(model: CharLM, bundle: CharLMBundle) -> dict[str, float]:
     return {"val_loss": nll, "val_bpc": nll / LN2}
 
 
+def _order(bundle: CharLMBundle, order: int) -> int:
+    return min(order, max(1, int(62 // math.log2(max(2, bundle.tokenizer.vocab_size)))))  # int64 n-gram keys
+
+
+def _kneser_ney(bundle: CharLMBundle, order: int) -> KneserNey:
+    """The Kneser-Ney model of the training text, fitted once per bundle."""
+    key = f"kn-{order}"
+    if key not in bundle.cache:
+        bundle.cache[key] = KneserNey(order, bundle.tokenizer.vocab_size).fit(bundle.train_ids.numpy())
+    return bundle.cache[key]
+
+
 def baselines(bundle: CharLMBundle, order: int) -> dict[str, dict[str, float]]:
-    order = min(order, max(1, int(62 // math.log2(max(2, bundle.tokenizer.vocab_size)))))  # int64 n-gram keys
+    order = _order(bundle, order)
     key = f"baselines-{order}"
     if key not in bundle.cache:
-        bundle.cache[key] = ngram_baselines(bundle.train_ids.numpy(), bundle.valid_ids.numpy(),
-                                            bundle.test_ids.numpy(), bundle.tokenizer.vocab_size, order)
+        bundle.cache[key] = ngram_baselines(bundle.train_ids.numpy(), {"valid": bundle.valid_ids.numpy(),
+                                            "test": bundle.test_ids.numpy()}, bundle.tokenizer.vocab_size,
+                                            order, _kneser_ney(bundle, order))
     return bundle.cache[key]
+
+
+def baseline_check(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, Any] | None:
+    """Validation bits per character beside unigram and Kneser-Ney on the same validation text."""
+    d = cfg.data
+    ids = bundle.valid_ids if d.val_chars is None else bundle.valid_ids[: d.val_chars]
+    order = _order(bundle, d.baseline_order)
+    base = ngram_baselines(bundle.train_ids.numpy(), {"valid": ids.numpy()}, bundle.tokenizer.vocab_size, order,
+                           _kneser_ney(bundle, order))
+    return verdict("val_bpc", validate(model, bundle)["val_bpc"], {k: v["valid_bpc"] for k, v in base.items()},
+                   higher_is_better=False)
 
 
 def evaluate(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, Any]:
@@ -177,4 +201,5 @@ TASK = TaskSpec(
     sample=sample,
     estimator="rnnkit.estimators.language:LanguageModel",
     cli_options={"--level": ("data.level", "char | word"), "--minutes": ("train.max_minutes", "time budget")},
+    baseline_check=baseline_check,
 )

@@ -30,7 +30,7 @@ from rnnkit.data.sequences import InputDataConfig, InputEncoder
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
-from rnnkit.tasks import TaskSpec
+from rnnkit.tasks import TaskSpec, verdict
 
 log = logging.getLogger(__name__)
 SELECT_BY = ("loss", "accuracy")
@@ -179,6 +179,17 @@ def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig) 
     return out
 
 
+def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig) -> dict[str, Any] | None:
+    """Validation accuracy beside majority and the kind's baselines fitted on the training part."""
+    from rnnkit.apps.classify_baselines import validation_baselines
+
+    if not cfg.data.baselines or not len(bundle.val[1]):
+        return None
+    base = validation_baselines(bundle)
+    return verdict("val_accuracy", validate(model, bundle)["val_accuracy"],
+                   {k: v["val_accuracy"] for k, v in base.items()}, higher_is_better=True)
+
+
 def report(model: SequenceClassifier, bundle: ClassifyBundle, metrics: dict[str, Any], run_dir: Any) -> None:
     """Write confusion.png next to the run's metrics (called after training and `evaluate`)."""
     from pathlib import Path
@@ -199,6 +210,7 @@ TASK = TaskSpec(
     cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
                  "--label-column": ("data.label_column", "column holding the class label"),
                  "--test-data": ("data.test_source", "a separate test file")},
+    baseline_check=baseline_check,
 )
 
 __all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "input_encoder", "predict_logits",

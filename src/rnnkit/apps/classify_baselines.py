@@ -25,10 +25,10 @@ from rnnkit.evaluation.classification import scores
 log = logging.getLogger(__name__)
 
 
-def _key(bundle: Any, train_x: list, test_x: list) -> str:
+def _key(bundle: Any, train_x: list, train_y: np.ndarray, test_x: list, test_y: np.ndarray) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([bundle.raw.source, bundle.raw.kind, bundle.cfg.dtw_window, 1]).encode())
-    for arr in (bundle.train_y, bundle.test[1]):
+    h.update(json.dumps([bundle.raw.source, bundle.raw.kind, bundle.cfg.dtw_window, 2]).encode())
+    for arr in (train_y, test_y):
         h.update(np.ascontiguousarray(arr).tobytes())
     for xs in (train_x, test_x):
         for x in xs:
@@ -51,37 +51,40 @@ def _predictions(kind: str, train_x: list, train_y: np.ndarray, test_x: list, wi
     return preds
 
 
-def run_baselines(bundle: Any) -> dict[str, dict[str, float]]:
-    """{name: {test_accuracy, test_macro_f1, seconds}} for majority + the kind's standard baselines."""
+def _inputs(bundle: Any, xs: list, where: list[str]) -> list:
+    """What the baselines read: texts as they are, token ids as words, series normalised as the model sees them."""
+    kind = bundle.raw.kind
+    if kind == "text":
+        return list(xs)
+    if kind == "tokens":  # ids read as words, so TF-IDF + LR is the bar as for text
+        return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in xs]
+    return [bundle.scaler.transform(check_series(x, w)) for x, w in zip(xs, where)]
+
+
+def score_baselines(bundle: Any, train: tuple[list, list[str], np.ndarray], test: tuple[list, list[str], np.ndarray],
+                    prefix: str) -> dict[str, dict[str, float]]:
+    """{name: {<prefix>accuracy, <prefix>macro_f1}} of majority and the kind's standard baselines fitted
+    on ``train`` and scored on ``test`` (each ``(raw examples, row descriptions, encoded labels)``)."""
     from rnnkit.data.archive import cache_dir
 
-    raw, (_, test_y) = bundle.raw, bundle.test
     C = len(bundle.labels.names)
-    kind = "text" if raw.kind in ("text", "tokens") else raw.kind
-    if raw.kind == "text":
-        train_x, test_x = list(raw.train_x), list(raw.test_x)
-    elif raw.kind == "tokens":  # ids read as words, so TF-IDF + LR is the bar as for text
-        words = lambda ids: " ".join(f"t{int(i)}" for i in np.asarray(ids) if i)  # noqa: E731
-        train_x, test_x = [words(x) for x in raw.train_x], [words(x) for x in raw.test_x]
-    else:  # the same normalisation as the model sees
-        tf = bundle.scaler.transform
-        train_x = [tf(check_series(x, w)) for x, w in zip(raw.train_x, raw.train_where)]
-        test_x = [tf(check_series(x, w)) for x, w in zip(raw.test_x, raw.test_where)]
-    path = cache_dir() / "baselines" / f"{_key(bundle, train_x, test_x)}.json"
+    kind = "text" if bundle.raw.kind in ("text", "tokens") else bundle.raw.kind
+    train_x, test_x = _inputs(bundle, train[0], train[1]), _inputs(bundle, test[0], test[1])
+    train_y, test_y = train[2], test[2]
+    path = cache_dir() / "baselines" / f"{_key(bundle, train_x, train_y, test_x, test_y)}-{prefix}.json"
     if path.is_file():
         try:
             return json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             pass
-    out: dict[str, dict[str, float]] = {}
-    maj = B.majority(bundle.train_y, len(test_y))
-    s = scores(test_y, maj, C)
-    out["majority"] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
+    preds = {"majority": B.majority(train_y, len(test_y))}
     t0 = time.monotonic()
-    for name, pred in _predictions(kind, train_x, bundle.train_y, test_x, bundle.cfg.dtw_window).items():
-        s = scores(test_y, pred, C)
-        out[name] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
+    preds.update(_predictions(kind, train_x, train_y, test_x, bundle.cfg.dtw_window))
     log.info("baselines took %.1f s", time.monotonic() - t0)
+    out = {}
+    for name, pred in preds.items():
+        s = scores(test_y, pred, C)
+        out[name] = {f"{prefix}accuracy": s["accuracy"], f"{prefix}macro_f1": s["macro_f1"]}
     try:
         from rnnkit.checkpoint import atomic_write_json
 
@@ -91,4 +94,29 @@ def run_baselines(bundle: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-__all__ = ["run_baselines"]
+def run_baselines(bundle: Any) -> dict[str, dict[str, float]]:
+    """Baselines fitted on the whole training split (training + validation part: they need no model
+    selection) and scored on the test split."""
+    raw = bundle.raw
+    return score_baselines(bundle, (raw.train_x, raw.train_where, bundle.train_y),
+                           (raw.test_x, raw.test_where, bundle.test[1]), "test_")
+
+
+def validation_baselines(bundle: Any) -> dict[str, dict[str, float]]:
+    """Baselines fitted on the model's training part and scored on its validation part: what the
+    model is compared with at the end of training (the test split stays untouched)."""
+    raw = bundle.raw
+    if raw.val_x is not None:
+        train = (raw.train_x, raw.train_where, bundle.train_y)
+        val = (raw.val_x, raw.val_where, bundle.val[1])
+    else:
+        pick = lambda seq: [seq[i] for i in bundle.val_idx]  # noqa: E731
+        fit = [int(i) for i in bundle.fit_idx]
+        train = ([raw.train_x[i] for i in fit], [raw.train_where[i] for i in fit], bundle.train_y[fit])
+        val = (pick(raw.train_x), pick(raw.train_where), bundle.val[1])
+    if not len(val[2]):
+        return {}
+    return score_baselines(bundle, train, val, "val_")
+
+
+__all__ = ["run_baselines", "score_baselines", "validation_baselines"]

@@ -21,7 +21,7 @@ from rnnkit.data.forecast_time import step_labels
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
-from rnnkit.tasks import TaskSpec, load_run
+from rnnkit.tasks import TaskSpec, load_run, verdict
 from rnnkit.train.fit import fit
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,19 @@ def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[
     return res
 
 
+def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any] | None:
+    """Validation MASE (origins in the ``val_size`` tail, every baseline refitted before each origin)
+    beside naive / seasonal naive / ETS / ARIMA; None without a validation tail (the held-out test
+    comparison then says it, as ``rnn_loses``)."""
+    origins = bundle.val_origins[:: cfg.data.horizon]
+    if not len(origins):
+        return None
+    res = compare(bundle, origins, model_forecasts(model, bundle, origins), cfg.data.horizon, prefix="val_",
+                  baselines=cfg.data.baselines, interval=model.interval_level)
+    return verdict("val_mase", res["val_mase"], {k: v["val_mase"] for k, v in res["baselines"].items()},
+                   higher_is_better=False)
+
+
 TASK = TaskSpec(
     name="forecast",
     description="time-series forecasting, backtested against naive / seasonal naive / ETS / ARIMA",
@@ -120,6 +133,7 @@ TASK = TaskSpec(
                  "--target-column": ("data.target_columns", "CSV: target column(s), comma-separated"),
                  "--covariates": ("data.past_covariates", "CSV: past covariate columns, comma-separated"),
                  "--known-covariates": ("data.known_covariates", "CSV: covariates known ahead, comma-separated")},
+    baseline_check=baseline_check,
 )
 
 

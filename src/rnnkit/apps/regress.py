@@ -27,7 +27,7 @@ from rnnkit.data.regress import TargetScaler, as_target_arrays, collate_targets
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
 from rnnkit.evaluation.regression import regression_scores
 from rnnkit.models.regressor import LOSSES, RegressorConfig, SequenceRegressor
-from rnnkit.tasks import TaskSpec
+from rnnkit.tasks import TaskSpec, verdict
 
 log = logging.getLogger(__name__)
 TARGETS = "targets.json"
@@ -49,6 +49,7 @@ class RegressBundle:
     per_step: bool
     train: ClassBatches
     n_fit: int
+    val_idx: np.ndarray  # training examples held out for validation (empty with explicit val data)
     val: tuple[list, list[np.ndarray]]  # encoded inputs, targets in original units
     test: tuple[list, list[np.ndarray]]
     train_targets: list[np.ndarray]  # every training example's targets (fit + val part), original units
@@ -91,7 +92,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
     log.info("%s (%s, %s): %d train / %d val / %d test, %d output(s)", raw.source, raw.kind,
              "one target per step" if per_step else "one target per sequence", len(fit_idx), len(val[0]),
              len(test[0]), ys[0].shape[-1])
-    return RegressBundle(raw, d, encoder, scaler, per_step, train, len(fit_idx), val, test, ys)
+    return RegressBundle(raw, d, encoder, scaler, per_step, train, len(fit_idx), val_idx, val, test, ys)
 
 
 def artifacts(bundle: RegressBundle) -> dict[str, dict]:
@@ -147,18 +148,43 @@ def _baseline_inputs(bundle: RegressBundle, xs: list[Any], where: list[str]) -> 
     return bundle.encoder.encode(xs, where)  # the model's own normalisation
 
 
-def run_baselines(bundle: RegressBundle) -> dict[str, dict[str, float]]:
-    """{name: {test_rmse, test_mae, test_r2}} for the training mean and ridge regression."""
-    raw, (_, test_y) = bundle.raw, bundle.test
-    truth = np.concatenate([y.reshape(-1) for y in test_y])
-    preds = {"mean": B.mean(bundle.train_targets, test_y)}
+def score_baselines(bundle: RegressBundle, train: tuple[list, list[str], list[np.ndarray]],
+                    test: tuple[list, list[str], list[np.ndarray]], prefix: str) -> dict[str, dict[str, float]]:
+    """{name: {<prefix>rmse, <prefix>mae, <prefix>r2}} of the training mean and ridge regression fitted
+    on ``train`` and scored on ``test`` (each ``(raw examples, row descriptions, targets)``)."""
+    truth = np.concatenate([y.reshape(-1) for y in test[2]])
+    preds = {"mean": B.mean(train[2], test[2])}
     kind = "text" if bundle.encoder.kind in ("text", "tokens") else "series"
-    ridge = B.ridge(kind, _baseline_inputs(bundle, raw.train_x, raw.train_where), bundle.train_targets,
-                    _baseline_inputs(bundle, raw.test_x, raw.test_where), bundle.per_step)
+    ridge = B.ridge(kind, _baseline_inputs(bundle, train[0], train[1]), train[2],
+                    _baseline_inputs(bundle, test[0], test[1]), bundle.per_step)
     if ridge is not None:
         preds["ridge"] = ridge
-    return {name: {f"test_{k}": v for k, v in regression_scores(truth, np.concatenate(
+    return {name: {f"{prefix}{k}": v for k, v in regression_scores(truth, np.concatenate(
         [np.asarray(p).reshape(-1) for p in pred])).items()} for name, pred in preds.items()}
+
+
+def run_baselines(bundle: RegressBundle) -> dict[str, dict[str, float]]:
+    """Baselines fitted on every training example and scored on the test split."""
+    raw = bundle.raw
+    return score_baselines(bundle, (raw.train_x, raw.train_where, bundle.train_targets),
+                           (raw.test_x, raw.test_where, bundle.test[1]), "test_")
+
+
+def baseline_check(model: SequenceRegressor, bundle: RegressBundle, cfg: RunConfig) -> dict[str, Any] | None:
+    """Validation RMSE beside the mean and ridge fitted on the training part."""
+    raw = bundle.raw
+    if not cfg.data.baselines or not len(bundle.val[0]):
+        return None
+    if raw.val_x is not None:
+        train, val = (raw.train_x, raw.train_where, bundle.train_targets), (raw.val_x, raw.val_where, bundle.val[1])
+    else:
+        fit = [i for i in range(len(raw.train_x)) if i not in set(bundle.val_idx.tolist())]
+        pick = lambda seq, idx: [seq[i] for i in idx]  # noqa: E731
+        train = (pick(raw.train_x, fit), pick(raw.train_where, fit), pick(bundle.train_targets, fit))
+        val = (pick(raw.train_x, bundle.val_idx), pick(raw.train_where, bundle.val_idx), bundle.val[1])
+    base = score_baselines(bundle, train, val, "val_")
+    return verdict("val_rmse", validate(model, bundle)["val_rmse"], {k: v["val_rmse"] for k, v in base.items()},
+                   higher_is_better=False)
 
 
 def evaluate(model: SequenceRegressor, bundle: RegressBundle, cfg: RunConfig) -> dict[str, Any]:
@@ -193,6 +219,7 @@ TASK = TaskSpec(
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="regress",
     monitor="val_loss", headline=("test_rmse", "test_r2", "test_rmse_vs_best_baseline"),
     progress_fields={"sq_err": "mse"}, estimator="rnnkit.estimators.regressor:SequenceRegressor",
+    baseline_check=baseline_check,
     cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
                  "--target-column": ("data.target_column", "column holding the numeric target"),
                  "--test-data": ("data.test_source", "a separate test file")},

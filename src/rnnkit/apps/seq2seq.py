@@ -33,7 +33,7 @@ from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.sequences import exact_match, multi_reference_errors, sequence_metrics
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks import TaskSpec
+from rnnkit.tasks import TaskSpec, verdict
 
 log = logging.getLogger(__name__)
 TOKENIZER = "tokenizer.json"
@@ -184,6 +184,16 @@ def evaluate(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str,
     return out
 
 
+def baseline_check(model: Seq2Seq, bundle: Seq2SeqBundle, cfg: RunConfig) -> dict[str, Any] | None:
+    """Greedy validation exact match beside copying the source (what a model must at least beat)."""
+    pairs = bundle.valid[: bundle.max_valid]
+    if not pairs:
+        return None
+    copy = exact_match([s for s, _ in pairs], [t for _, t in pairs])
+    return verdict("val_exact_match", validate(model, bundle)["val_exact_match"], {"copy source": copy},
+                   higher_is_better=True)
+
+
 def with_test(bundle: Seq2SeqBundle, pairs: list[Pair]) -> Seq2SeqBundle:
     """The bundle with ``pairs`` as its test split (an estimator's ``evaluate``)."""
     return replace(bundle, test=list(pairs), references={})
@@ -216,6 +226,7 @@ TASK = TaskSpec(
                                    "test_token_error_rate_any_reference", "test_wer_no_stress",
                                    "test_token_error_rate_no_stress"),
     progress_fields={"nll": "nll", "tok_acc": "acc"}, estimator="rnnkit.estimators.seq2seq:Seq2Seq",
+    baseline_check=baseline_check,
     cli_options={"--src-level": ("data.src_level", "char | word"), "--tgt-level": ("data.tgt_level", "char | word")},
 )
 

@@ -102,12 +102,14 @@ class KneserNey:
         return float(-self.log2prob(ids).mean())
 
 
-def ngram_baselines(train: np.ndarray, valid: np.ndarray, test: np.ndarray, vocab_size: int,
-                    order: int = 5) -> dict[str, dict[str, float]]:
-    """Unigram and interpolated Kneser-Ney `order`-gram bits per character on valid and test."""
-    kn = KneserNey(order, vocab_size).fit(train)
-    out = {"unigram": {"valid_bpc": unigram_bpc(train, valid, vocab_size),
-                       "test_bpc": unigram_bpc(train, test, vocab_size)},
-           f"kneser_ney_{order}gram": {"valid_bpc": kn.bpc(valid), "test_bpc": kn.bpc(test)}}
+def ngram_baselines(train: np.ndarray, splits: dict[str, np.ndarray], vocab_size: int, order: int = 5,
+                    kn: KneserNey | None = None) -> dict[str, dict[str, float]]:
+    """Unigram and interpolated Kneser-Ney `order`-gram bits per character on each of ``splits``
+    ({"valid": ids, "test": ids} -> ``valid_bpc``, ``test_bpc``); ``kn`` reuses a model already
+    fitted on ``train``. Empty splits are left out."""
+    kn = kn or KneserNey(order, vocab_size).fit(train)
+    splits = {k: v for k, v in splits.items() if len(v)}
+    out = {"unigram": {f"{k}_bpc": unigram_bpc(train, v, vocab_size) for k, v in splits.items()},
+           f"kneser_ney_{order}gram": {f"{k}_bpc": kn.bpc(v) for k, v in splits.items()}}
     assert all(math.isfinite(v) for d in out.values() for v in d.values())
     return out

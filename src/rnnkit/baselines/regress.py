@@ -24,7 +24,7 @@ def mean(train_y: Sequence[np.ndarray], test_y: Sequence[np.ndarray]) -> list[np
 def _ridge(xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray) -> np.ndarray:
     from sklearn.linear_model import RidgeCV
 
-    return RidgeCV(alphas=ALPHAS).fit(xtr, ytr).predict(xte).reshape(len(xte), -1)
+    return RidgeCV(alphas=ALPHAS).fit(xtr, ytr).predict(xte).reshape(xte.shape[0], -1)
 
 
 def ridge(kind: str, train_x: Sequence, train_y: Sequence[np.ndarray], test_x: Sequence,

@@ -113,6 +113,7 @@ class Estimator(BaseEstimator):
         self._adopt(outcome.model, cfg, outcome.artifacts, history, outcome.metrics, out)
         self._bundle = outcome.bundle
         self.fit_result_ = outcome.fit
+        self.vs_baselines_ = outcome.vs_baselines  # the model beside its best baseline on validation
         log.info("%s: %s after %d steps; best %s=%s at step %s", type(self).__name__, outcome.fit.stop_reason,
                  outcome.fit.steps, outcome.fit.monitor, outcome.fit.best_value, outcome.fit.best_step)
         return self
