@@ -125,6 +125,42 @@ def train(
         console.print(f"saved to {run_dir}")
 
 
+@app.command(cls=_TrainCommand, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tune(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="Task name or recipe, as for `rnnkit train`; the task's own options follow."),
+    data: str = typer.Option(None, "--data", help="Data: a bundled name (`rnnkit datasets`) or a path."),
+    budget: str = typer.Option("15m", "--budget", help="Total time: search, then the final run (e.g. 90s, 15m, 1h)."),
+    set_: list[str] = typer.Option([], "--set", help="Fix a config key for every trial: section.key=value."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-tune-<time>)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the search (Optuna's TPE sampler)."),
+) -> None:
+    """Search the task's configuration space on validation data for --budget, then train the best
+    configuration on all the training data as a normal run (trials in RUN/tune/trials.json and .png)."""
+    from rnnkit.estimators import estimator_class
+    from rnnkit.tasks import TASKS, make_run_config, recipe_task, task_options
+
+    with clean_errors():
+        spec = TASKS[recipe_task(task)]
+        cfg = make_run_config(task, [*task_options(spec, list(ctx.args)), *set_], data)
+        run_dir = out or Path("runs") / f"{cfg.task}-tune-{time.strftime('%Y%m%d-%H%M%S')}"
+        console.print(f"[bold]tune {cfg.task}[/] -> {run_dir}  (data: {cfg.data.source}, budget {budget})")
+
+        def show(r: dict[str, Any]) -> None:
+            value = "-" if r["value"] is None else f"{r['value']:.4f}"
+            params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+            console.print(f"  trial {r['number']:>3} {r['state'].lower():<8} {spec.monitor} {value} "
+                          f"({r['seconds']:.0f} s)  {params}", highlight=False)
+
+        est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
+        est.fit_dataset(cfg.data.source, out=run_dir, tune=budget, on_trial=show, seed=seed)
+        best = est.tune_["best"]
+        console.print(f"best trial {best['number']}: {spec.monitor} {best['value']:.4f}; trained again on all "
+                      f"the training data ({est.fit_result_.steps} steps)")
+        _print_metrics(est.metrics_, spec.headline, est.config_)
+        console.print(f"saved to {run_dir} (trials: {run_dir / 'tune' / 'trials.json'}, trials.png)")
+
+
 def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...], cfg: Any = None) -> None:
     shown = [k for k in headline if k in metrics] or [k for k, v in metrics.items() if isinstance(v, float)]
     console.print("  ".join(f"{k}={metrics[k]:.4f}" for k in shown))

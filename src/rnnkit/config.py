@@ -59,6 +59,7 @@ class TrainConfig:
     max_steps: int | None = 1000  # None: no step limit (then epochs or max_minutes ends the run)
     epochs: int | None = None  # passes over the training data (whichever limit comes first ends the run)
     max_minutes: float | None = None  # wall-clock budget (resumed runs count earlier time)
+    schedule_by_time: bool = True  # the cosine follows max_minutes too; False: max_minutes only stops the run
     eval_every: int | None = 200  # steps between validations; None: at the end of every epoch
     early_stopping_patience: int | None = None  # evaluations without improvement; None or 0: never stop early
     seed: int = 0

@@ -216,12 +216,14 @@ class TrainOutcome:
 
 def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool = False,
               progress: ProgressReporter | None = None, raw: Any = None,
-              callbacks: tuple | list = (), final_evaluation: bool = True) -> TrainOutcome:
+              callbacks: tuple | list = (), final_evaluation: bool = True, compare_baselines: bool = True
+              ) -> TrainOutcome:
     """prepare data -> build model -> fit (checkpoints in run_dir, if given) -> final evaluation.
 
     ``raw`` is data already in memory in the task's raw form (what an estimator's ``fit(X, y)``
     builds); without it the task reads ``cfg.data.source``. ``final_evaluation=False`` skips the
-    held-out evaluation (data given in memory has no test split)."""
+    held-out evaluation (data given in memory has no test split); ``compare_baselines=False`` skips
+    the validation comparison with the baselines (search trials)."""
     spec = TASKS[cfg.task]
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None:
@@ -239,7 +241,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                  resume=resume, progress=progress, callbacks=callbacks)
     model.eval()
     model.run_config, model.artifacts = cfg, artifacts
-    vs = spec.baseline_check(model, bundle, cfg) if spec.baseline_check is not None else None
+    vs = spec.baseline_check(model, bundle, cfg) if spec.baseline_check is not None and compare_baselines else None
     if vs is not None and vs["behind"]:
         log.warning("%s", behind_message(cfg, vs))
     metrics: dict[str, Any] = {}

@@ -76,7 +76,7 @@ def split_for_validation(raw: RawClassData, train_y: np.ndarray, d: Any) -> tupl
     validation set, else a stratified ``val_fraction`` carved from training (never from test)."""
     if raw.val_x is not None:
         return np.arange(len(train_y)), np.zeros(0, np.int64)
-    return stratified_val_split(train_y, d.val_fraction, d.split_seed)
+    return stratified_val_split(train_y, d.val_fraction, d.split_seed if d.val_seed is None else d.val_seed)
 
 
 def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBundle:

@@ -75,7 +75,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
                        test_fraction=d.test_fraction, split_seed=d.split_seed, numeric=True)
     n = len(raw.train_x)
     if raw.val_x is None:
-        order = np.random.default_rng(d.split_seed).permutation(n)
+        order = np.random.default_rng(d.split_seed if d.val_seed is None else d.val_seed).permutation(n)
         k = int(round(d.val_fraction * n)) if n > 1 else 0
         fit_idx, val_idx = np.sort(order[k:]), np.sort(order[:k])
     else:

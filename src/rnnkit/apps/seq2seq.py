@@ -75,20 +75,31 @@ class Seq2SeqBundle:
     stress_free_scores: bool = False
 
 
+def _registered_pairs() -> set[str]:
+    """Names of the bundled real pair sets (the registry's seq2seq data sets: cmudict, en-past-tense, ...)."""
+    from rnnkit.data.registry import DATASETS
+
+    return {name for name, spec in DATASETS.items() if spec.task == "seq2seq"}
+
+
 def load_pairs(d: Seq2SeqDataConfig) -> tuple[list[Pair], list[Pair], list[Pair], str, str, str, dict]:
     """(train, valid, test, src_level, tgt_level, label, references) for ``d.source``; ``references``
     maps a source (token tuple) to all its accepted targets where it has several."""
     if d.source in SYNTHETIC:
         tr, va, te = synthetic_pairs(d.source, d.n_train or None, d.seed)
         return tr, va, te, "char", "char", f"synthetic: {d.source}", {}
-    if d.source == "cmudict":
+    if d.source in _registered_pairs():
         from rnnkit.data.registry import load_dataset
-        data = load_dataset("cmudict")
+        data = load_dataset(d.source)
         conv = [[(list(w), list(p)) for w, p in split] for split in (data.train, data.valid, data.test)]
         refs = {tuple(w): [list(p) for p in ps] for w, ps in data.references.items()}
-        return conv[0], conv[1], conv[2], "char", "word", "cmudict (real, fixed-seed word split)", refs
+        # the target side is read by characters when every target token is one character (en-past-tense),
+        # else by words (cmudict's phonemes, pinyin syllables)
+        tgt_level = "char" if all(len(t) == 1 for _, tgt in conv[0] for t in tgt) else "word"
+        return conv[0], conv[1], conv[2], "char", tgt_level, f"{d.source} (real, fixed-seed split by source)", refs
     if not Path(d.source).is_file():
-        raise DataError(f"data.source={d.source!r} is neither a bundled set ({', '.join([*SYNTHETIC, 'cmudict'])}) "
+        raise DataError(f"data.source={d.source!r} is neither a bundled set "
+                        f"({', '.join([*SYNTHETIC, *sorted(_registered_pairs())])}) "
                         "nor an existing TSV/CSV file")
     pairs = read_pairs(d.source, d.src_level, d.tgt_level, d.max_len)
     tr, va, te = split_pairs(pairs, d.valid_fraction, d.test_fraction, d.seed)

@@ -46,7 +46,8 @@ class InputDataConfig:
     normalize: str = "none"  # none | per_series | global (numeric inputs)
     val_fraction: float = 0.1  # carved from the training split
     test_fraction: float = 0.2  # only for sources without a test split
-    split_seed: int = 0
+    split_seed: int = 0  # the test split of sources without one, and the validation split
+    val_seed: int | None = None  # another validation split of the same training data (None: split_seed)
     eval_batch_size: int = 256
     baselines: bool = True
 

@@ -101,15 +101,28 @@ class Estimator(BaseEstimator):
 
     # ------------------------------------------------------------------ training
     def _train(self, raw: Any, *, out: str | Path | None = None, resume: bool = False, callbacks: Any = (),
-               verbose: int | str | None = None, final_evaluation: bool = False, **fit_kw: Any) -> Estimator:
-        """Train through the task flow on ``raw`` (None: the config's data source) and keep the result."""
+               verbose: int | str | None = None, final_evaluation: bool = False, tune: str | float | None = None,
+               on_trial: Any = None, seed: int = 0, **fit_kw: Any) -> Estimator:
+        """Train through the task flow on ``raw`` (None: the config's data source) and keep the result;
+        with ``tune`` (a budget such as "15m"), search the task's space on validation data first
+        (:mod:`rnnkit.tune`) and train the best configuration."""
         from rnnkit.display import reporters_for
 
         cfg = self._config(**fit_kw)
         history = History()
         shown = reporters_for(self.verbose if verbose is None else verbose, TASKS[cfg.task].progress_fields)
-        outcome = train_run(cfg, out, resume=resume, raw=raw, callbacks=[history, *shown, *callbacks],
-                            final_evaluation=final_evaluation)
+        if tune is not None:
+            from rnnkit.tune import tune_run
+
+            if resume:
+                raise ConfigError("tune and resume do not mix: resume the final run without tune")
+            found = tune_run(cfg, tune, out, raw=raw, callbacks=[history, *shown, *callbacks],
+                             final_evaluation=final_evaluation, seed=seed, on_trial=on_trial)
+            outcome, cfg = found.final, found.config
+            self.tune_ = {"best": found.best, "trials": found.trials}
+        else:
+            outcome = train_run(cfg, out, resume=resume, raw=raw, callbacks=[history, *shown, *callbacks],
+                                final_evaluation=final_evaluation)
         self._adopt(outcome.model, cfg, outcome.artifacts, history, outcome.metrics, out)
         self._bundle = outcome.bundle
         self.fit_result_ = outcome.fit
@@ -119,13 +132,15 @@ class Estimator(BaseEstimator):
         return self
 
     def fit_dataset(self, source: str, *, out: str | Path | None = None, resume: bool = False,
-                    callbacks: Any = (), verbose: int | str | None = None, **fit_kw: Any) -> Estimator:
+                    callbacks: Any = (), verbose: int | str | None = None, tune: str | float | None = None,
+                    **fit_kw: Any) -> Estimator:
         """Train on a bundled data set (``rnnkit datasets``) or a file, read exactly as
         ``rnnkit train --data SOURCE`` reads it, then evaluate on its held-out test split
         (``metrics_``: the model beside the task's baselines). ``out`` keeps checkpoints there
-        (``resume=True`` continues a run from its last one)."""
+        (``resume=True`` continues a run from its last one); ``tune="15m"`` searches first, as
+        ``rnnkit tune`` (``tune_`` then holds the trials)."""
         return self._train(None, out=out, resume=resume, callbacks=callbacks, verbose=verbose,
-                           final_evaluation=True, source=source, **fit_kw)
+                           final_evaluation=True, tune=tune, source=source, **fit_kw)
 
     def _adopt(self, model: Any, cfg: RunConfig, artifacts: dict[str, dict], history: History,
                metrics: dict[str, Any], run_dir: str | Path | None) -> None:

@@ -68,7 +68,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
             validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,
             max_minutes: float | None = None, callbacks: Any = (), verbose: int | str | None = None,
-            out: Any = None) -> SequenceClassifier:
+            tune: str | float | None = None, out: Any = None) -> SequenceClassifier:
         """Train on examples ``X`` (see :mod:`rnnkit.estimators.inputs`) with labels ``y``.
 
         ``validation_data=(X_val, y_val)`` or ``validation_split`` (a stratified fraction of the
@@ -88,8 +88,8 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         if validation_data is not None:
             vx, vy = self._examples(*validation_data, what="validation_data")
             raw.val_x, raw.val_y, raw.val_where = vx, [str(v) for v in vy], where("validation_data", len(vx))
-        self._train(raw, out=out, callbacks=callbacks, verbose=verbose, epochs=epochs, batch_size=batch_size,
-                    max_minutes=max_minutes, validation_split=validation_split)
+        self._train(raw, out=out, callbacks=callbacks, verbose=verbose, tune=tune, epochs=epochs,
+                    batch_size=batch_size, max_minutes=max_minutes, validation_split=validation_split)
         return self
 
     def _adopt(self, model: Any, cfg: Any, artifacts: dict[str, dict], *args: Any) -> None:

@@ -101,7 +101,7 @@ class Forecaster(Estimator):
     def fit(self, data: Any, y: Any = None, *, time: str | None = None, target: str | list[str] | None = None,
             past_covariates: list[str] | None = None, known_covariates: list[str] | None = None,
             epochs: int | None = None, max_minutes: float | None = None, callbacks: Any = (),
-            verbose: int | str | None = None, out: Any = None) -> Forecaster:
+            verbose: int | str | None = None, tune: str | float | None = None, out: Any = None) -> Forecaster:
         """Train on ``data`` (columns: ``target`` series, else every numeric column; ``time`` column,
         else the index), then score the held-out tail beside the baselines (``metrics_``).
         ``past_covariates`` are known up to each forecast origin, ``known_covariates`` also ahead."""
@@ -111,7 +111,7 @@ class Forecaster(Estimator):
                        known_covariates=_columns(known_covariates))
         self._time = time
         frame = self._frame_of(data, self._config(**columns), time)
-        return self._train(frame, out=out, callbacks=callbacks, verbose=verbose, final_evaluation=True,
+        return self._train(frame, out=out, callbacks=callbacks, verbose=verbose, tune=tune, final_evaluation=True,
                            epochs=epochs, max_minutes=max_minutes, **columns)
 
     @staticmethod

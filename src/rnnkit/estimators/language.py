@@ -57,7 +57,7 @@ class LanguageModel(Estimator):
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None, validation_split: float | None = None,
             epochs: int | None = None, batch_size: int | None = None, max_minutes: float | None = None,
             minutes: float | None = None, callbacks: Any = (), verbose: int | str | None = None,
-            out: Any = None) -> LanguageModel:
+            tune: str | float | None = None, out: Any = None) -> LanguageModel:
         """Train on the text ``X`` (a string, or a list of documents joined by line breaks).
 
         Validation is ``validation_data`` (a text) or the last ``validation_split`` of ``X`` (5% by
@@ -72,7 +72,7 @@ class LanguageModel(Estimator):
         else:
             train, valid, _ = split_text(text, cfg.data.valid_fraction, 0.0)
         corpus = Corpus(train, valid, "", IN_MEMORY)
-        return self._train(corpus, out=out, callbacks=callbacks, verbose=verbose, epochs=epochs,
+        return self._train(corpus, out=out, callbacks=callbacks, verbose=verbose, tune=tune, epochs=epochs,
                            batch_size=batch_size, max_minutes=minutes or max_minutes, validation_split=validation_split)
 
     def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,

@@ -58,7 +58,7 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
     def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
             validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,
             max_minutes: float | None = None, callbacks: Any = (), verbose: int | str | None = None,
-            out: Any = None) -> SequenceRegressor:
+            tune: str | float | None = None, out: Any = None) -> SequenceRegressor:
         """Train on examples ``X`` with numeric targets ``y`` (see the module docstring for shapes).
 
         ``validation_data=(X_val, y_val)`` or ``validation_split`` (a random fraction of the training
@@ -69,8 +69,8 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
         if validation_data is not None:
             vx, vy = self._examples(*validation_data, what="validation_data")
             raw.val_x, raw.val_y, raw.val_where = vx, vy, where("validation_data", len(vx))
-        return self._train(raw, out=out, callbacks=callbacks, verbose=verbose, epochs=epochs, batch_size=batch_size,
-                           max_minutes=max_minutes, validation_split=validation_split)
+        return self._train(raw, out=out, callbacks=callbacks, verbose=verbose, tune=tune, epochs=epochs,
+                           batch_size=batch_size, max_minutes=max_minutes, validation_split=validation_split)
 
     def _adopt(self, model: Any, cfg: Any, artifacts: dict[str, dict], *args: Any) -> None:
         super()._adopt(model, cfg, artifacts, *args)

@@ -70,7 +70,8 @@ class Seq2Seq(Estimator):
 
     def fit(self, X: Any, y: Any = None, *, validation_data: Any = None, validation_split: float | None = None,
             epochs: int | None = None, batch_size: int | None = None, max_minutes: float | None = None,
-            callbacks: Any = (), verbose: int | str | None = None, out: Any = None) -> Seq2Seq:
+            callbacks: Any = (), verbose: int | str | None = None, tune: str | float | None = None,
+            out: Any = None) -> Seq2Seq:
         """Train on ``(source, target)`` string pairs ``X`` (or sources ``X``, targets ``y``).
 
         Validation is ``validation_data`` (pairs) or ``validation_split`` of the distinct sources
@@ -86,8 +87,8 @@ class Seq2Seq(Estimator):
         if not valid:
             raise DataError(f"{len(pairs)} pairs leave no validation pair; give more pairs or validation_data")
         raw = (train, valid, [], d.src_level, d.tgt_level, IN_MEMORY, {})
-        return self._train(raw, out=out, callbacks=callbacks, verbose=verbose, epochs=epochs, batch_size=batch_size,
-                           max_minutes=max_minutes, validation_split=validation_split)
+        return self._train(raw, out=out, callbacks=callbacks, verbose=verbose, tune=tune, epochs=epochs,
+                           batch_size=batch_size, max_minutes=max_minutes, validation_split=validation_split)
 
     def translate(self, texts: str | list[str], beam: int | None = None,
                   length_penalty: float | None = None) -> str | list[str]:

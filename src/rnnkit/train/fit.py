@@ -188,8 +188,10 @@ class _Loop:
         return self.elapsed_before + (time.monotonic() - self.t0)
 
     def time_fraction(self) -> float:
-        """Fraction of the max_minutes budget spent (0 without a budget); drives the cosine too."""
-        return self.elapsed() / (self.cfg.max_minutes * 60) if self.cfg.max_minutes else 0.0
+        """Fraction of the max_minutes budget spent (0 without a budget, or when the budget is only a
+        hard stop: ``schedule_by_time=False``); drives the cosine too."""
+        cfg = self.cfg
+        return self.elapsed() / (cfg.max_minutes * 60) if cfg.max_minutes and cfg.schedule_by_time else 0.0
 
     def batches(self) -> Iterator[tuple[Any, bool]]:
         """Endless ``(batch, last_of_epoch)`` from the saved position on; one batch of look-ahead

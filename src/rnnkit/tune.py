@@ -1,0 +1,284 @@
+"""Budgeted hyper-parameter search on validation data: ``rnnkit tune`` and ``fit(..., tune="15m")``.
+
+Optuna's TPE sampler proposes configurations from a documented space per task (``SPACES``); each
+trial is an ordinary ``train_run`` on the training data, scored by the task's monitor on its
+validation split (never the test split). Small data sets (under ``SMALL`` examples) average three
+repeated validation splits (``data.val_seed`` 0, 1, 2; the test split never moves), so one lucky
+split does not pick the winner. Poor trials are pruned by Optuna's median rule from their validation
+curve. Each trial gets at most an eighth of the search time (``MIN_TRIALS``). Every trial is recorded
+(``tune/trials.json`` and ``tune/trials.png`` in the run directory); the best configuration is then
+trained again on all the training data and saved as a normal run.
+
+The search gets three quarters of the budget; the final training gets the rest (at least as long as
+the best trial took). For classify and regress the final run folds the validation part back into the
+training data and trains for the best trial's number of steps (scaled to the larger data), with no
+early stopping; forecasting validates on the last horizon of the training rows during the search
+(``data.val_size``) and trains on every training row at the end. Trials run one at a time (two
+cores: parallel trials would only slow each other).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnkit.config import RunConfig, apply_overrides
+from rnnkit.errors import ConfigError
+from rnnkit.tasks import TASKS, TrainOutcome, train_run
+from rnnkit.train.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+SMALL = 500  # fewer training examples than this: three repeated validation splits per trial
+MIN_TRIALS = 8  # a trial's time is capped so that at least this many fit in the search
+
+
+def parse_budget(budget: str | float | int) -> float:
+    """``"15m"``, ``"90s"``, ``"1h"`` or a number of minutes -> seconds."""
+    if isinstance(budget, (int, float)):
+        seconds = float(budget) * 60
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(budget))
+        if not m:
+            raise ConfigError(f"budget {budget!r}: use a number of minutes or e.g. 90s, 15m, 1h")
+        seconds = float(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "": 60}[m.group(2)]
+    if seconds < 10:
+        raise ConfigError(f"budget {budget!r} is under 10 seconds: too short for one trial")
+    return seconds
+
+
+# --------------------------------------------------------------------------- search spaces
+
+def _sequence_space(trial: Any, bundle: Any) -> list[str]:
+    """classify / regress: the encoder, its regularisation and the optimiser."""
+    kind = bundle.raw.kind
+    out = [f"model.cell={trial.suggest_categorical('cell', ['gru', 'lstm'])}",
+           f"model.hidden_size={trial.suggest_categorical('hidden_size', [32, 64, 128, 256])}",
+           f"model.num_layers={trial.suggest_int('num_layers', 1, 2)}",
+           f"model.bidirectional={trial.suggest_categorical('bidirectional', [False, True])}",
+           f"model.pooling={trial.suggest_categorical('pooling', ['last', 'mean', 'max', 'attention'])}",
+           f"model.input_dropout={trial.suggest_float('input_dropout', 0.0, 0.5)}",
+           f"model.head_dropout={trial.suggest_float('head_dropout', 0.0, 0.5)}",
+           f"train.lr={trial.suggest_float('lr', 3e-4, 1e-2, log=True)}",
+           f"train.weight_decay={trial.suggest_float('weight_decay', 1e-6, 1e-2, log=True)}",
+           f"train.batch_size={trial.suggest_categorical('batch_size', [16, 32, 64])}",
+           "train.optimizer=adamw"]
+    if kind in ("text", "tokens"):
+        out.append(f"model.embed_dim={trial.suggest_categorical('embed_dim', [32, 64, 128])}")
+    if kind == "text":
+        out.append(f"data.tokenizer={trial.suggest_categorical('tokenizer', ['word', 'char'])}")
+    if kind in ("series", "image"):
+        out.append(f"data.normalize={trial.suggest_categorical('normalize', ['none', 'per_series', 'global'])}")
+        if trial.suggest_categorical("frontend", ["none", "conv"]) == "conv":
+            out += ["model.frontend=conv",
+                    f"model.conv_channels={trial.suggest_categorical('conv_channels', [32, 64, 128])}",
+                    f"model.conv_kernel={trial.suggest_categorical('conv_kernel', [3, 5, 8])}"]
+    return out
+
+
+def _forecast_space(trial: Any, bundle: Any) -> list[str]:
+    period = max(1, bundle.frame.period)
+    positive = bool((bundle.frame.targets > 0).all())
+    return [f"model.cell={trial.suggest_categorical('cell', ['gru', 'lstm'])}",
+            f"model.hidden_size={trial.suggest_categorical('hidden_size', [16, 32, 64])}",
+            f"model.skip={trial.suggest_categorical('skip', ['none', 'last', 'seasonal', 'seasonal_trend'])}",
+            f"model.ensemble={trial.suggest_categorical('ensemble', [1, 3])}",
+            f"model.input_dropout={trial.suggest_float('input_dropout', 0.0, 0.3)}",
+            f"data.context={max(4, period * trial.suggest_int('context_periods', 1, 3))}",
+            f"data.scaler={trial.suggest_categorical('scaler', ['standard', 'log1p'] if positive else ['standard'])}",
+            f"train.lr={trial.suggest_float('lr', 3e-4, 1e-2, log=True)}"]
+
+
+def _charlm_space(trial: Any, bundle: Any) -> list[str]:
+    return [f"model.cell={trial.suggest_categorical('cell', ['lstm', 'gru'])}",
+            f"model.hidden_size={trial.suggest_categorical('hidden_size', [128, 256, 512])}",
+            f"model.num_layers={trial.suggest_int('num_layers', 1, 2)}",
+            f"model.dropout={trial.suggest_float('dropout', 0.0, 0.3)}",
+            f"train.seq_len={trial.suggest_categorical('seq_len', [50, 100])}",
+            f"train.lr={trial.suggest_float('lr', 1e-3, 1e-2, log=True)}"]
+
+
+def _seq2seq_space(trial: Any, bundle: Any) -> list[str]:
+    return [f"model.cell={trial.suggest_categorical('cell', ['lstm', 'gru'])}",
+            f"model.hidden_size={trial.suggest_categorical('hidden_size', [64, 128, 256])}",
+            f"model.attention={trial.suggest_categorical('attention', ['additive', 'dot', 'general'])}",
+            f"model.dropout={trial.suggest_float('dropout', 0.0, 0.3)}",
+            f"train.lr={trial.suggest_float('lr', 1e-3, 1e-2, log=True)}"]
+
+
+#: task -> the search space: (optuna trial, prepared data) -> config overrides
+SPACES: dict[str, Callable[[Any, Any], list[str]]] = {
+    "classify": _sequence_space, "regress": _sequence_space, "forecast": _forecast_space,
+    "charlm": _charlm_space, "seq2seq": _seq2seq_space,
+}
+
+
+# --------------------------------------------------------------------------- the search
+
+class _Pruner(ProgressReporter):
+    """Reports each validation value to the trial; stops the run when Optuna prunes it."""
+
+    def __init__(self, trial: Any, monitor: str) -> None:
+        self.trial, self.monitor, self.pruned = trial, monitor, False
+
+    def evaluated(self, step: int, metrics: dict[str, Any], improved: bool) -> None:
+        value = float(metrics[self.monitor])
+        if math.isfinite(value):
+            self.trial.report(value, step)
+        if self.trial.should_prune():
+            self.pruned = self.stop_training = True
+
+
+@dataclass
+class TuneOutcome:
+    best: dict[str, Any]  # the best trial: number, value, params, overrides
+    trials: list[dict[str, Any]]
+    final: TrainOutcome  # the best configuration trained on all the training data
+    config: RunConfig
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _n_examples(bundle: Any) -> int:
+    return len(getattr(bundle.raw, "train_x", None) or []) if hasattr(bundle, "raw") else SMALL
+
+
+def _search_base(base: RunConfig) -> RunConfig:
+    """What the trials train: the base, with a validation split where the base has none."""
+    if base.task in ("classify", "regress") and base.data.val_fraction == 0:
+        return apply_overrides(base, ["data.val_fraction=0.2"])
+    if base.task == "forecast" and base.data.val_size == 0:
+        return apply_overrides(base, [f"data.val_size={base.data.horizon}"])
+    return base
+
+
+def _final_overrides(base: RunConfig, best: dict[str, Any], probe: Any) -> list[str]:
+    """The final run: every training example (classify / regress: for the best trial's steps, scaled to
+    the data the validation part adds back; forecast: every training row)."""
+    if base.task in ("classify", "regress") and best.get("best_step"):
+        n_all = _n_examples(probe)
+        n_fit = max(1, round(n_all * (1 - base.data.val_fraction)))
+        steps = max(1, round(best["best_step"] * n_all / n_fit))
+        return ["data.val_fraction=0", f"train.max_steps={steps}", "train.epochs=none",
+                "train.early_stopping_patience=none", f"train.eval_every={steps}"]
+    if base.task == "forecast":
+        return ["data.val_size=0"]
+    return []
+
+
+def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float, probe: Any,
+               trial_s: float) -> float:
+    overrides = SPACES[base.task](trial, probe)
+    trial.set_user_attr("overrides", overrides)
+    cfg = apply_overrides(base, overrides)
+    small = base.task in ("classify", "regress") and _n_examples(probe) < SMALL
+    repeats = 3 if small and trial_s >= 30 else 1
+    values = []
+    for r in range(repeats):
+        to_deadline = deadline - time.monotonic()
+        if to_deadline < 3:
+            break
+        minutes = min(cfg.train.max_minutes or math.inf, max(trial_s / repeats, 6.0), to_deadline) / 60
+        # the time cap only stops a trial: the schedule follows its steps, so a trial that ends by its
+        # epochs is reproduced exactly by its configuration
+        stop = [f"train.max_minutes={minutes}", "train.schedule_by_time=false"]
+        run = apply_overrides(cfg, stop + ([f"data.val_seed={r}"] if repeats > 1 else []))
+        pruner = _Pruner(trial, spec.monitor) if r == 0 else ProgressReporter()
+        out = train_run(run, None, raw=raw, callbacks=[pruner], final_evaluation=False, compare_baselines=False)
+        if getattr(pruner, "pruned", False):
+            import optuna
+
+            raise optuna.TrialPruned()
+        values.append(out.fit.best_value)
+        trial.set_user_attr("best_step", out.fit.best_step)
+        trial.set_user_attr("seconds", out.fit.elapsed_s)
+    if not values:  # the search time is spent: end the study (a pruned trial, not a failure)
+        trial.study.stop()
+        import optuna
+
+        raise optuna.TrialPruned()
+    return float(sum(values) / len(values))
+
+
+def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = None, *, raw: Any = None,
+             callbacks: tuple | list = (), final_evaluation: bool = True, seed: int = 0,
+             on_trial: Callable[[dict[str, Any]], None] | None = None) -> TuneOutcome:
+    """Search ``SPACES[task]`` around ``base`` for ``budget`` (see :func:`parse_budget`), then train the
+    best configuration on all the training data (into ``run_dir`` when given)."""
+    import optuna
+
+    if base.task not in SPACES:
+        raise ConfigError(f"no search space for task {base.task!r}; tunable: {', '.join(SPACES)}")
+    spec, total = TASKS[base.task], parse_budget(budget)
+    base = _search_base(base)
+    start = time.monotonic()
+    deadline = start + 0.75 * total
+    probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
+    records: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        return _run_trial(trial, base, raw, spec, deadline, probe, (deadline - start) / MIN_TRIALS)
+
+    def record(study: Any, trial: Any) -> None:
+        rec = {"number": trial.number, "state": trial.state.name, "value": trial.value,
+               "params": trial.params, "overrides": trial.user_attrs.get("overrides", []),
+               "best_step": trial.user_attrs.get("best_step"), "seconds": round(trial.duration.total_seconds(), 1)}
+        records.append(rec)
+        log.info("trial %d %s: %s %s", trial.number, rec["state"], spec.monitor, rec["value"])
+        if on_trial is not None:
+            on_trial(rec)
+        if time.monotonic() >= deadline:
+            study.stop()
+
+    study.optimize(objective, timeout=max(1.0, deadline - time.monotonic()), callbacks=[record])
+    done = [r for r in records if r["state"] == "COMPLETE"]
+    if not done:
+        raise ConfigError(f"no trial finished within the budget ({total / 60:.1f} min); give a larger --budget")
+    best = min(done, key=lambda r: r["value"])
+    final_cfg = apply_overrides(base, best["overrides"] + _final_overrides(base, best, probe))
+    left = max(0.5, (start + total - time.monotonic()) / 60)
+    final_cfg = apply_overrides(final_cfg, [f"train.max_minutes={max(left, (best['seconds'] or 0) / 60)}"])
+    final = train_run(final_cfg, run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation)
+    if run_dir is not None:
+        write_trials(Path(run_dir) / "tune", records, best, spec.monitor)
+    return TuneOutcome(best, records, final, final_cfg)
+
+
+def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, Any], monitor: str) -> None:
+    """trials.json (every trial) and trials.png (each trial's value and the best so far)."""
+    from rnnkit.checkpoint import atomic_write, atomic_write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / "trials.json", {"monitor": monitor, "best": best, "trials": records})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    done = [r for r in records if r["state"] == "COMPLETE"]
+    ax.scatter([r["number"] for r in done], [r["value"] for r in done], s=14, label="trial")
+    best_so_far, lows = math.inf, []
+    for r in done:
+        best_so_far = min(best_so_far, r["value"])
+        lows.append(best_so_far)
+    ax.step([r["number"] for r in done], lows, where="post", color="tab:red", label="best so far")
+    pruned = [r["number"] for r in records if r["state"] == "PRUNED"]
+    if pruned:
+        ax.scatter(pruned, [max(lows)] * len(pruned), marker="x", color="grey", label="pruned")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"validation {monitor}")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(folder / "trials.png", lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+__all__ = ["SPACES", "TuneOutcome", "parse_budget", "tune_run", "write_trials"]

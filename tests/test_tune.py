@@ -1,0 +1,74 @@
+"""`rnnkit tune` / fit(tune=...): a budgeted Optuna search on validation data that finishes within its
+budget, records every trial, and whose best trial is reproduced by training its configuration again."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from rnnkit.config import apply_overrides
+from rnnkit.errors import ConfigError
+from rnnkit.tune import parse_budget
+
+
+def test_budgets_parse() -> None:
+    assert [parse_budget(b) for b in ("90s", "15m", "1h", 2, "0.5m")] == [90, 900, 3600, 120, 30]
+    with pytest.raises(ConfigError, match="under 10 seconds"):
+        parse_budget("5s")
+    with pytest.raises(ConfigError, match="e.g. 90s, 15m, 1h"):
+        parse_budget("soon")
+
+
+def test_tune_finishes_in_budget_and_its_best_trial_reproduces(tmp_path) -> None:
+    from rnnkit.estimators import SequenceClassifier
+    from rnnkit.tasks import train_run
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 8, 2)).astype(np.float32)
+    y = (X[:, :4, 0].sum(1) > 0).astype(int)
+    est = SequenceClassifier(epochs=6, verbose=0, random_state=0)
+    t0 = time.monotonic()
+    est.fit(X, y, tune="24s", out=tmp_path / "run")
+    assert time.monotonic() - t0 < 24 * 1.25 + 5  # the budget, with the final run's last evaluation
+    trials, best = est.tune_["trials"], est.tune_["best"]
+    assert len(trials) >= 3 and {t["state"] for t in trials} <= {"COMPLETE", "PRUNED"}
+    assert best["value"] == min(t["value"] for t in trials if t["state"] == "COMPLETE")
+    saved = json.loads((tmp_path / "run" / "tune" / "trials.json").read_text())
+    assert saved["best"]["number"] == best["number"] and (tmp_path / "run" / "tune" / "trials.png").is_file()
+    # the best trial again: its configuration, trained the same way, gives the same validation value
+    from rnnkit.tune import _search_base
+
+    base = _search_base(SequenceClassifier(epochs=6, verbose=0, random_state=0)._config())
+    again = train_run(apply_overrides(base, best["overrides"]), None, raw=_raw(X, y), final_evaluation=False)
+    assert again.fit.best_value == pytest.approx(best["value"], rel=1e-6)
+    # the final model was trained on every training example (validation folded back in)
+    assert est.config_.data.val_fraction == 0 and len(est._bundle.fit_idx) == 90
+    assert est.predict(X).shape == (90,)
+
+
+def _raw(X, y):
+    from rnnkit.data.classify_sources import RawClassData
+    from rnnkit.tasks import IN_MEMORY
+
+    return RawClassData("series", list(X), [str(v) for v in y], [], [], [f"X[{i}]" for i in range(len(X))], [],
+                        IN_MEMORY, label_order=["0", "1"], label_values=[0, 1])
+
+
+def test_cli_tune_writes_a_normal_run(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    import rnnkit
+    from rnnkit.cli import app
+
+    rows = [("a fine film", "pos"), ("a poor film", "neg"), ("fine acting", "pos"), ("poor plot", "neg")] * 12
+    csv = tmp_path / "r.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    r = CliRunner().invoke(app, ["tune", "classify", "--data", str(csv), "--budget", "20s", "--out",
+                                 str(tmp_path / "t"), "--set", "train.max_steps=30", "--set", "model.ensemble=1",
+                                 "--set", "data.baselines=false", "--set", "train.max_minutes=none"])
+    assert r.exit_code == 0, r.output
+    assert "trial   0" in r.output and "best trial" in r.output and "test_accuracy=" in r.output
+    assert rnnkit.load(tmp_path / "t").predict(["a fine plot"]).shape == (1,)
