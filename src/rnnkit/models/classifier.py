@@ -86,8 +86,7 @@ class SequenceClassifier(SequenceEncoder):
         return self._combine(self._outputs(x, lengths))
 
     def _single(self, x: Tensor, lengths: Tensor | None = None) -> ClassifierOutput:
-        y, h, lengths = self.encode(x, lengths)
-        pooled, weights = self.pool(y, h, lengths)
+        pooled, weights, lengths = self.summarise(x, lengths)
         return ClassifierOutput(self.head(pooled), weights, lengths)
 
     def loss(self, batch, state=None) -> tuple[Tensor, None, dict[str, Tensor]]:

@@ -2,9 +2,14 @@
 
     x (B, T) token ids    -> Embedding(padding_idx=0)   -> (B, T, E)
     x (B, T, F) features  -> as is                      -> (B, T, F)
-                          -> ConvFrontEnd (optional; lengths shrink with pooling)
+                          -> ConvFrontEnd (frontend="conv"; lengths shrink with pooling)
                           -> Stack(cell, layers, bidirectional, dropout) -> (B, T', H')
     pool                  -> POOLINGS[pooling] (masked by lengths)      -> (B, P)
+    frontend="fcn"        -> [pooled ; FCNBranch(input)]                -> (B, P + C)
+
+``frontend="fcn"`` is the LSTM-FCN family (Karim et al. 2017): a fully convolutional branch
+(``rnnkit.layers.fcn``) reads the same input beside the recurrent one and the two summaries are
+concatenated.
 
 Pooling (every one honours ``lengths``, so padding never changes a prediction): ``last`` the final
 state of the top layer (both directions), ``mean`` / ``max`` over valid steps, ``attention``
@@ -25,10 +30,11 @@ from torch import Tensor, nn
 from rnnkit.errors import ConfigError
 from rnnkit.layers.attention import AdditiveAttention
 from rnnkit.layers.conv import ConvFrontEnd
+from rnnkit.layers.fcn import FCNBranch
 from rnnkit.layers.masks import lengths_to_mask
 from rnnkit.layers.stack import Stack
 
-FRONTENDS = ("none", "conv")
+FRONTENDS = ("none", "conv", "fcn")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class EncoderConfig:
     conv_kernel: int = 5
     conv_layers: int = 1
     conv_pool: int = 1
+    fcn_channels: tuple[int, ...] = (128, 256, 128)  # frontend="fcn": the convolutional branch
+    fcn_kernels: tuple[int, ...] = (8, 5, 3)
     pooling: str = "last"  # last | mean | max | attention
     attn_size: int = 64
     head_dropout: float = 0.0
@@ -116,23 +124,40 @@ class SequenceEncoder(nn.Module):
         if c.pooling == "attention":
             self.query = nn.Parameter(torch.randn(1, c.attn_size) * 0.1)
             self.attention = AdditiveAttention(c.attn_size, self.stack.output_size, c.attn_size)
+        self.fcn = FCNBranch(size, c.fcn_channels, c.fcn_kernels) if c.frontend == "fcn" else None
 
     @property
     def pooled_size(self) -> int:
         c = self.config
-        return (self.stack.num_directions * c.hidden_size if POOLINGS[c.pooling][1] == "directions"
-                else self.stack.output_size)
+        rnn = (self.stack.num_directions * c.hidden_size if POOLINGS[c.pooling][1] == "directions"
+               else self.stack.output_size)
+        return rnn + (self.fcn.output_size if self.fcn is not None else 0)
 
-    def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """(outputs (B, T', H'), final h (L*D, B, H), lengths (B,) after the front-end)."""
+    def _inputs(self, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
         B, T = x.shape[:2]
         lengths = (torch.full((B,), T, dtype=torch.long, device=x.device) if lengths is None
                    else lengths.to(x.device, torch.long))
-        h = self.embedding(x) if self.embedding is not None else x  # (B, T, E|F)
+        return (self.embedding(x) if self.embedding is not None else x), lengths  # (B, T, E|F)
+
+    def _recur(self, h: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         if self.frontend is not None:
             h, lengths = self.frontend(h, lengths)  # (B, T', C)
         y, state = self.stack(h, lengths=lengths)  # (B, T', H')
         return y, state[0], lengths
+
+    def encode(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """(outputs (B, T', H'), final h (L*D, B, H), lengths (B,) after the front-end)."""
+        return self._recur(*self._inputs(x, lengths))
+
+    def summarise(self, x: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor | None, Tensor]:
+        """(the sequence's summary (B, pooled_size), attention weights or None, lengths after the front-end):
+        the pooled recurrent outputs, and beside them the FCN branch's summary when there is one."""
+        h, lengths = self._inputs(x, lengths)
+        y, last, out_lengths = self._recur(h, lengths)
+        pooled, weights = self.pool(y, last, out_lengths)
+        if self.fcn is not None:
+            pooled = torch.cat([pooled, self.fcn(h, lengths)], -1)  # (B, P + C)
+        return pooled, weights, out_lengths
 
     def pool(self, y: Tensor, h: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
         """(pooled (B, P), attention weights (B, T') or None)."""

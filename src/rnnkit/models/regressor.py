@@ -60,6 +60,9 @@ class SequenceRegressor(SequenceEncoder):
                  vocab_size: int | None = None, input_size: int | None = None) -> None:
         if per_step and config.frontend == "conv" and config.conv_pool > 1:
             raise ConfigError("a per-step regressor needs every step: model.conv_pool must be 1")
+        if per_step and config.frontend == "fcn":
+            raise ConfigError("model.frontend=fcn summarises whole sequences; a per-step regressor needs "
+                              "frontend=none or conv")
         super().__init__(config, vocab_size=vocab_size, input_size=input_size)
         self.n_outputs, self.per_step = n_outputs, per_step
         width = self.stack.output_size if per_step else self.pooled_size
@@ -69,10 +72,10 @@ class SequenceRegressor(SequenceEncoder):
                               input_size=input_size) for _ in range(config.ensemble - 1))
 
     def _single(self, x: Tensor, lengths: Tensor | None) -> RegressorOutput:
-        y, h, lengths = self.encode(x, lengths)
         if self.per_step:
+            y, _, lengths = self.encode(x, lengths)
             return RegressorOutput(self.head(y), None, lengths)  # (B, T, K)
-        pooled, weights = self.pool(y, h, lengths)
+        pooled, weights, lengths = self.summarise(x, lengths)
         return RegressorOutput(self.head(pooled), weights, lengths)  # (B, K)
 
     def _outputs(self, x: Tensor, lengths: Tensor | None) -> list[RegressorOutput]:
