@@ -20,6 +20,9 @@ NOT_SEQUENCES = {
     "check_classifiers_train": "its last part feeds a shorter sequence at predict, which is valid for an RNN; "
                                "accuracy, shapes and probabilities are checked before that",
 }
+# float32 convolutions (the FCN branch of the data-aware default for numeric series) round differently
+# for different batch sizes: predictions on a subset agree to ~1e-6, not sklearn's 1e-7
+FLOAT32 = {"check_methods_subset_invariance": "float32 batched convolutions agree to ~1e-6 across batch sizes"}
 
 
 @pytest.mark.parametrize("cls", [SequenceClassifier, SequenceRegressor, Forecaster, LanguageModel, Seq2Seq])
@@ -54,7 +57,7 @@ def test_sklearn_estimator_checks(est) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = check_estimator(est, expected_failed_checks=NOT_SEQUENCES, on_fail=None)
+        results = check_estimator(est, expected_failed_checks={**NOT_SEQUENCES, **FLOAT32}, on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert not failed
     assert sum(r["status"] == "passed" for r in results) >= 45
@@ -69,7 +72,8 @@ def test_pipeline_grid_search_and_cross_validation() -> None:
     X = rng.normal(size=(120, 12)).astype(np.float32)
     y = (np.cumsum(X, 1)[:, -4:].mean(1) > 0).astype(int)
     pipe = make_pipeline(FunctionTransformer(lambda a: a[:, :, None] * 2.0),
-                         SequenceClassifier(epochs=12, verbose=0, random_state=0))
+                         SequenceClassifier(frontend="none", pooling="last", normalize="none", batch_size=32, epochs=12,
+                                            verbose=0, random_state=0))
     grid = GridSearchCV(pipe, {"sequenceclassifier__hidden_size": [4, 24], "sequenceclassifier__lr": [1e-2]}, cv=3)
     grid.fit(X, y)
     assert grid.best_params_["sequenceclassifier__hidden_size"] in (4, 24) and grid.best_score_ > 0.7

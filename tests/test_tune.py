@@ -39,9 +39,11 @@ def test_tune_finishes_in_budget_and_its_best_trial_reproduces(tmp_path) -> None
     saved = json.loads((tmp_path / "run" / "tune" / "trials.json").read_text())
     assert saved["best"]["number"] == best["number"] and (tmp_path / "run" / "tune" / "trials.png").is_file()
     # the best trial again: its configuration, trained the same way, gives the same validation value
+    from rnnkit.tasks import resolve_defaults
     from rnnkit.tune import _search_base
 
-    base = _search_base(SequenceClassifier(epochs=6, verbose=0, random_state=0)._config())
+    resolved = resolve_defaults(SequenceClassifier(epochs=6, verbose=0, random_state=0)._config(), _raw(X, y))[0]
+    base = _search_base(resolved)
     again = train_run(apply_overrides(base, best["overrides"]), None, raw=_raw(X, y), final_evaluation=False)
     assert again.fit.best_value == pytest.approx(best["value"], rel=1e-6)
     # the final model was trained on every training example (validation folded back in)

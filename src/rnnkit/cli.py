@@ -90,7 +90,7 @@ def train(
     and calls its `fit_dataset`: everything here is also one line of Python."""
     from rnnkit.display import RichProgress
     from rnnkit.estimators import estimator_class
-    from rnnkit.tasks import TASKS, make_run_config, recipe_task, run_config_from_dict, task_options
+    from rnnkit.tasks import TASKS, make_run_config, recipe_task, resolve_defaults, run_config_from_dict, task_options
 
     with clean_errors():
         spec = TASKS[recipe_task(task)]
@@ -105,10 +105,13 @@ def train(
             cfg = make_run_config(task, set_, data)
         run_dir = out or _default_run_dir(cfg.task)
         console.print(f"[bold]{cfg.task}[/] -> {run_dir}  (data: {getattr(cfg.data, 'source', '?')})")
+        cfg, raw, chosen = resolve_defaults(cfg)
+        _print_defaults(chosen)
         est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
         try:
             with RichProgress(console, spec.progress_fields) as progress:
-                est.fit_dataset(cfg.data.source, out=run_dir, resume=resume, callbacks=[progress])
+                est.fit_dataset(cfg.data.source, out=run_dir, resume=resume, callbacks=[progress], data=raw,
+                                defaults=chosen)
         except KeyboardInterrupt:
             err_console.print(f"interrupted: checkpoint saved; continue with  rnnkit train {cfg.task} "
                               f"--out {run_dir} --resume", highlight=False)
@@ -159,6 +162,19 @@ def tune(
                       f"the training data ({est.fit_result_.steps} steps)")
         _print_metrics(est.metrics_, spec.headline, est.config_)
         console.print(f"saved to {run_dir} (trials: {run_dir / 'tune' / 'trials.json'}, trials.png)")
+
+
+def _print_defaults(chosen: list[tuple[str, Any, str, str]]) -> None:
+    """The configuration the data chose: every key, its value and the rule that chose it."""
+    if not chosen:
+        return
+    from rich.table import Table
+
+    table = Table("setting", "value", "rule (rnnkit.defaults; --set any of them to override)", box=None,
+                  title="chosen from the data", title_justify="left", pad_edge=False)
+    for key, value, rule, _ in chosen:
+        table.add_row(key, str(value), rule)
+    console.print(table)
 
 
 def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...], cfg: Any = None) -> None:

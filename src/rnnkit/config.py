@@ -91,16 +91,22 @@ class RunConfig:
     model: Any
     data: Any
     train: TrainConfig = field(default_factory=TrainConfig)
+    # data-aware defaults (rnnkit.defaults): None = a complete configuration (a recipe, or one already
+    # resolved); a tuple = the keys the user set, every other key is chosen from the data at training
+    user_keys: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (written as `config.json`), with a format version."""
-        return {
+        out = {
             "format_version": CONFIG_FORMAT_VERSION,
             "task": self.task,
             "model": _to_plain(dataclasses.asdict(self.model)),
             "data": _to_plain(dataclasses.asdict(self.data)),
             "train": _to_plain(dataclasses.asdict(self.train)),
         }
+        if self.user_keys is not None:
+            out["user_keys"] = list(self.user_keys)
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], model_cls: type, data_cls: type) -> RunConfig:
@@ -109,11 +115,13 @@ class RunConfig:
         if version > CONFIG_FORMAT_VERSION:
             raise ConfigError(f"config format_version {version} is newer than this rnnkit "
                               f"({CONFIG_FORMAT_VERSION}); upgrade rnnkit")
+        keys = d.get("user_keys")
         return cls(
             task=d["task"],
             model=build_dataclass(model_cls, d.get("model", {}), "model"),
             data=build_dataclass(data_cls, d.get("data", {}), "data"),
             train=build_dataclass(TrainConfig, d.get("train", {}), "train"),
+            user_keys=None if keys is None else tuple(keys),
         )
 
     def to_json(self) -> str:
@@ -238,6 +246,11 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, s
             raise ConfigError(f"--set expects section.key=value (e.g. train.lr=1e-3), got {item!r}")
         out.setdefault(section, {})[name] = value
     return out
+
+
+def override_keys(items: list[str] | tuple[str, ...]) -> list[str]:
+    """The ``section.key`` names of ``section.key=value`` overrides."""
+    return [f"{section}.{k}" for section, values in parse_overrides(items).items() for k in values]
 
 
 def apply_overrides(cfg: RunConfig, items: list[str] | tuple[str, ...]) -> RunConfig:

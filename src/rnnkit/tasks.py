@@ -14,6 +14,7 @@ than the data, so training and loading from disk build the model through the sam
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +25,7 @@ from typing import Any
 from torch import nn
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import RunConfig, apply_overrides, build_dataclass, load_recipe
+from rnnkit.config import RunConfig, apply_overrides, build_dataclass, load_recipe, override_keys
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.train.fit import fit
 from rnnkit.train.progress import FitResult, ProgressReporter
@@ -72,6 +73,10 @@ class TaskSpec:
     # baseline_check(model, bundle, cfg) -> verdict: the model beside its best baseline on validation
     # (see `verdict`); None where a task has no baseline to compare with there
     baseline_check: Callable[[nn.Module, Any, RunConfig], dict[str, Any] | None] | None = None
+    # data-aware defaults: load_raw(cfg) reads the source into the task's raw form (what prepare_data
+    # takes), summarise(cfg, raw) describes it for the rules of rnnkit.defaults
+    load_raw: Callable[[RunConfig], Any] | None = None
+    summarise: Callable[[RunConfig, Any], Any] | None = None
 
 
 # task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy
@@ -157,9 +162,14 @@ def catalog() -> dict[str, list[tuple[str, str]]]:
 
 def make_run_config(task_or_recipe: str, overrides: list[str] | tuple[str, ...] = (),
                     data: str | None = None) -> RunConfig:
-    """Resolve a task name (its default recipe), a shipped recipe name or a .toml path into a
-    RunConfig, then apply `--data` (sets `data.source`) and typed `--set` overrides."""
-    recipe_name = TASKS[task_or_recipe].recipe if task_or_recipe in _TASK_MODULES else task_or_recipe
+    """Resolve a task name, a shipped recipe name or a .toml path into a RunConfig, then apply
+    `--data` (sets `data.source`) and typed `--set` overrides.
+
+    A task name means data-aware defaults: the task's base recipe, and every key the overrides do not
+    set is chosen from the data when training starts (``user_keys``, :mod:`rnnkit.defaults`). A
+    recipe is taken as it is."""
+    by_task = task_or_recipe in _TASK_MODULES
+    recipe_name = TASKS[task_or_recipe].recipe if by_task else task_or_recipe
     recipe = load_recipe(recipe_name)
     task = recipe.get("task")
     if task is None:
@@ -171,7 +181,27 @@ def make_run_config(task_or_recipe: str, overrides: list[str] | tuple[str, ...] 
                               spec.model_config_cls, spec.data_config_cls)
     if data is not None:
         cfg = apply_overrides(cfg, [f"data.source={data}"])
-    return apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides)
+    if by_task and spec.summarise is not None:
+        cfg = dataclasses.replace(cfg, user_keys=tuple(["data.source", *override_keys(overrides)]))
+    return cfg
+
+
+def resolve_defaults(cfg: RunConfig, raw: Any = None) -> tuple[RunConfig, Any, list[tuple[str, Any, str, str]]]:
+    """(the configuration with data-aware defaults chosen, the raw data read for it, the choices
+    ``[(key, value, rule, why)]``); a complete configuration (``user_keys`` None) comes back as it is."""
+    spec = TASKS[cfg.task]
+    if cfg.user_keys is None or spec.summarise is None:
+        return cfg, raw, []
+    from rnnkit.defaults import as_overrides, choose
+
+    if raw is None:
+        raw = spec.load_raw(cfg)
+    chosen = choose(cfg.task, spec.summarise(cfg, raw), set(cfg.user_keys))
+    resolved = apply_overrides(dataclasses.replace(cfg, user_keys=None), as_overrides(chosen))
+    for key, value, rule, _ in chosen:
+        log.info("%s = %s  (%s)", key, value, rule)
+    return resolved, raw, chosen
 
 
 def run_config_from_dict(d: dict[str, Any]) -> RunConfig:
@@ -212,22 +242,27 @@ class TrainOutcome:
     bundle: Any = None  # the prepared data (splits, encoders), for callers that keep working with it
     artifacts: dict[str, dict] = field(default_factory=dict)
     vs_baselines: dict[str, Any] | None = None  # the model beside its best baseline on validation
+    config: RunConfig | None = None  # the configuration trained (data-aware defaults resolved)
+    defaults: list[tuple[str, Any, str, str]] = field(default_factory=list)  # (key, value, rule, why) chosen
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool = False,
               progress: ProgressReporter | None = None, raw: Any = None,
-              callbacks: tuple | list = (), final_evaluation: bool = True, compare_baselines: bool = True
-              ) -> TrainOutcome:
+              callbacks: tuple | list = (), final_evaluation: bool = True, compare_baselines: bool = True,
+              defaults: list[tuple[str, Any, str, str]] | None = None) -> TrainOutcome:
     """prepare data -> build model -> fit (checkpoints in run_dir, if given) -> final evaluation.
 
     ``raw`` is data already in memory in the task's raw form (what an estimator's ``fit(X, y)``
     builds); without it the task reads ``cfg.data.source``. ``final_evaluation=False`` skips the
     held-out evaluation (data given in memory has no test split); ``compare_baselines=False`` skips
-    the validation comparison with the baselines (search trials)."""
+    the validation comparison with the baselines (search trials). Data-aware defaults are chosen
+    here (:func:`resolve_defaults`) unless the caller already did and passes its ``defaults``."""
     spec = TASKS[cfg.task]
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None:
         _check_run_dir(run_dir, cfg, resume)
+    cfg, raw, chosen = resolve_defaults(cfg, raw)
+    chosen = chosen or list(defaults or [])
     seed_everything(cfg.train.seed)
     bundle = spec.prepare_data(cfg) if raw is None else spec.prepare_data(cfg, raw)
     artifacts = spec.artifacts(bundle)
@@ -252,11 +287,13 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                             "best_step": result.best_step}
         if vs is not None:
             metrics["vs_baselines"] = vs
+        if chosen:
+            metrics["defaults"] = [{"key": k, "value": v, "rule": r} for k, v, r, _ in chosen]
     if run_dir is not None and metrics:
         ckpt.atomic_write_json(run_dir / ckpt.FINAL_METRICS, metrics)
         if spec.report is not None:
             spec.report(model, bundle, metrics, run_dir)
-    return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts, vs)
+    return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts, vs, cfg, chosen)
 
 
 def _check_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
@@ -307,5 +344,5 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
 
 
 __all__ = ["IN_MEMORY", "TASKS", "TaskSpec", "TrainOutcome", "behind_message", "build_dataclass", "catalog",
-           "evaluate_run", "verdict", "get_task",
-           "load_run", "make_run_config", "recipe_task", "run_config_from_dict", "task_options", "train_run"]
+           "evaluate_run", "get_task", "load_run", "make_run_config", "recipe_task", "resolve_defaults",
+           "run_config_from_dict", "task_options", "train_run", "verdict"]

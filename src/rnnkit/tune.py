@@ -213,10 +213,14 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
 
     if base.task not in SPACES:
         raise ConfigError(f"no search space for task {base.task!r}; tunable: {', '.join(SPACES)}")
+    from rnnkit.tasks import resolve_defaults
+
     spec, total = TASKS[base.task], parse_budget(budget)
-    base = _search_base(base)
     start = time.monotonic()
     deadline = start + 0.75 * total
+    # the search starts from the data-aware defaults; each trial overrides some of them
+    base, raw, _ = resolve_defaults(base, raw)
+    base = _search_base(base)
     probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),

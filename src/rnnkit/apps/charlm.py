@@ -24,6 +24,7 @@ from rnnkit.data.charlm import (
     to_streams,
     tokenizer_from_dict,
 )
+from rnnkit.defaults import summarise_corpus
 from rnnkit.errors import ConfigError
 from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
 from rnnkit.tasks import TaskSpec, verdict
@@ -202,4 +203,6 @@ TASK = TaskSpec(
     estimator="rnnkit.estimators.language:LanguageModel",
     cli_options={"--level": ("data.level", "char | word"), "--minutes": ("train.max_minutes", "time budget")},
     baseline_check=baseline_check,
+    load_raw=lambda cfg: load_corpus(cfg.data.source, cfg.data.valid_fraction, cfg.data.test_fraction),
+    summarise=lambda cfg, corpus: summarise_corpus("charlm", corpus),
 )

@@ -27,6 +27,7 @@ from rnnkit.data.classify import (
 )
 from rnnkit.data.classify_sources import RawClassData, load_raw
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
+from rnnkit.defaults import summarise_sequences
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
@@ -83,9 +84,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     """Read ``cfg.data.source`` (or take ``raw``, e.g. arrays given to an estimator), split off
     validation, fit the input encoder and label encoder on the training part, encode every split."""
     d = cfg.data
-    if raw is None:
-        raw = load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.label_column,
-                       test_fraction=d.test_fraction, split_seed=d.split_seed)
+    raw = read_source(cfg) if raw is None else raw
     labels = (LabelEncoder(raw.label_order) if raw.label_order else LabelEncoder.fit(raw.train_y))
     train_y = labels.encode(raw.train_y, raw.train_where)
     test_y = labels.encode(raw.test_y, raw.test_where)
@@ -102,6 +101,13 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     log.info("%s (%s): %d train / %d val / %d test, %d classes%s", raw.source, raw.kind, len(fit_idx), len(val[1]),
              len(test_seqs), len(labels.names), f", vocabulary {len(encoder.vocab)}" if encoder.vocab else "")
     return ClassifyBundle(raw, d, labels, encoder, train, fit_idx, val_idx, val, (test_seqs, test_y), train_y)
+
+
+def read_source(cfg: RunConfig) -> RawClassData:
+    """The raw examples of ``cfg.data.source`` (bundled name or file), with their test split."""
+    d = cfg.data
+    return load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.label_column,
+                    test_fraction=d.test_fraction, split_seed=d.split_seed)
 
 
 def artifacts(bundle: ClassifyBundle) -> dict[str, dict]:
@@ -210,7 +216,8 @@ TASK = TaskSpec(
     cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
                  "--label-column": ("data.label_column", "column holding the class label"),
                  "--test-data": ("data.test_source", "a separate test file")},
-    baseline_check=baseline_check,
+    baseline_check=baseline_check, load_raw=read_source,
+    summarise=lambda cfg, raw: summarise_sequences("classify", raw),
 )
 
 __all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "input_encoder", "predict_logits",

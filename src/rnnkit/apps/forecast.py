@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from rnnkit.config import RunConfig
-from rnnkit.data.forecast import Frame
+from rnnkit.data.forecast import Frame, load_frame
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
 from rnnkit.data.forecast_time import step_labels
+from rnnkit.defaults import summarise_frame
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
@@ -133,7 +134,8 @@ TASK = TaskSpec(
                  "--target-column": ("data.target_columns", "CSV: target column(s), comma-separated"),
                  "--covariates": ("data.past_covariates", "CSV: past covariate columns, comma-separated"),
                  "--known-covariates": ("data.known_covariates", "CSV: covariates known ahead, comma-separated")},
-    baseline_check=baseline_check,
+    baseline_check=baseline_check, load_raw=lambda cfg: load_frame(cfg.data),
+    summarise=lambda cfg, frame: summarise_frame("forecast", frame, cfg.data.horizon),
 )
 
 

@@ -25,6 +25,7 @@ from rnnkit.data.classify import ClassBatches, pad_batch
 from rnnkit.data.classify_sources import RawClassData, load_raw
 from rnnkit.data.regress import TargetScaler, as_target_arrays, collate_targets
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
+from rnnkit.defaults import summarise_sequences
 from rnnkit.evaluation.regression import regression_scores
 from rnnkit.models.regressor import LOSSES, RegressorConfig, SequenceRegressor
 from rnnkit.tasks import TaskSpec, verdict
@@ -70,9 +71,7 @@ def encode(encoder: InputEncoder, items: list[Any], targets: list[Any], where: l
 
 def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBundle:
     d = cfg.data
-    if raw is None:
-        raw = load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.target_column,
-                       test_fraction=d.test_fraction, split_seed=d.split_seed, numeric=True)
+    raw = read_source(cfg) if raw is None else raw
     n = len(raw.train_x)
     if raw.val_x is None:
         order = np.random.default_rng(d.split_seed if d.val_seed is None else d.val_seed).permutation(n)
@@ -93,6 +92,13 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
              "one target per step" if per_step else "one target per sequence", len(fit_idx), len(val[0]),
              len(test[0]), ys[0].shape[-1])
     return RegressBundle(raw, d, encoder, scaler, per_step, train, len(fit_idx), val_idx, val, test, ys)
+
+
+def read_source(cfg: RunConfig) -> RawClassData:
+    """The raw examples and numeric targets of ``cfg.data.source``, with their test split."""
+    d = cfg.data
+    return load_raw(d.source, test_source=d.test_source, text_column=d.text_column, label_column=d.target_column,
+                    test_fraction=d.test_fraction, split_seed=d.split_seed, numeric=True)
 
 
 def artifacts(bundle: RegressBundle) -> dict[str, dict]:
@@ -219,7 +225,8 @@ TASK = TaskSpec(
     artifacts=artifacts, build_model=build_model, validate=validate, evaluate=evaluate, recipe="regress",
     monitor="val_loss", headline=("test_rmse", "test_r2", "test_rmse_vs_best_baseline"),
     progress_fields={"sq_err": "mse"}, estimator="rnnkit.estimators.regressor:SequenceRegressor",
-    baseline_check=baseline_check,
+    baseline_check=baseline_check, load_raw=read_source,
+    summarise=lambda cfg, raw: summarise_sequences("regress", raw),
     cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
                  "--target-column": ("data.target_column", "column holding the numeric target"),
                  "--test-data": ("data.test_source", "a separate test file")},

@@ -30,6 +30,7 @@ from rnnkit.data.seq2seq import (
     tokenize,
 )
 from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
+from rnnkit.defaults import summarise_pairs
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.sequences import exact_match, multi_reference_errors, sequence_metrics
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -237,7 +238,8 @@ TASK = TaskSpec(
                                    "test_token_error_rate_any_reference", "test_wer_no_stress",
                                    "test_token_error_rate_no_stress"),
     progress_fields={"nll": "nll", "tok_acc": "acc"}, estimator="rnnkit.estimators.seq2seq:Seq2Seq",
-    baseline_check=baseline_check,
+    baseline_check=baseline_check, load_raw=lambda cfg: load_pairs(cfg.data),
+    summarise=lambda cfg, raw: summarise_pairs("seq2seq", raw),
     cli_options={"--src-level": ("data.src_level", "char | word"), "--tgt-level": ("data.tgt_level", "char | word")},
 )
 

@@ -25,7 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from rnnkit import checkpoint as ckpt
-from rnnkit.config import RunConfig, TrainConfig, apply_overrides, build_dataclass
+from rnnkit.config import RunConfig, TrainConfig, apply_overrides, build_dataclass, override_keys
 from rnnkit.errors import ConfigError
 from rnnkit.tasks import IN_MEMORY, TASKS, load_run, make_run_config, train_run
 from rnnkit.train.history import History
@@ -75,13 +75,22 @@ class Estimator(BaseEstimator):
         raise ConfigError(f"{cls.__name__}: {name!r} is not a setting of the {cfg.task} task")
 
     def _config(self, **fit_kw: Any) -> RunConfig:
-        """The run config: base (recipe or defaults) <- parameters <- ``overrides`` <- ``fit`` keywords."""
+        """The run config: base (recipe or defaults) <- parameters <- ``overrides`` <- ``fit`` keywords.
+
+        Without a recipe, every key none of these sets is left to the data-aware defaults
+        (``user_keys``; :mod:`rnnkit.defaults` chooses them when training starts)."""
         cfg = self._base_config()
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in self._not_config}
         given = {k: v for k, v in fit_kw.items() if v is not None}
-        cfg = self._apply(cfg, params)
-        cfg = apply_overrides(cfg, list(getattr(self, "overrides", None) or ()))
-        return self._apply(cfg, given)
+        overrides = list(getattr(self, "overrides", None) or ())
+        cfg = apply_overrides(self._apply(cfg, params), overrides)
+        cfg = self._apply(cfg, given)
+        if getattr(self, "recipe", None) is None or cfg.user_keys is not None:
+            keys = {key for name, v in {**params, **given}.items() if v is not None
+                    for key in self._config_keys(name, cfg)}
+            keys |= set(override_keys(overrides)) | set(cfg.user_keys or ()) | {"data.source"}
+            cfg = dataclasses.replace(cfg, user_keys=tuple(sorted(keys)))
+        return cfg
 
     def _apply(self, cfg: RunConfig, params: dict[str, Any]) -> RunConfig:
         values: dict[str, dict[str, Any]] = {"model": {}, "data": {}, "train": {}}
@@ -102,7 +111,7 @@ class Estimator(BaseEstimator):
     # ------------------------------------------------------------------ training
     def _train(self, raw: Any, *, out: str | Path | None = None, resume: bool = False, callbacks: Any = (),
                verbose: int | str | None = None, final_evaluation: bool = False, tune: str | float | None = None,
-               on_trial: Any = None, seed: int = 0, **fit_kw: Any) -> Estimator:
+               on_trial: Any = None, seed: int = 0, defaults: Any = None, **fit_kw: Any) -> Estimator:
         """Train through the task flow on ``raw`` (None: the config's data source) and keep the result;
         with ``tune`` (a budget such as "15m"), search the task's space on validation data first
         (:mod:`rnnkit.tune`) and train the best configuration."""
@@ -122,8 +131,10 @@ class Estimator(BaseEstimator):
             self.tune_ = {"best": found.best, "trials": found.trials}
         else:
             outcome = train_run(cfg, out, resume=resume, raw=raw, callbacks=[history, *shown, *callbacks],
-                                final_evaluation=final_evaluation)
+                                final_evaluation=final_evaluation, defaults=defaults)
+        cfg = outcome.config or cfg  # with the data-aware defaults chosen
         self._adopt(outcome.model, cfg, outcome.artifacts, history, outcome.metrics, out)
+        self.defaults_ = outcome.defaults  # [(key, value, rule, why)] chosen from the data
         self._bundle = outcome.bundle
         self.fit_result_ = outcome.fit
         self.vs_baselines_ = outcome.vs_baselines  # the model beside its best baseline on validation
@@ -133,14 +144,16 @@ class Estimator(BaseEstimator):
 
     def fit_dataset(self, source: str, *, out: str | Path | None = None, resume: bool = False,
                     callbacks: Any = (), verbose: int | str | None = None, tune: str | float | None = None,
-                    **fit_kw: Any) -> Estimator:
+                    data: Any = None, defaults: Any = None, **fit_kw: Any) -> Estimator:
         """Train on a bundled data set (``rnnkit datasets``) or a file, read exactly as
         ``rnnkit train --data SOURCE`` reads it, then evaluate on its held-out test split
         (``metrics_``: the model beside the task's baselines). ``out`` keeps checkpoints there
         (``resume=True`` continues a run from its last one); ``tune="15m"`` searches first, as
-        ``rnnkit tune`` (``tune_`` then holds the trials)."""
-        return self._train(None, out=out, resume=resume, callbacks=callbacks, verbose=verbose,
-                           final_evaluation=True, tune=tune, source=source, **fit_kw)
+        ``rnnkit tune`` (``tune_`` then holds the trials). ``data`` is the source already read and
+        ``defaults`` the data-aware choices already made for it (``rnnkit.tasks.resolve_defaults``
+        returns both; the CLI prints them before training)."""
+        return self._train(data, out=out, resume=resume, callbacks=callbacks, verbose=verbose,
+                           final_evaluation=True, tune=tune, defaults=defaults, source=source, **fit_kw)
 
     def _adopt(self, model: Any, cfg: RunConfig, artifacts: dict[str, dict], history: History,
                metrics: dict[str, Any], run_dir: str | Path | None) -> None:

@@ -80,8 +80,7 @@ class Forecaster(Estimator):
     """
 
     _task = "forecast"
-    _defaults = ("data.source=" + IN_MEMORY, "train.max_steps=500", "train.eval_every=100", "train.batch_size=16",
-                 "train.lr=3e-3")
+    _defaults = ("data.source=" + IN_MEMORY,)  # the rest: data-aware (rnnkit.defaults)
 
     def __init__(self, horizon: int | None = None, context: int | None = None, cell: str | None = None,
                  hidden_size: int | None = None, num_layers: int | None = None, dropout: float | None = None,

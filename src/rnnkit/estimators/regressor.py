@@ -36,8 +36,7 @@ class SequenceRegressor(SequenceInputs, RegressorMixin, Estimator):
     _task = "regress"
     _aliases = {**Estimator._aliases, "random_state": ("train.seed", "data.split_seed"),
                 "validation_split": ("data.val_fraction",)}
-    _defaults = ("train.max_steps=none", "train.epochs=30", "train.eval_every=none",
-                 "train.early_stopping_patience=10", "data.source=" + IN_MEMORY)
+    _defaults = ("data.source=" + IN_MEMORY,)  # the rest: data-aware (rnnkit.defaults)
 
     def __init__(self, cell: str | None = None, hidden_size: int | None = None, num_layers: int | None = None,
                  bidirectional: bool | None = None, dropout: float | None = None, input_dropout: float | None = None,

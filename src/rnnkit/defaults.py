@@ -1,0 +1,232 @@
+"""Data-aware defaults: a table of rules from a summary of the training data to a configuration.
+
+When the user names a task rather than a recipe (``rnnkit train classify --data X``, or an estimator
+without ``recipe=``), every config key the user did not set is chosen here from what the data is:
+text or numeric series or images read as rows, how many examples, how long, how many channels,
+classes and their balance, the frequency and length of a series, the size of a corpus. Each rule
+names itself, so the CLI prints the chosen value of every key and the rule that chose it (as
+``explain_backend()`` does for kernels). The rules were designed on the development sets of
+docs/datasets.md, on validation data; docs/defaults.md is the table in prose.
+
+``summarise(task, raw)`` reads the data the task already loaded; ``choose(task, summary, fixed)``
+returns ``[(key, value, rule, why)]`` for the keys not in ``fixed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the rules read. Fields a task does not have stay at their defaults."""
+
+    task: str
+    kind: str = ""  # text | series | image | tokens (classify, regress); corpus; series (forecast); pairs
+    n_train: int = 0  # examples / rows / characters / pairs
+    n_classes: int = 0
+    imbalance: float = 1.0  # largest class / smallest class
+    length: float = 0.0  # median length (steps, or words of a text)
+    max_length: int = 0
+    features: int = 1  # channels per step (numeric series)
+    period: int = 1  # forecast: the seasonal period
+    horizon: int = 1
+    positive: bool = False  # forecast: every target value > 0
+    n_series: int = 1
+    per_step: bool = False  # regress: one target per input step
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``when(summary)`` -> ``sets(summary)``: config key -> value; ``why`` says it in words."""
+
+    name: str
+    when: Callable[[Summary], bool]
+    sets: Callable[[Summary], dict[str, Any]]
+    why: str
+
+
+def _lengths(items: list[Any]) -> list[int]:
+    return [len(x.split()) if isinstance(x, str) else len(x) for x in items]
+
+
+def summarise_sequences(task: str, raw: Any) -> Summary:
+    """classify / regress: the raw training examples (``RawClassData``)."""
+    n = len(raw.train_x)
+    lengths = _lengths(raw.train_x) or [0]
+    features = 1
+    if raw.kind in ("series", "image") and n:
+        first = np.asarray(raw.train_x[0])
+        features = 1 if first.ndim == 1 else int(first.shape[-1])
+    n_classes, imbalance, per_step = 0, 1.0, False
+    if task == "classify":
+        counts = np.unique(np.asarray([str(v) for v in raw.train_y]), return_counts=True)[1]
+        n_classes, imbalance = len(counts), float(counts.max() / max(1, counts.min()))
+    else:  # per-step targets: as long as their inputs (rnnkit.data.regress decides the same way)
+        per_step = all(np.ndim(y) >= 1 and len(np.atleast_1d(y)) == n_in and n_in > 1
+                       for y, n_in in zip(raw.train_y, lengths)) if raw.kind != "text" else False
+    return Summary(task, raw.kind, n, n_classes, imbalance, float(np.median(lengths)), int(max(lengths)), features,
+                   per_step=per_step)
+
+
+def summarise_frame(task: str, frame: Any, horizon: int) -> Summary:
+    """forecast: the series frame."""
+    t = frame.targets
+    return Summary(task, "series", len(t), period=int(frame.period), horizon=horizon,
+                   positive=bool((t > 0).all()), n_series=int(t.shape[1]), features=1 + frame.past.shape[1])
+
+
+def summarise_corpus(task: str, corpus: Any) -> Summary:
+    return Summary(task, "corpus", len(corpus.train), extra={"vocabulary": len(set(corpus.train[:1_000_000]))})
+
+
+def summarise_pairs(task: str, raw: tuple) -> Summary:
+    train = raw[0]
+    return Summary(task, "pairs", len(train), length=float(np.median([len(s) for s, _ in train] or [0])))
+
+
+# --------------------------------------------------------------------------- the rules
+
+def _epochs(s: Summary, batch: int, steps: int = 2000, lo: int = 20, hi: int = 300) -> int:
+    """Epochs giving about ``steps`` optimiser steps, within [lo, hi]."""
+    per_epoch = max(1, math.ceil(s.n_train * 0.9 / batch))
+    return int(min(hi, max(lo, round(steps / per_epoch))))
+
+
+def _batch(s: Summary) -> int:
+    return int(min(64, max(8, 2 ** round(math.log2(max(8, s.n_train / 20))))))
+
+
+SEQUENCE_RULES: list[Rule] = [
+    Rule("series: LSTM-FCN", lambda s: s.kind == "series" and not s.per_step,
+         lambda s: {"model.frontend": "fcn", "model.cell": "lstm", "model.hidden_size": 64, "model.pooling": "last",
+                    "model.head_dropout": 0.3, "train.lr": 1e-3},
+         "numeric series: a fully convolutional branch beside an LSTM (LSTM-FCN, Karim et al. 2017), "
+         "the family whose published UCR results beat 1-NN DTW on most sets"),
+    Rule("per-step targets", lambda s: s.per_step,
+         lambda s: {"model.cell": "lstm", "model.hidden_size": 64, "model.bidirectional": False, "train.lr": 3e-3},
+         "one target per step: a unidirectional LSTM (each output sees only its past, as at prediction time)"),
+    Rule("series: per-series z-norm", lambda s: s.kind == "series" and s.features == 1,
+         lambda s: {"data.normalize": "per_series"},
+         "one channel: each series to zero mean and unit variance (the UCR convention)"),
+    Rule("series: global norm", lambda s: s.kind == "series" and s.features > 1,
+         lambda s: {"data.normalize": "global"},
+         "several channels: training-split statistics per channel (per-series scaling erases the "
+         "channels' levels, which carry class information in multivariate sets)"),
+    Rule("images as rows", lambda s: s.kind == "image",
+         lambda s: {"model.cell": "gru", "model.hidden_size": 128, "model.bidirectional": True,
+                    "model.pooling": "mean", "model.head_dropout": 0.2, "data.normalize": "none", "train.lr": 3e-3},
+         "images read row by row: a bidirectional GRU averaged over the rows"),
+    Rule("text: bidirectional GRU, max pooling", lambda s: s.kind in ("text", "tokens"),
+         lambda s: {"model.cell": "gru", "model.hidden_size": 128 if s.n_train >= 2000 else 64,
+                    "model.bidirectional": True, "model.embed_dim": 128, "model.pooling": "max",
+                    "model.input_dropout": 0.3, "model.head_dropout": 0.5, "train.lr": 2e-3},
+         "texts: embeddings, a bidirectional GRU and max pooling over words (width by corpus size)"),
+    Rule("text: words or characters", lambda s: s.kind == "text",
+         lambda s: {"data.tokenizer": "word" if s.length >= 3 else "char",
+                    "data.min_freq": 2 if s.n_train >= 2000 else 1},
+         "texts of three words or more are read by words (rare words dropped in large corpora); "
+         "shorter ones by characters"),
+    Rule("text: long documents", lambda s: s.kind in ("text", "tokens") and s.length > 200,
+         lambda s: {"data.max_len": 400},
+         "documents longer than 200 words (median) are cut at 400 tokens: the start carries the topic, "
+         "the rest mostly costs time"),
+    Rule("class imbalance", lambda s: s.task == "classify" and s.imbalance >= 3,
+         lambda s: {"model.class_weights": "balanced"},
+         "the largest class is 3 or more times the smallest: classes weighted n / (C n_c)"),
+    Rule("small data: a larger validation share", lambda s: s.n_train < 200,
+         lambda s: {"data.val_fraction": 0.2},
+         "under 200 examples: 20% of the training data validates (10% would be a handful)"),
+    Rule("budget", lambda s: True,
+         lambda s: {"train.batch_size": _batch(s), "train.epochs": _epochs(s, _batch(s)), "train.max_steps": None,
+                    "train.eval_every": None, "train.early_stopping_patience": 20, "train.max_minutes": 5.0,
+                    "train.optimizer": "adamw", "train.weight_decay": 1e-4},
+         "batch about 1/20 of the data (8-64); epochs for about 2,000 steps (20-300), validated every "
+         "epoch, early stopping after 20 without improvement, 5 minutes at most"),
+]
+
+
+def _context(s: Summary) -> int:
+    """Three seasons (at least two horizons) where the series leaves room for several training windows."""
+    room = max(4, (s.n_train - 2 * s.horizon) // 2)
+    want = max(3 * s.period, 2 * s.horizon) if s.period > 1 else max(2 * s.horizon, 8)
+    return int(min(want, room))
+
+
+FORECAST_RULES: list[Rule] = [
+    Rule("seasonal context", lambda s: True, lambda s: {"data.context": _context(s)},
+         "the input window: three seasons (or two horizons) where the series leaves room for training windows"),
+    Rule("seasonal skip", lambda s: s.period > 1 and _context(s) >= s.period,
+         lambda s: {"model.skip": "seasonal"},
+         "a seasonal series whose window holds a season: the network learns the correction to seasonal naive"),
+    Rule("level skip", lambda s: s.period <= 1 or _context(s) < s.period,
+         lambda s: {"model.skip": "last"},
+         "no usable season: the network learns the change from the last value (naive)"),
+    Rule("positive: log scale", lambda s: s.positive,
+         lambda s: {"data.scaler": "log1p"},
+         "every value is positive: log1p scaling (multiplicative seasonality becomes additive)"),
+    Rule("signed: standard scale", lambda s: not s.positive,
+         lambda s: {"data.scaler": "standard"},
+         "zero or negative values: standardised with the training rows' mean and deviation"),
+    Rule("short series: ensemble", lambda s: s.n_train < 500,
+         lambda s: {"model.ensemble": 5},
+         "under 500 rows: five members averaged (a strong, cheap regulariser on tiny series)"),
+    Rule("forecast model and budget", lambda s: True,
+         lambda s: {"model.cell": "lstm", "model.hidden_size": 32, "model.strategy": "direct",
+                    "model.decoder": "linear", "train.batch_size": 16, "train.lr": 3e-3, "train.max_steps": 500,
+                    "train.eval_every": 100, "train.max_minutes": 5.0, "train.grad_clip": 1.0},
+         "a direct 32-unit LSTM, 500 steps (small series learn in seconds)"),
+]
+
+CHARLM_RULES: list[Rule] = [
+    Rule("small corpus", lambda s: s.n_train < 300_000,
+         lambda s: {"model.dropout": 0.2, "model.hidden_size": 256},
+         "under 300k characters: dropout 0.2 (a 256-wide LSTM memorises small texts)"),
+]
+
+SEQ2SEQ_RULES: list[Rule] = [
+    Rule("seq2seq width", lambda s: True,
+         lambda s: {"model.hidden_size": 128 if s.n_train < 20_000 else 256},
+         "128 units under 20,000 pairs, 256 above"),
+]
+
+REGRESS_ONLY = [
+    Rule("regress: global norm", lambda s: s.kind == "series",
+         lambda s: {"data.normalize": "global"},
+         "regression targets often follow a series' level (next values, totals), which per-series scaling "
+         "would erase: training-split statistics per channel"),
+]
+
+#: task -> its rules, applied in order (a later rule's value for the same key wins)
+RULES: dict[str, list[Rule]] = {
+    "classify": SEQUENCE_RULES,
+    "regress": [r for r in SEQUENCE_RULES if r.name != "class imbalance"] + REGRESS_ONLY,
+    "forecast": FORECAST_RULES, "charlm": CHARLM_RULES, "seq2seq": SEQ2SEQ_RULES,
+}
+
+
+def choose(task: str, summary: Summary, fixed: set[str] | frozenset[str] = frozenset()
+           ) -> list[tuple[str, Any, str, str]]:
+    """``[(key, value, rule name, why)]`` for every key a rule sets and the user did not fix."""
+    chosen: dict[str, tuple[Any, str, str]] = {}
+    for rule in RULES.get(task, []):
+        if rule.when(summary):
+            for key, value in rule.sets(summary).items():
+                if key not in fixed:
+                    chosen[key] = (value, rule.name, rule.why)
+    return [(k, v, name, why) for k, (v, name, why) in chosen.items()]
+
+
+def as_overrides(chosen: list[tuple[str, Any, str, str]]) -> list[str]:
+    """The chosen values as ``section.key=value`` overrides."""
+    return [f"{k}={'none' if v is None else v}" for k, v, _, _ in chosen]
+
+
+__all__ = ["RULES", "Rule", "Summary", "as_overrides", "choose", "summarise_corpus", "summarise_frame",
+           "summarise_pairs", "summarise_sequences"]

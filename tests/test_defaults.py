@@ -1,0 +1,86 @@
+"""Data-aware defaults: a given data summary gives a given configuration, the user's own settings are
+never replaced, recipes are taken as they are, and docs/defaults.md lists every rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnnkit.defaults import RULES, Summary, choose, summarise_sequences
+
+
+def chosen(task: str, summary: Summary, fixed: set[str] = frozenset()) -> dict:
+    return {k: v for k, v, _, _ in choose(task, summary, fixed)}
+
+
+def test_numeric_series_get_the_lstm_fcn_family_and_their_normalisation() -> None:
+    uni = chosen("classify", Summary("classify", "series", n_train=50, n_classes=2, length=150, features=1))
+    assert uni["model.frontend"] == "fcn" and uni["model.cell"] == "lstm" and uni["data.normalize"] == "per_series"
+    assert uni["data.val_fraction"] == 0.2 and uni["train.batch_size"] == 8 and uni["train.epochs"] == 300
+    multi = chosen("classify", Summary("classify", "series", n_train=270, n_classes=9, length=15, features=12))
+    assert multi["data.normalize"] == "global" and "data.val_fraction" not in multi
+    reg = chosen("regress", Summary("regress", "series", n_train=1000, length=24))
+    assert reg["data.normalize"] == "global" and "model.class_weights" not in reg
+
+
+def test_texts_images_and_imbalance() -> None:
+    short = chosen("classify", Summary("classify", "text", n_train=300, n_classes=2, length=2))
+    long = chosen("classify", Summary("classify", "text", n_train=8000, n_classes=8, length=300))
+    assert short["data.tokenizer"] == "char" and short["model.hidden_size"] == 64 and short["data.min_freq"] == 1
+    assert long["data.tokenizer"] == "word" and long["data.max_len"] == 400 and long["model.hidden_size"] == 128
+    assert long["train.batch_size"] == 64 and long["train.epochs"] == 20  # 2,000 steps would be 16 epochs
+    image = chosen("classify", Summary("classify", "image", n_train=1437, n_classes=10, length=8, features=8))
+    assert image["model.bidirectional"] is True and image["data.normalize"] == "none"
+    skewed = chosen("classify", Summary("classify", "text", n_train=5000, n_classes=8, imbalance=12.0, length=40))
+    assert skewed["model.class_weights"] == "balanced"
+
+
+def test_forecast_rules_follow_the_series() -> None:
+    monthly = chosen("forecast", Summary("forecast", "series", n_train=144, period=12, horizon=12, positive=True))
+    assert monthly == {**monthly, "data.context": 36, "model.skip": "seasonal", "data.scaler": "log1p",
+                       "model.ensemble": 5}
+    short = chosen("forecast", Summary("forecast", "series", n_train=36, period=12, horizon=6, positive=False))
+    assert short["data.context"] == 12 and short["model.skip"] == "seasonal" and short["data.scaler"] == "standard"
+    yearly = chosen("forecast", Summary("forecast", "series", n_train=5000, period=1, horizon=10))
+    assert yearly["model.skip"] == "last" and "model.ensemble" not in yearly and yearly["data.context"] == 20
+
+
+def test_the_users_settings_are_never_replaced() -> None:
+    s = Summary("classify", "series", n_train=50, n_classes=2, length=150)
+    got = chosen("classify", s, {"model.frontend", "train.lr"})
+    assert "model.frontend" not in got and "train.lr" not in got and got["model.cell"] == "lstm"
+
+
+def test_task_names_choose_from_the_data_and_recipes_do_not(tmp_path) -> None:
+    from rnnkit.tasks import make_run_config, resolve_defaults
+
+    p = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(p, X=rng.normal(size=(60, 40)), y=np.arange(60) % 3)
+    cfg = make_run_config("classify", ["model.cell=gru"], data=str(p))
+    assert set(cfg.user_keys) == {"data.source", "model.cell"}
+    resolved, raw, picked = resolve_defaults(cfg)
+    assert resolved.user_keys is None and resolved.model.cell == "gru" and resolved.model.frontend == "fcn"
+    assert {k for k, *_ in picked} >= {"model.frontend", "data.normalize"} and raw.kind == "series"
+    recipe = make_run_config("classify-gunpoint", [], data=str(p))
+    assert recipe.user_keys is None and resolve_defaults(recipe)[0] == recipe
+
+
+def test_summaries_of_raw_data() -> None:
+    from rnnkit.data.classify_sources import RawClassData
+
+    xs = [np.zeros((n, 3), np.float32) for n in (5, 9, 7)]
+    raw = RawClassData("series", xs, ["a", "a", "b"], [], [], ["r0", "r1", "r2"], [], "t")
+    s = summarise_sequences("classify", raw)
+    assert (s.n_train, s.n_classes, s.imbalance, s.length, s.max_length, s.features) == (3, 2, 2.0, 7, 9, 3)
+    per = RawClassData("series", xs, [np.zeros(5), np.zeros(9), np.zeros(7)], [], [], ["r0", "r1", "r2"], [], "t")
+    assert summarise_sequences("regress", per).per_step
+
+
+@pytest.mark.parametrize("task", sorted(RULES))
+def test_every_rule_is_documented(task) -> None:
+    text = (Path(__file__).parents[1] / "docs" / "defaults.md").read_text()
+    for rule in RULES[task]:
+        assert f"`{rule.name}`" in text, f"docs/defaults.md does not describe rule {rule.name!r} ({task})"
