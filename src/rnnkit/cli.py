@@ -392,6 +392,39 @@ def bench_cells(
         console.print(f"written to {write}")
 
 
+@bench_app.command("quality")
+def bench_quality(
+    suite: str = typer.Option("held-out", "--suite", help="held-out (report only) | development (designed on)."),
+    only: str = typer.Option(None, "--only", help="Comma-separated set names of the suite (default: all)."),
+    out: Path = typer.Option(Path("runs/quality"), "--out", help="Runs and <suite>.json (a stopped suite resumes)."),
+    write: Path = typer.Option(None, "--write", help="Also write the table into this markdown file."),
+) -> None:
+    """The one-command defaults on every set of a suite, each beside its best baseline and the floor."""
+    from rnnkit.bench_quality import markdown, run_suite
+
+    def show(name: str, row: dict | None) -> None:
+        if row is None:
+            console.print(f"[bold]{name}[/] ...", highlight=False)
+        elif row.get("result") == "error":
+            console.print(f"  {name}: [red]error[/] {row['error']}", highlight=False)
+        else:
+            console.print(f"  {name}: {row['metric']} {row['model']:.4g} vs {row['best_baseline']} "
+                          f"{row['best_baseline_value']:.4g} -> {row['result']} ({row['minutes']:.1f} min)",
+                          highlight=False)
+
+    with clean_errors():
+        result = run_suite(suite, out, [s.strip() for s in only.split(",")] if only else None, show)
+        table = markdown(result)
+        console.out(table, highlight=False)
+        if write is not None:
+            from rnnkit.bench import write_section
+
+            cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
+            body = f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"
+            write_section(str(write), f"Quality suite: {suite}", body)
+            console.print(f"written to {write}")
+
+
 @app.command("import-keras")
 def import_keras_cmd(
     model: Path = typer.Argument(..., help="A Keras model file: .keras (Keras 3) or a legacy full-model .h5."),
