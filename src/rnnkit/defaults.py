@@ -174,6 +174,10 @@ FORECAST_RULES: list[Rule] = [
     Rule("signed: standard scale", lambda s: not s.positive,
          lambda s: {"data.scaler": "standard"},
          "zero or negative values: standardised with the training rows' mean and deviation"),
+    Rule("validation tail", lambda s: s.n_train >= max(200, _context(s) + 8 * s.horizon),
+         lambda s: {"data.val_size": s.horizon},
+         "a long series: the last horizon of the training rows validates (early stopping and the best "
+         "checkpoint on unseen origins, not on training windows)"),
     Rule("short series: ensemble", lambda s: s.n_train < 500,
          lambda s: {"model.ensemble": 5},
          "under 500 rows: five members averaged (a strong, cheap regulariser on tiny series)"),

@@ -86,6 +86,9 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
     test = encode(encoder, raw.test_x, raw.test_y, raw.test_where, per_step)[:2] if raw.test_x else ([], [])
     val = (encode(encoder, raw.val_x, raw.val_y, raw.val_where, per_step)[:2] if raw.val_x is not None
            else (pick(seqs, val_idx), pick(ys, val_idx)))
+    if not len(val[0]):
+        log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
+                    "follow the training data", d.val_fraction)
     train = ClassBatches(pick(seqs, fit_idx), [scaler.transform(y) for y in pick(ys, fit_idx)], cfg.train.batch_size,
                          cfg.train.seed, collate=collate_targets(per_step))
     log.info("%s (%s, %s): %d train / %d val / %d test, %d output(s)", raw.source, raw.kind,

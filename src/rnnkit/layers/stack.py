@@ -10,6 +10,7 @@ fused and the options allow it, the whole stack runs as ONE kernel call (no wrap
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -93,6 +94,9 @@ class Stack(nn.Module):
                 raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(valid)}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if dropout > 0 and num_layers == 1:  # as nn.LSTM warns: the dropout sits between layers only
+            warnings.warn(f"dropout={dropout} has no effect with num_layers=1 (it applies between layers); "
+                          "use input_dropout / output_dropout for a single layer", UserWarning, stacklevel=2)
         self.cell_name, self.input_size, self.hidden_size = cell, input_size, hidden_size
         self.num_layers, self.bidirectional, self.merge, self.impl = num_layers, bidirectional, merge, impl
         self.dropout, self.dropout_mode, self.weight_dropout = dropout, dropout_mode, weight_dropout

@@ -47,7 +47,8 @@ class CharLM(nn.Module):
         self.embed = nn.Embedding(vocab_size, config.embed_dim)
         try:
             self.rnn = Stack(config.cell, config.embed_dim, config.hidden_size, config.num_layers,
-                             dropout=config.dropout, impl=config.impl, weight_dropout=config.weight_dropout)
+                             dropout=config.dropout if config.num_layers > 1 else 0.0,  # also before the head
+                             impl=config.impl, weight_dropout=config.weight_dropout)
         except ValueError as e:
             raise ConfigError(f"model: {e}") from None
         self.drop = nn.Dropout(config.dropout)

@@ -95,7 +95,7 @@ class _Net(nn.Module):
             self.head = nn.Linear(Hd, P if cfg.strategy == "recursive" else horizon * P)
         else:
             self.decoder = Stack(cfg.cell, n_known + horizon + E, cfg.hidden_size, cfg.num_layers,
-                                 dropout=cfg.dropout, impl=cfg.impl)
+                                 dropout=cfg.dropout if cfg.num_layers > 1 else 0.0, impl=cfg.impl)
             self.attn = None if cfg.attention == "none" else build_attention(cfg.attention, Hd, Hd)
             self.head = nn.Linear(Hd * (1 if self.attn is None else 2), P)
 

@@ -93,7 +93,7 @@ class Seq2Seq(nn.Module):
             tgt_vocab_size, c.embed_size, padding_idx=PAD)
         try:
             self.encoder = Stack(c.cell, c.embed_size, c.hidden_size, c.encoder_layers, c.bidirectional,
-                                 dropout=c.dropout, impl=c.impl)
+                                 dropout=c.dropout if c.encoder_layers > 1 else 0.0, impl=c.impl)
         except ValueError as e:
             raise ConfigError(f"model: {e}") from None
         D, H = self.encoder.num_directions, c.hidden_size

@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,10 +74,14 @@ def _try_load() -> tuple[bool, str]:
         flags = _cpu_flags()
         build = _build_dir(flags)
         build.mkdir(parents=True, exist_ok=True)
-        if not any(build.glob("*.so")):
-            log.info("compiling the native loops into %s (once, about a minute)", build)
+        fresh = not any(build.glob("*.so"))
+        if fresh:  # a wait of a minute deserves a word on the console (the CLI shows warnings)
+            log.warning("compiling rnnkit's native CPU loops into %s (once per machine, about a minute)", build)
+        t0 = time.monotonic()
         cpp_extension.load(name="rnnkit_native", sources=[str(SOURCE)], build_directory=str(build),
                            extra_cflags=["-O3", *flags], is_python_module=False, verbose=False)
+        if fresh:
+            log.warning("native loops ready after %.0f s", time.monotonic() - t0)
         torch.ops.rnnkit_native.lnlstm_fwd  # noqa: B018  (fails here if registration did not happen)
         return True, f"compiled C++ ({' '.join(flags)})"
     except Exception as e:  # no compiler, no ninja, read-only cache: fall back, say why
