@@ -126,20 +126,17 @@ SEQUENCE_RULES: list[Rule] = [
     Rule("text: bidirectional GRU, max pooling", lambda s: s.kind in ("text", "tokens"),
          lambda s: {"model.cell": "gru", "model.hidden_size": 128 if s.n_train >= 2000 else 64,
                     "model.bidirectional": True, "model.embed_dim": 128, "model.pooling": "max",
-                    "model.input_dropout": 0.3, "model.head_dropout": 0.5, "train.lr": 2e-3},
-         "texts: embeddings, a bidirectional GRU and max pooling over words (width by corpus size)"),
+                    "model.input_dropout": 0.3, "model.head_dropout": 0.5, "train.lr": 2e-3, "data.bucket": True},
+         "texts: embeddings, a bidirectional GRU and max pooling over words (width by corpus size); "
+         "batches grouped by length"),
     Rule("text: words or characters", lambda s: s.kind == "text",
          lambda s: {"data.tokenizer": "word" if s.length >= 3 else "char",
                     "data.min_freq": 2 if s.n_train >= 2000 else 1},
          "texts of three words or more are read by words (rare words dropped in large corpora); "
          "shorter ones by characters"),
-    Rule("text: long documents", lambda s: s.kind in ("text", "tokens") and s.length > 200,
+    Rule("text: long documents", lambda s: s.kind in ("text", "tokens") and s.max_length > 400,
          lambda s: {"data.max_len": 400},
-         "documents longer than 200 words (median) are cut at 400 tokens: the start carries the topic, "
-         "the rest mostly costs time"),
-    Rule("class imbalance", lambda s: s.task == "classify" and s.imbalance >= 3,
-         lambda s: {"model.class_weights": "balanced"},
-         "the largest class is 3 or more times the smallest: classes weighted n / (C n_c)"),
+         "texts longer than 400 words are cut there: the start carries the topic, the rest mostly costs time"),
     Rule("small data: a larger validation share", lambda s: s.n_train < 200,
          lambda s: {"data.val_fraction": 0.2},
          "under 200 examples: 20% of the training data validates (10% would be a handful)"),
@@ -210,7 +207,7 @@ REGRESS_ONLY = [
 #: task -> its rules, applied in order (a later rule's value for the same key wins)
 RULES: dict[str, list[Rule]] = {
     "classify": SEQUENCE_RULES,
-    "regress": [r for r in SEQUENCE_RULES if r.name != "class imbalance"] + REGRESS_ONLY,
+    "regress": SEQUENCE_RULES + REGRESS_ONLY,
     "forecast": FORECAST_RULES, "charlm": CHARLM_RULES, "seq2seq": SEQ2SEQ_RULES,
 }
 

@@ -100,7 +100,8 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     if not len(val[0]):
         log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
                     "follow the training data", d.val_fraction)
-    train = ClassBatches(pick(train_seqs, fit_idx), train_y[fit_idx], cfg.train.batch_size, cfg.train.seed)
+    train = ClassBatches(pick(train_seqs, fit_idx), train_y[fit_idx], cfg.train.batch_size, cfg.train.seed,
+                         bucket=d.bucket)
     log.info("%s (%s): %d train / %d val / %d test, %d classes%s", raw.source, raw.kind, len(fit_idx), len(val[1]),
              len(test_seqs), len(labels.names), f", vocabulary {len(encoder.vocab)}" if encoder.vocab else "")
     return ClassifyBundle(raw, d, labels, encoder, train, fit_idx, val_idx, val, (test_seqs, test_y), train_y)

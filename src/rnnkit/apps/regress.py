@@ -90,7 +90,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
         log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
                     "follow the training data", d.val_fraction)
     train = ClassBatches(pick(seqs, fit_idx), [scaler.transform(y) for y in pick(ys, fit_idx)], cfg.train.batch_size,
-                         cfg.train.seed, collate=collate_targets(per_step))
+                         cfg.train.seed, collate=collate_targets(per_step), bucket=d.bucket)
     log.info("%s (%s, %s): %d train / %d val / %d test, %d output(s)", raw.source, raw.kind,
              "one target per step" if per_step else "one target per sequence", len(fit_idx), len(val[0]),
              len(test[0]), ys[0].shape[-1])

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from rnnkit.data.padding import pad
+from rnnkit.data.padding import pad, pool_sorted_batches
 from rnnkit.errors import DataError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -203,7 +203,8 @@ class ClassBatches:
     """Shuffled padded batches of one split (``rnnkit.train.fit.TrainData``; no state carried).
 
     Each epoch's order comes from its own generator seeded by ``(seed, epoch)``, so a resumed run
-    sees the same batches. Sequences of similar length are not bucketed: sets here are small.
+    sees the same batches. With ``bucket`` the shuffled examples are grouped by length inside pools
+    of 50 batches (``pool_sorted_batches``), so long texts are not padded to one another's lengths.
     ``labels`` are class indices; other targets (regression values, per-step targets) come with a
     ``collate`` function that turns a batch's list of targets into one tensor.
     """
@@ -211,20 +212,26 @@ class ClassBatches:
     carries_state = False
 
     def __init__(self, seqs: Sequence[Any], labels: Any, batch_size: int, seed: int = 0,
-                 shuffle: bool = True, collate: Callable[[list[Any]], torch.Tensor] | None = None) -> None:
-        self.seqs, self.collate = list(seqs), collate
+                 shuffle: bool = True, collate: Callable[[list[Any]], torch.Tensor] | None = None,
+                 bucket: bool = False) -> None:
+        self.seqs, self.collate, self.bucket = list(seqs), collate, bucket
         self.labels = list(labels) if collate is not None else np.asarray(labels, np.int64)
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
 
     def __len__(self) -> int:
         return math.ceil(len(self.seqs) / self.batch_size)
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[ClassBatch]:
+    def _batches(self, epoch: int) -> list[Any]:
         n = len(self.seqs)
-        order = (np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle
-                 else np.arange(n))
-        for b in range(start, len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.bucket:
+            return pool_sorted_batches(order.tolist(), [len(s) for s in self.seqs], self.batch_size, rng.shuffle)
+        return [order[b * self.batch_size:(b + 1) * self.batch_size] for b in range(len(self))]
+
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[ClassBatch]:
+        for idx in self._batches(epoch)[start:]:
+            idx = np.asarray(idx)
             targets = self.labels[idx] if self.collate is None else self.collate([self.labels[i] for i in idx])
             yield pad_batch([self.seqs[i] for i in idx], targets)
 

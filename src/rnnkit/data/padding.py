@@ -32,4 +32,18 @@ def pad(seqs: Sequence[Any], padding_value: float = 0, dtype: torch.dtype | None
     return pad_sequence(tensors, batch_first=True, padding_value=padding_value), lengths
 
 
-__all__ = ["pad"]
+def pool_sorted_batches(order: Sequence[int], lengths: Sequence[int], batch_size: int,
+                        shuffle: Any, pool: int = 50) -> list[list[int]]:
+    """Batches of indices with little padding: ``order`` (already shuffled) is cut into pools of
+    ``pool * batch_size``, each pool sorted by length and cut into batches, and the batches shuffled
+    with ``shuffle`` (an in-place list shuffle: ``random.Random.shuffle`` or a numpy generator's)."""
+    size, out = pool * batch_size, []
+    order = list(order)
+    for p0 in range(0, len(order), size):
+        part = sorted(order[p0:p0 + size], key=lambda i: lengths[i])
+        out += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    shuffle(out)
+    return out
+
+
+__all__ = ["pad", "pool_sorted_batches"]

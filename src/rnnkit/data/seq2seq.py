@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from torch import Tensor
 
-from rnnkit.data.padding import pad
+from rnnkit.data.padding import pad, pool_sorted_batches
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -188,11 +188,7 @@ class PairBatches:
         rng = random.Random(self.seed * 1_000_003 + epoch)
         order = list(range(len(self.pairs)))
         rng.shuffle(order)
-        pool, bs, chunks = 50 * self.batch_size, self.batch_size, []
-        for p0 in range(0, len(order), pool):
-            part = sorted(order[p0:p0 + pool], key=lambda i: len(self.pairs[i][0]))
-            chunks += [part[i:i + bs] for i in range(0, len(part), bs)]
-        rng.shuffle(chunks)
+        chunks = pool_sorted_batches(order, [len(s) for s, _ in self.pairs], self.batch_size, rng.shuffle)
         for idx in chunks[start:]:
             yield make_batch([self.pairs[i] for i in idx], self.src_vocab, self.tgt_vocab)
 

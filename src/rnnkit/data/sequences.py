@@ -49,6 +49,7 @@ class InputDataConfig:
     split_seed: int = 0  # the test split of sources without one, and the validation split
     val_seed: int | None = None  # another validation split of the same training data (None: split_seed)
     eval_batch_size: int = 256
+    bucket: bool = False  # training batches grouped by length (less padding for texts of mixed lengths)
     baselines: bool = True
 
     def __post_init__(self) -> None:
