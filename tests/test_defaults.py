@@ -18,7 +18,8 @@ def chosen(task: str, summary: Summary, fixed: set[str] = frozenset()) -> dict:
 def test_numeric_series_get_the_lstm_fcn_family_and_their_normalisation() -> None:
     uni = chosen("classify", Summary("classify", "series", n_train=50, n_classes=2, length=150, features=1))
     assert uni["model.frontend"] == "fcn" and uni["model.cell"] == "lstm" and uni["data.normalize"] == "per_series"
-    assert uni["data.val_fraction"] == 0.2 and uni["train.batch_size"] == 8 and uni["train.epochs"] == 300
+    assert uni["data.val_fraction"] == 0.2 and uni["train.batch_size"] == 8 and uni["train.epochs"] == 333
+    assert uni["train.early_stopping_patience"] == 84  # 500 steps of 6 batches
     multi = chosen("classify", Summary("classify", "series", n_train=270, n_classes=9, length=15, features=12))
     assert multi["data.normalize"] == "global" and "data.val_fraction" not in multi
     reg = chosen("regress", Summary("regress", "series", n_train=1000, length=24))
@@ -39,10 +40,10 @@ def test_texts_images_and_imbalance() -> None:
 
 def test_forecast_rules_follow_the_series() -> None:
     monthly = chosen("forecast", Summary("forecast", "series", n_train=144, period=12, horizon=12, positive=True))
-    assert monthly == {**monthly, "data.context": 36, "model.skip": "seasonal", "data.scaler": "log1p",
+    assert monthly == {**monthly, "data.context": 36, "model.skip": "last", "data.scaler": "log1p",
                        "model.ensemble": 5}
     short = chosen("forecast", Summary("forecast", "series", n_train=36, period=12, horizon=6, positive=False))
-    assert short["data.context"] == 12 and short["model.skip"] == "seasonal" and short["data.scaler"] == "standard"
+    assert short["data.context"] == 12 and short["data.scaler"] == "standard"
     yearly = chosen("forecast", Summary("forecast", "series", n_train=5000, period=1, horizon=10))
     assert yearly["model.skip"] == "last" and "model.ensemble" not in yearly and yearly["data.context"] == 20
 
