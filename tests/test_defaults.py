@@ -24,6 +24,24 @@ def test_numeric_series_get_the_lstm_fcn_family_and_their_normalisation() -> Non
     assert multi["data.normalize"] == "global" and "data.val_fraction" not in multi
     reg = chosen("regress", Summary("regress", "series", n_train=1000, length=24))
     assert reg["data.normalize"] == "global" and "model.class_weights" not in reg
+    probed = chosen("regress", Summary("regress", "series", n_train=100, extra={"normalisation_probe": "per_series"}))
+    assert probed["data.normalize"] == "per_series"
+
+
+def test_the_normalisation_probe_reads_the_data() -> None:
+    """Classes told apart by shape (levels are noise) want per-series scaling; a target that is a
+    series' level wants it kept."""
+    from rnnkit.defaults import normalisation_probe
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 6, 40)
+    shapes = [np.sin(t), np.sign(np.sin(t))]
+    y = rng.integers(0, 2, 120)
+    xs = [shapes[c] * rng.uniform(0.5, 3) + rng.normal(0, 5) + rng.normal(0, 0.05, 40) for c in y]
+    assert normalisation_probe("classify", xs, list(y)) == "per_series"
+    levels = rng.normal(0, 10, 120)
+    xs = [lv + rng.normal(0, 1, 40) for lv in levels]
+    assert normalisation_probe("regress", xs, list(levels)) in ("global", "none")
 
 
 def test_texts_images_and_imbalance() -> None:

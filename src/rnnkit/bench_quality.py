@@ -67,7 +67,6 @@ SUITES: dict[str, list[Entry]] = {
         Entry("book-excerpts", "classify", "book-excerpts"), Entry("20newsgroups", "classify", "20newsgroups"),
         Entry("seatbelts", "forecast", "seatbelts", ("data.horizon=12", "data.target_columns=KSI",
                                                      "data.known_covariates=label")),
-        Entry("sunspots", "forecast", "sunspots", ("data.horizon=10",)),
         Entry("nile", "forecast", "nile", ("data.horizon=10",)),
         Entry("solar", "forecast", "solar", ("data.horizon=48",)),
         Entry("elnino", "forecast", "elnino", ("data.horizon=12",)),
