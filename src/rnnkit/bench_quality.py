@@ -62,9 +62,10 @@ SUITES: dict[str, list[Entry]] = {
     ],
     "held-out": [
         _ucr("ACSF1", long=True), _ucr("OSULeaf", long=True), _ucr("PLAID", long=True), _ucr("Coffee"),
-        _ucr("PigCVP", long=True), _ucr("PickupGestureWiimoteZ"), _ucr("UnitTest", note="toy fixture"),
+        _ucr("PigCVP", long=True), _ucr("PickupGestureWiimoteZ"), _ucr("Trace"), _ucr("UnitTest", note="toy fixture"),
         Entry("reuters-r52", "classify", "reuters-r52"), Entry("election-tweets", "classify", "election-tweets"),
         Entry("book-excerpts", "classify", "book-excerpts"), Entry("20newsgroups", "classify", "20newsgroups"),
+        Entry("friends-speaker", "classify", "friends-speaker"),
         Entry("seatbelts", "forecast", "seatbelts", ("data.horizon=12", "data.target_columns=KSI",
                                                      "data.known_covariates=label")),
         Entry("nile", "forecast", "nile", ("data.horizon=10",)),

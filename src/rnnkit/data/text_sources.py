@@ -86,8 +86,9 @@ def read_orange_table(data: bytes, source: str) -> tuple[list[str], list[tuple[i
 
 
 def read_orange_tab(data: bytes, source: str, label_col: str = "Category",
-                    text_col: str = "Text") -> tuple[list[str], list[str]]:
-    """Orange ``.tab`` -> (labels, texts) from the columns ``label_col`` and ``text_col``."""
+                    text_col: str = "Text", skip_empty: bool = False) -> tuple[list[str], list[str]]:
+    """Orange ``.tab`` -> (labels, texts) from the columns ``label_col`` and ``text_col``; an empty cell
+    is an error naming its line, or (``skip_empty``) the row is left out."""
     header, rows = read_orange_table(data, source)
     missing = [c for c in (label_col, text_col) if c not in header]
     if missing:
@@ -97,6 +98,8 @@ def read_orange_tab(data: bytes, source: str, label_col: str = "Category",
     for lineno, fields in rows:
         label, text = fields[li].strip(), fields[ti].strip()
         if not label or not text:
+            if skip_empty:
+                continue
             raise DatasetError(f"{source}:{lineno}: empty {label_col if not label else text_col}")
         labels.append(label)
         texts.append(text)
@@ -122,11 +125,17 @@ parse_reuters = parse_tab_official  # the original name
 
 
 def parse_tab_stratified(archive: Path, member: str, label_col: str = "Category",
-                         text_col: str = "Text") -> TextClassData:
-    """One ``.tab`` file without an official split: fixed-seed stratified 80/20 (as rt-sentiment)."""
+                         text_col: str = "Text", keep: tuple[str, ...] | None = None) -> TextClassData:
+    """One ``.tab`` file without an official split: fixed-seed stratified 80/20 (as rt-sentiment);
+    ``keep`` restricts the rows to those classes (rows with an empty cell are then left out: the
+    Friends transcripts hold stage directions without a quote)."""
     from sklearn.model_selection import train_test_split
 
-    labels, texts = read_orange_tab(read_member(archive, member), member, label_col, text_col)
+    labels, texts = read_orange_tab(read_member(archive, member), member, label_col, text_col,
+                                    skip_empty=keep is not None)
+    if keep is not None:
+        rows = [(lab, t) for lab, t in zip(labels, texts) if lab in keep]
+        labels, texts = [lab for lab, _ in rows], [t for _, t in rows]
     names = sorted(set(labels))
     y = [names.index(v) for v in labels]
     xtr, xte, ytr, yte = train_test_split(texts, y, test_size=0.2, stratify=y, random_state=SPLIT_SEED)

