@@ -139,4 +139,4 @@ def test_train_run_other_strategies(tmp_path, sets) -> None:
     cfg = make_run_config("forecast", [*TINY, "data.horizon=6", *sets], data=str(csv))
     out = train_run(cfg, tmp_path / "run")
     assert np.isfinite(out.metrics["test_mase"]) and out.fit.last_eval["val_loss"] == out.fit.last_eval["val_loss"]
-    assert load_run(tmp_path / "run").config == cfg.model
+    assert load_run(tmp_path / "run").config == out.config.model  # as trained, data-aware defaults resolved
