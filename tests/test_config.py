@@ -63,7 +63,7 @@ def test_optional_none_and_back() -> None:
     ("model.tie=maybe", "expected true/false"),
     ("train.optimizer=adagrad", "choose one of: adam, adamw, sgd"),
     ("lr=3", "section.key=value"),
-    ("train.batch_size=0", "train.batch_size must be >= 1"),
+    ("train.batch_size=0", "train.batch_size=0 is out of range; allowed: [1, inf)"),
 ])
 def test_bad_overrides_are_named(item: str, needle: str) -> None:
     with pytest.raises(ConfigError) as e:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 from rnnkit.errors import ConfigError
 
@@ -34,9 +35,65 @@ DEVICES = ("auto", "cpu", "cuda")
 T = TypeVar("T")
 
 
+SEED_RANGE = "[0, 4294967295]"  # numpy and torch generators take unsigned 32-bit seeds everywhere
+
+
 def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
         raise ConfigError(f"train.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+# --------------------------------------------------------------------------- value ranges
+#
+# Every numeric field of a config dataclass has an allowed range in the class's ``RANGES`` table
+# (``{"field": "[lo, hi)"}``, interval notation, ``inf`` for no bound; a tuple field is checked
+# element by element; ``"a+b"`` bounds the sum of two fields; ``None`` is always legal where the
+# field's type allows it, since it means "auto" / "off"). ``check_ranges`` reads the tables of the
+# class and its bases; ``build_dataclass`` and ``RunConfig`` call it, so a recipe, a ``--set``
+# value, an estimator parameter and a config.json are all checked the same way, once, at load.
+
+def _interval(spec: str) -> tuple[float, float, bool, bool]:
+    """``"[0, 1)"`` -> (0.0, 1.0, lo_closed=True, hi_closed=False)."""
+    lo, hi = (float(part.strip()) for part in spec[1:-1].split(","))
+    return lo, hi, spec[0] == "[", spec[-1] == "]"
+
+
+def _outside(value: float, spec: str) -> bool:
+    lo, hi, lo_closed, hi_closed = _interval(spec)
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    too_low = value < lo or (value == lo and not lo_closed)
+    return too_low or value > hi or (value == hi and not hi_closed)
+
+
+def ranges_of(cls: type) -> dict[str, str]:
+    """The ``RANGES`` table of a config class merged over its bases (a subclass may tighten one)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        out.update(vars(klass).get("RANGES", {}))
+    return out
+
+
+def check_ranges(obj: Any, section: str) -> None:
+    """Raise a one-line ConfigError naming ``section.key``, the value and the allowed range for the
+    first value of config dataclass ``obj`` outside its ``RANGES`` entry (NaN is never in range)."""
+    for key, spec in ranges_of(type(obj)).items():
+        values = [getattr(obj, name) for name in key.split("+")]
+        if any(v is None for v in values):
+            continue
+        value = sum(values) if len(values) > 1 else values[0]
+        items = value if isinstance(value, (tuple, list)) else (value,)
+        bad = [v for v in items if _outside(v, spec)]
+        if bad:
+            shown = "=".join((" + ".join(f"{section}.{k}" for k in key.split("+")), repr(value)))
+            each = "each value must lie in" if isinstance(value, (tuple, list)) else "allowed:"
+            none = " or None" if _allows_none(type(obj), key) else ""
+            raise ConfigError(f"{shown} is out of range; {each} {spec}{none}")
+
+
+def _allows_none(cls: type, key: str) -> bool:
+    tp = typing.get_type_hints(cls).get(key)
+    return type(None) in typing.get_args(tp)
 
 
 @dataclass(frozen=True)
@@ -69,18 +126,25 @@ class TrainConfig:
     l2: float = 0.0
     num_threads: int | None = None  # torch intra-op threads; None keeps torch's default
 
+    RANGES: ClassVar[dict[str, str]] = {
+        "batch_size": "[1, inf)", "seq_len": "[1, inf)",
+        "lr": "(0, inf)",  # a huge lr is legal (it diverges, and the run says so); NaN / inf are not
+        "weight_decay": "[0, inf)", "momentum": "[0, 1]", "betas": "[0, 1)",
+        "warmup_steps": "[0, inf)", "min_lr_ratio": "[0, 1]", "plateau_factor": "(0, 1)",
+        "plateau_patience": "[0, inf)",
+        "grad_clip": "(0, inf)",  # a negative maximum flips the gradient; None disables clipping
+        "max_steps": "[1, inf)", "epochs": "[1, inf)", "max_minutes": "(0, inf)",
+        "eval_every": "[1, inf)", "early_stopping_patience": "[0, inf)", "seed": SEED_RANGE,
+        "log_every": "[1, inf)", "l1": "[0, inf)", "l2": "[0, inf)", "num_threads": "[1, 4096]",
+    }
+
     def __post_init__(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("schedule", self.schedule, SCHEDULES)
         _choice("device", self.device, DEVICES)
-        for name in ("batch_size", "seq_len", "max_steps", "epochs", "eval_every", "log_every"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"train.{name} must be >= 1, got {value}")
+        check_ranges(self, "train")
         if self.max_steps is None and self.epochs is None and self.max_minutes is None:
             raise ConfigError("train: nothing ends the run; set train.max_steps, train.epochs or train.max_minutes")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
 
 
 @dataclass(frozen=True)
@@ -94,6 +158,11 @@ class RunConfig:
     # data-aware defaults (rnnkit.defaults): None = a complete configuration (a recipe, or one already
     # resolved); a tuple = the keys the user set, every other key is chosen from the data at training
     user_keys: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for section in ("model", "data", "train"):
+            if dataclasses.is_dataclass(getattr(self, section)):
+                check_ranges(getattr(self, section), section)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (written as `config.json`), with a format version."""
@@ -231,9 +300,11 @@ def build_dataclass(cls: type[T], values: dict[str, Any], section: str) -> T:
                           f"valid keys in [{section}]: {', '.join(types_)}")
     kwargs = {k: coerce(v, types_[k], f"{section}.{k}") for k, v in values.items()}
     try:
-        return cls(**kwargs)
+        obj = cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"[{section}]: {e}") from None
+    check_ranges(obj, section)
+    return obj
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:

@@ -8,7 +8,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -45,6 +45,13 @@ class CharLMDataConfig:
     level: str = "char"  # char | word (a word-level language model)
     min_freq: int = 1  # word level: rarer words become <unk>
     max_vocab: int = 30000  # word level: vocabulary size including <unk>
+
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "valid_fraction": "[0, 1)", "test_fraction": "[0, 1)", "valid_fraction+test_fraction": "[0, 1)",
+        "eval_batch_size": "[1, inf)", "eval_seq_len": "[1, inf)", "val_chars": "[1, inf)",
+        "baseline_order": "[1, 20]", "min_freq": "[1, inf)", "max_vocab": "[2, inf)",
+    }
 
     def __post_init__(self) -> None:
         if self.level not in LM_TOKENIZERS:
@@ -156,6 +163,12 @@ def baseline_check(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[
                    higher_is_better=False)
 
 
+def perplexity(bits: float) -> float:
+    """``2 ** bits``; a diverged model's huge loss (a legal ``train.lr=1e6``) gives inf, not an
+    OverflowError after the whole run."""
+    return 2.0 ** bits if bits < 1024 else math.inf
+
+
 def evaluate(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, Any]:
     """valid/test bpc on the full splits, char perplexity, and the n-gram baselines beside them."""
     d = cfg.data
@@ -164,7 +177,7 @@ def evaluate(model: CharLM, bundle: CharLMBundle, cfg: RunConfig) -> dict[str, A
     base = baselines(bundle, d.baseline_order)
     best_name = min(base, key=lambda k: base[k]["test_bpc"])
     best = base[best_name]["test_bpc"]
-    return {"valid_bpc": valid, "test_bpc": test, "test_perplexity": 2.0 ** test,
+    return {"valid_bpc": valid, "test_bpc": test, "test_perplexity": perplexity(test),
             "baselines": base, "best_baseline": best_name,
             "test_bpc_vs_best_baseline": (test - best) / best,  # negative: the RNN is better
             "beats_baselines": bool(test < best), "vocab_size": bundle.tokenizer.vocab_size,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ class ClassifyDataConfig(InputDataConfig):
     label_column: str = "label"
     select_by: str = "loss"  # loss | accuracy: what picks the best checkpoint on validation
     dtw_window: int | None = None  # Sakoe-Chiba band for the 1-NN DTW baseline (None: full)
+
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {"dtw_window": "[0, inf)"}
 
     def __post_init__(self) -> None:
         super().__post_init__()

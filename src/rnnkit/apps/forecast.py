@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -49,9 +49,13 @@ class ForecastDataConfig:
     impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima")  # scored on the same origins
 
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "horizon": "[1, inf)", "context": "[1, inf)", "test_size": "[0, inf)", "val_size": "[0, inf)",
+        "seasonal_period": "[0, inf)",
+    }
+
     def __post_init__(self) -> None:
-        if self.horizon < 1 or self.context < 1:
-            raise ConfigError(f"data.horizon and data.context must be >= 1, got {self.horizon}, {self.context}")
         if self.impute not in ("error", "interpolate"):
             raise ConfigError(f"data.impute={self.impute!r}; valid: error, interpolate")
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from rnnkit.apps.charlm import stream_nll
 from rnnkit.baselines.markov import MarkovChain, markov_baselines
-from rnnkit.config import RunConfig
+from rnnkit.config import SEED_RANGE, RunConfig
 from rnnkit.data.charlm import CharTokenizer, StreamBatches
 from rnnkit.data.nextelement import SOURCES, generate, optimum
 from rnnkit.errors import ConfigError
@@ -40,6 +40,12 @@ class NextElementDataConfig:
     seed: int = 0  # generation seed (valid/test use seed+1, seed+2)
     eval_seq_len: int = 500
     markov_orders: tuple[int, ...] = (0, 1, 2, 3, 5, 8)
+
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "p": "[0, 1]", "train_symbols": "[2, inf)", "valid_symbols": "[2, inf)", "test_symbols": "[2, inf)",
+        "seed": SEED_RANGE, "eval_seq_len": "[1, inf)", "markov_orders": "[0, 30]",
+    }
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:

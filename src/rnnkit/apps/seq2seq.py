@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from rnnkit.config import RunConfig
+from rnnkit.config import SEED_RANGE, RunConfig
 from rnnkit.data.seq2seq import (
     LEVELS,
     Pair,
@@ -54,6 +54,13 @@ class Seq2SeqDataConfig:
     seed: int = 0  # synthetic generation / file split
     eval_batch_size: int = 500
     max_valid: int = 1000  # validation pairs decoded per evaluation (cost control)
+
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "n_train": "[0, inf)", "max_len": "[1, inf)", "valid_fraction": "[0, 1)", "test_fraction": "[0, 1)",
+        "valid_fraction+test_fraction": "[0, 1)", "seed": SEED_RANGE, "eval_batch_size": "[1, inf)",
+        "max_valid": "[1, inf)",
+    }
 
     def __post_init__(self) -> None:
         for side in (self.src_level, self.tgt_level):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -52,14 +52,18 @@ class InputDataConfig:
     bucket: bool = False  # training batches grouped by length (less padding for texts of mixed lengths)
     baselines: bool = True
 
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "min_freq": "[1, inf)", "max_vocab": "[3, inf)",  # <pad>, <unk> and at least one token
+        "max_len": "[0, inf)", "val_fraction": "[0, 1)", "test_fraction": "[0, 1)",
+        "split_seed": "[0, 4294967295]", "val_seed": "[0, 4294967295]", "eval_batch_size": "[1, inf)",
+    }
+
     def __post_init__(self) -> None:
         for name, value, valid in (("tokenizer", self.tokenizer, TOKENIZERS),
                                    ("normalize", self.normalize, NORMALIZATIONS)):
             if value not in valid:
                 raise ConfigError(f"data.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
-        for name in ("val_fraction", "test_fraction"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(f"data.{name} must be in [0, 1), got {getattr(self, name)}")
 
 
 def kind_of(values: list[Any]) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -36,6 +36,12 @@ class CharLMConfig:
     weight_dropout: float = 0.0  # DropConnect on the recurrent weights (AWD-LSTM)
     tie_weights: bool = False  # output layer shares the embedding (needs embed_dim == hidden_size)
     impl: str = "auto"  # auto | fused | explicit | scan (see Stack.explain_backend)
+
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "hidden_size": "[1, inf)", "num_layers": "[1, inf)", "embed_dim": "[1, inf)",
+        "dropout": "[0, 1)", "weight_dropout": "[0, 1)",
+    }
 
 
 class CharLM(nn.Module):

@@ -23,6 +23,7 @@ on it (``stack.*``, ``embedding.*``, ...) are those of the classifier before the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -62,9 +63,15 @@ class EncoderConfig:
     head_dropout: float = 0.0
     ensemble: int = 1  # independently trained members; predictions average
 
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "hidden_size": "[1, inf)", "num_layers": "[1, inf)", "dropout": "[0, 1)", "input_dropout": "[0, 1)",
+        "embed_dim": "[1, inf)", "conv_channels": "[1, inf)", "conv_kernel": "[1, inf)",
+        "conv_layers": "[1, inf)", "conv_pool": "[1, inf)", "fcn_channels": "[1, inf)",
+        "fcn_kernels": "[1, inf)", "attn_size": "[1, inf)", "head_dropout": "[0, 1)", "ensemble": "[1, inf)",
+    }
+
     def __post_init__(self) -> None:
-        if self.ensemble < 1:
-            raise ConfigError(f"model.ensemble must be >= 1, got {self.ensemble}")
         for name, value, valid in (("pooling", self.pooling, tuple(POOLINGS)), ("frontend", self.frontend, FRONTENDS)):
             if value not in valid:
                 raise ConfigError(f"model.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")

@@ -24,6 +24,7 @@ members side by side in one model (averaged forecasts; a cheap, strong regularis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -59,6 +60,12 @@ class ForecasterConfig:
     id_embedding: int = 4  # static series-id embedding (global models over several series)
     ensemble: int = 1
 
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "hidden_size": "[1, inf)", "num_layers": "[1, inf)", "dropout": "[0, 1)", "input_dropout": "[0, 1)",
+        "quantiles": "(0, 1)", "interval": "(0, 1)", "id_embedding": "[0, inf)", "ensemble": "[1, inf)",
+    }
+
     def __post_init__(self) -> None:
         for key, valid in (("strategy", STRATEGIES), ("decoder", DECODERS), ("skip", SKIPS),
                            ("loss", LOSSES), ("attention", ATTENTIONS)):
@@ -66,12 +73,8 @@ class ForecasterConfig:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r}; valid: {', '.join(valid)}")
         if self.attention != "none" and self.decoder != "rnn":
             raise ConfigError("model.attention needs model.decoder=rnn (it attends from decoder states)")
-        if self.loss == "quantile" and not all(0 < q < 1 for q in self.quantiles):
-            raise ConfigError(f"model.quantiles must lie in (0, 1), got {self.quantiles}")
         if self.skip == "seasonal_trend" and self.strategy != "direct":
             raise ConfigError("model.skip=seasonal_trend needs model.strategy=direct")
-        if self.ensemble < 1:
-            raise ConfigError(f"model.ensemble must be >= 1, got {self.ensemble}")
 
     @property
     def n_params(self) -> int:

@@ -19,7 +19,7 @@ Decoding (greedy, beam search) lives in :mod:`rnnkit.models.seq2seq_decode`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -58,16 +58,20 @@ class Seq2SeqConfig:
     length_penalty: float = 0.0  # GNMT alpha; 0 = raw log-probability
     max_decode_len: int = 0  # 0 = 2 * source length + 10
 
+    #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
+    RANGES: ClassVar[dict[str, str]] = {
+        "embed_size": "[1, inf)", "hidden_size": "[1, inf)", "encoder_layers": "[1, inf)",
+        "decoder_layers": "[1, inf)", "attn_size": "[0, inf)", "dropout": "[0, 1)",
+        "teacher_forcing": "[0, 1]", "teacher_forcing_min": "[0, 1]", "teacher_forcing_decay_steps": "[0, inf)",
+        "beam_size": "[1, 1000]", "length_penalty": "[0, inf)", "max_decode_len": "[0, 100000]",
+    }
+
     def __post_init__(self) -> None:
         if self.attention not in ATTENTIONS:
             raise ConfigError(f"model.attention={self.attention!r} is not valid; choose one of: "
                               f"{', '.join(ATTENTIONS)}")
         if self.cell not in CELLS:
             raise ConfigError(f"model.cell={self.cell!r} is not valid; choose one of: {', '.join(CELLS)}")
-        if not 0.0 <= self.teacher_forcing_min <= 1.0 or not 0.0 <= self.teacher_forcing <= 1.0:
-            raise ConfigError("model.teacher_forcing and teacher_forcing_min must lie in [0, 1]")
-        if self.beam_size < 1:
-            raise ConfigError(f"model.beam_size must be >= 1, got {self.beam_size}")
 
 
 class Memory(NamedTuple):
