@@ -90,7 +90,7 @@ def test_clean_one_line_errors(tmp_path, corpus) -> None:
         r = runner.invoke(app, args)
         assert r.exit_code == 2, (args, r.output)
         assert needle in r.output and "Traceback" not in r.output, (args, r.output)
-    bad = tmp_path / "latin1.txt"
-    bad.write_bytes("Très bien\n".encode("latin-1") * 50)
+    bad = tmp_path / "zeros.txt"  # non-UTF-8 text is read as cp1252 (tests/test_inputs.py); NUL bytes are refused
+    bad.write_bytes(b"\x00" * 500)
     r = runner.invoke(app, ["train", "charlm", "--data", str(bad), *_sets(TINY)])
-    assert r.exit_code == 2 and "latin1.txt: not UTF-8 text" in r.output
+    assert r.exit_code == 2 and "zeros.txt: a binary file, not text" in r.output

@@ -96,7 +96,7 @@ def test_series_npz_and_jsonl_sources(tmp_path):
 
 @pytest.mark.parametrize("rows, match", [
     (["hello there,a", ",b"], r"bad.csv:3: empty text"),
-    (["hello,a", "there,"], r"bad.csv:3: empty label"),
+    (["hello,a", "there,"], r"bad.csv:3: missing label"),
 ])
 def test_bad_rows_are_named(tmp_path, rows, match):
     from rnnkit.apps.classify import prepare_data

@@ -125,6 +125,7 @@ class TrainConfig:
     l1: float = 0.0
     l2: float = 0.0
     num_threads: int | None = None  # torch intra-op threads; None keeps torch's default
+    max_memory_gb: float | None = None  # estimated memory one training batch may need; None: 80% of RAM / GPU
 
     RANGES: ClassVar[dict[str, str]] = {
         "batch_size": "[1, inf)", "seq_len": "[1, inf)",
@@ -136,6 +137,7 @@ class TrainConfig:
         "max_steps": "[1, inf)", "epochs": "[1, inf)", "max_minutes": "(0, inf)",
         "eval_every": "[1, inf)", "early_stopping_patience": "[0, inf)", "seed": SEED_RANGE,
         "log_every": "[1, inf)", "l1": "[0, inf)", "l2": "[0, inf)", "num_threads": "[1, 4096]",
+        "max_memory_gb": "(0, inf)",
     }
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from rnnkit.data.charlm import (
 )
 from rnnkit.defaults import summarise_corpus
 from rnnkit.errors import ConfigError
+from rnnkit.limits import check_memory, lm_batch_bytes
 from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
 from rnnkit.tasks import TaskSpec, verdict
 
@@ -92,6 +93,9 @@ def prepare_data(cfg: RunConfig, raw: Corpus | None = None) -> CharLMBundle:
                        f"{split} split of {corpus.source}")
     log.info("corpus %s: %d/%d/%d %ss, vocabulary %d", corpus.source, len(ids["train"]),
              len(ids["valid"]), len(ids["test"]), d.level, tok.vocab_size)
+    check_memory(lm_batch_bytes(t.batch_size, t.seq_len, tok.vocab_size, cfg.model),
+                 f"a training window of {t.batch_size} x {t.seq_len} {d.level}s over a vocabulary of {tok.vocab_size}",
+                 "train.batch_size, train.seq_len or data.max_vocab (word level)", t)
     return CharLMBundle(corpus, tok, train, ids["train"], ids["valid"], ids["test"], d)
 
 

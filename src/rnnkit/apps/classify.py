@@ -25,11 +25,12 @@ from rnnkit.data.classify import (
     pad_batch,
     stratified_val_split,
 )
-from rnnkit.data.classify_sources import RawClassData, load_raw
+from rnnkit.data.classify_sources import RawClassData, handle_missing_labels, load_raw
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
 from rnnkit.defaults import summarise_sequences
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
+from rnnkit.limits import check_encoder_batch
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
 from rnnkit.tasks import TaskSpec, verdict
 
@@ -87,7 +88,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     """Read ``cfg.data.source`` (or take ``raw``, e.g. arrays given to an estimator), split off
     validation, fit the input encoder and label encoder on the training part, encode every split."""
     d = cfg.data
-    raw = read_source(cfg) if raw is None else raw
+    raw = handle_missing_labels(read_source(cfg) if raw is None else raw, d.missing_labels)
     labels = (LabelEncoder(raw.label_order) if raw.label_order else LabelEncoder.fit(raw.train_y))
     train_y = labels.encode(raw.train_y, raw.train_where)
     test_y = labels.encode(raw.test_y, raw.test_where)
@@ -103,6 +104,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     if not len(val[0]):
         log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
                     "follow the training data", d.val_fraction)
+    check_encoder_batch(cfg, [len(s) for s in train_seqs])
     train = ClassBatches(pick(train_seqs, fit_idx), train_y[fit_idx], cfg.train.batch_size, cfg.train.seed,
                          bucket=d.bucket)
     log.info("%s (%s): %d train / %d val / %d test, %d classes%s", raw.source, raw.kind, len(fit_idx), len(val[1]),

@@ -22,11 +22,12 @@ import torch
 from rnnkit.baselines import regress as B
 from rnnkit.config import RunConfig
 from rnnkit.data.classify import ClassBatches, pad_batch
-from rnnkit.data.classify_sources import RawClassData, load_raw
+from rnnkit.data.classify_sources import RawClassData, handle_missing_labels, load_raw
 from rnnkit.data.regress import TargetScaler, as_target_arrays, collate_targets
 from rnnkit.data.sequences import InputDataConfig, InputEncoder
 from rnnkit.defaults import summarise_sequences
 from rnnkit.evaluation.regression import regression_scores
+from rnnkit.limits import check_encoder_batch
 from rnnkit.models.regressor import LOSSES, RegressorConfig, SequenceRegressor
 from rnnkit.tasks import TaskSpec, verdict
 
@@ -71,7 +72,7 @@ def encode(encoder: InputEncoder, items: list[Any], targets: list[Any], where: l
 
 def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBundle:
     d = cfg.data
-    raw = read_source(cfg) if raw is None else raw
+    raw = handle_missing_labels(read_source(cfg) if raw is None else raw, d.missing_labels)
     n = len(raw.train_x)
     if raw.val_x is None:
         order = np.random.default_rng(d.split_seed if d.val_seed is None else d.val_seed).permutation(n)
@@ -89,6 +90,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
     if not len(val[0]):
         log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
                     "follow the training data", d.val_fraction)
+    check_encoder_batch(cfg, [len(s) for s in seqs])
     train = ClassBatches(pick(seqs, fit_idx), [scaler.transform(y) for y in pick(ys, fit_idx)], cfg.train.batch_size,
                          cfg.train.seed, collate=collate_targets(per_step), bucket=d.bucket)
     log.info("%s (%s, %s): %d train / %d val / %d test, %d output(s)", raw.source, raw.kind,

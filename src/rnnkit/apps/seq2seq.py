@@ -33,6 +33,7 @@ from rnnkit.data.seq2seq_synth import SYNTHETIC, synthetic_pairs
 from rnnkit.defaults import summarise_pairs
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.sequences import exact_match, multi_reference_errors, sequence_metrics
+from rnnkit.limits import check_memory, seq2seq_batch_bytes
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from rnnkit.tasks import TaskSpec, verdict
 
@@ -131,6 +132,11 @@ def prepare_data(cfg: RunConfig, raw: tuple | None = None) -> Seq2SeqBundle:
         tgt_vocab = Vocab.build([t for _, t in train], tgt_level)
     log.info("seq2seq data %s: %d/%d/%d pairs, vocab %d -> %d", label, len(train), len(valid), len(test),
              len(src_vocab), len(tgt_vocab))
+    B = min(cfg.train.batch_size, len(train))
+    S, T = max(len(s) for s, _ in train), max(len(t) for _, t in train) + 1
+    check_memory(seq2seq_batch_bytes(B, S, T, len(tgt_vocab), cfg.model),
+                 f"a seq2seq training batch of {B} pairs of up to {S} source and {T} target tokens "
+                 f"(target vocabulary {len(tgt_vocab)})", "train.batch_size or data.max_len", cfg.train)
     batches = PairBatches(train, src_vocab, tgt_vocab, cfg.train.batch_size, cfg.train.seed)
     return Seq2SeqBundle(batches, valid, test, src_vocab, tgt_vocab, label, d.max_valid, references,
                          stress_free_scores=d.source == "cmudict")

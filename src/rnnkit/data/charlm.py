@@ -165,12 +165,15 @@ def split_text(text: str, valid: float = 0.05, test: float = 0.05) -> tuple[str,
 
 
 def load_corpus(source: str, valid: float = 0.05, test: float = 0.05) -> Corpus:
-    """A UTF-8 file, a folder of text files (sorted, concatenated) or a bundled data set name."""
+    """A text file, a folder of text files (sorted, concatenated; hidden ones skipped) or a bundled
+    data set name; files are read by `rnnkit.data.tables.read_text` (encoding detected)."""
     path = Path(source).expanduser()
     if path.is_file():
         return Corpus(*split_text(read_text(path), valid, test), source=str(path))
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        # hidden files and folders (.git/, .DS_Store) are not corpus text
+        files = sorted(p for p in path.rglob("*")
+                       if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
         if not files:
             raise DataError(f"{path}: the folder holds no files")
         text = "\n".join(read_text(p) for p in files)

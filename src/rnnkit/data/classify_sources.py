@@ -16,14 +16,16 @@ Files without their own test split get a fixed-seed stratified one (``test_fract
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnkit.data.classify import stratified_val_split
-from rnnkit.data.sequences import kind_of
+from rnnkit.data.sequences import MISSING_POLICIES, kind_of
 from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
 from rnnkit.errors import DataError
 
@@ -53,6 +55,44 @@ class RawClassData:
     label_values: list[Any] | None = None
 
 
+#: cells read as a missing label or target (pandas' default NA strings)
+MISSING = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                     "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+
+
+def is_missing(value: Any) -> bool:
+    """None, a float NaN, or a cell pandas would read as missing ("", "NaN", "NA", "null", ...)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return True
+    return isinstance(value, (str, np.str_)) and value.strip() in MISSING
+
+
+def _keep(values: list[Any] | None, idx: list[int]) -> list[Any] | None:
+    return None if values is None else [values[i] for i in idx]
+
+
+def handle_missing_labels(raw: RawClassData, policy: str = "error",
+                          option: str = "data.missing_labels") -> RawClassData:
+    """``raw`` without examples whose label/target is missing: an error naming those rows (``error``,
+    the default: a missing label must not become a class "nan"), or dropped with a warning (``drop``)."""
+    splits = {}
+    for split in ("train", "val", "test"):
+        y, where = getattr(raw, f"{split}_y"), getattr(raw, f"{split}_where")
+        if y is None:
+            continue
+        bad = [i for i, v in enumerate(y) if is_missing(v)]
+        if not bad:
+            continue
+        rows = ", ".join(where[i] for i in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        if policy != "drop":
+            raise DataError(f"{rows}: missing label ({len(bad)} row(s)); fill them in or set {option}=drop")
+        log.warning("%s: dropped %d example(s) with a missing label (%s=drop)", rows, len(bad), option)
+        dropped = set(bad)
+        keep = [i for i in range(len(y)) if i not in dropped]
+        splits.update({f"{split}_{k}": _keep(getattr(raw, f"{split}_{k}"), keep) for k in ("x", "y", "where")})
+    return replace(raw, **splits) if splits else raw
+
+
 def _where(prefix: str, n: int) -> list[str]:
     return [f"{prefix}[{i}]" for i in range(n)]
 
@@ -78,18 +118,15 @@ def _from_container(name: str, d: Any, numeric: bool = False) -> RawClassData:
 
 
 def read_table(path: str | Path, text_column: str, label_column: str) -> tuple[list[Any], list[Any], list[str]]:
-    """(texts, labels, row descriptions) of a CSV/TSV/JSONL file; missing columns list the valid ones,
-    a missing label is an error naming its row."""
+    """(texts, labels, row descriptions) of a CSV/TSV/JSONL file; missing columns list the valid ones
+    (missing labels are kept here, as None or their cell text, for :func:`handle_missing_labels`)."""
     rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
     texts = column(rows, text_column, "--text-column / --label-column")
     labels = column(rows, label_column, "--text-column / --label-column")
     where = [w for _, w in rows]
-    for label, w in zip(labels, where):
-        if label is None or (isinstance(label, float) and label != label) or str(label).strip() == "":
-            raise DataError(f"{w}: empty label in column {label_column!r}")
-    return texts, [v if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v).strip()
+    return texts, [v if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None else str(v).strip()
                    for v in labels], where
 
 
@@ -107,22 +144,60 @@ def _split(x: list, y: list, where: list[str], fraction: float, seed: int, numer
     return (pick(x, tr), pick(y, tr), pick(where, tr)), (pick(x, te), pick(y, te), pick(where, te))
 
 
+#: what a broken or foreign .npz raises inside numpy (zip, zlib, header and pickle refusals)
+NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz (never unpickling); a file numpy cannot read is a DataError."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise DataError(f"{path}: a single .npy array, not an .npz archive of named arrays")
+            return {k: z[k] for k in z.files}
+    except NPZ_ERRORS as e:
+        reason = "it holds Python objects (object dtype)" if "allow_pickle" in str(e) else str(e).split("\n")[0]
+        raise DataError(f"{path}: not a readable .npz of numeric arrays ({reason})") from None
+    except AttributeError:
+        raise DataError(f"{path}: not an .npz archive of named arrays") from None
+
+
+def check_npz_splits(path: Path, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray | None,
+                     yte: np.ndarray | None, numeric: bool) -> None:
+    """Everything training would trip over later, found before it starts: X numeric (N, T) or
+    (N, T, F) with N >= 1, y one target per example (1-D for classes), equal feature counts."""
+    names = ("X_train", "y_train", "X_test", "y_test") if xte is not None else ("X", "y", None, None)
+    for name, x, y in ((names[0], xtr, ytr), (names[2], xte, yte)):
+        if x is None:
+            continue
+        if x.dtype.kind not in "biuf":
+            raise DataError(f"{path}: {name} must hold numbers, got dtype {x.dtype}")
+        if x.ndim not in (2, 3) or x.shape[0] == 0 or x.shape[1] == 0:
+            raise DataError(f"{path}: {name} must be (N, T) or (N, T, F) with N, T >= 1, got shape {x.shape}")
+        yname = names[names.index(name) + 1]
+        if y.ndim == 0 or len(y) != len(x):
+            raise DataError(f"{path}: {name} has {len(x)} examples but {yname} has "
+                            f"{y.shape[0] if y.ndim else 'no'} targets; they must match")
+        if (y.ndim != 1 and not numeric) or (numeric and y.dtype.kind not in "biuf"):
+            raise DataError(f"{path}: {yname} must be one {'number' if numeric else 'class label'} per example, "
+                            f"got dtype {y.dtype} and shape {y.shape}")
+    if xte is not None:
+        f_tr, f_te = (1 if a.ndim == 2 else a.shape[2] for a in (xtr, xte))
+        if f_tr != f_te:
+            raise DataError(f"{path}: X_train has {f_tr} feature(s) per step but X_test has {f_te}; they must match")
+
+
 def _load_npz(path: Path, fraction: float, seed: int, numeric: bool = False) -> RawClassData:
-    with np.load(path, allow_pickle=False) as z:
-        keys = set(z.files)
-        if {"X_train", "y_train", "X_test", "y_test"} <= keys:
-            xtr, ytr, xte, yte = (z[k] for k in ("X_train", "y_train", "X_test", "y_test"))
-        elif {"X", "y"} <= keys:
-            xtr, ytr, xte, yte = z["X"], z["y"], None, None
-        else:
-            raise DataError(f"{path}: expected arrays X_train, y_train, X_test, y_test (or X, y); "
-                            f"found {', '.join(sorted(keys))}")
-    for name, a in (("X", xtr), ("X_test", xte)):
-        if a is not None and a.ndim not in (2, 3):
-            raise DataError(f"{path}: {name} must be (N, T) or (N, T, F), got shape {a.shape}")
-    for name, x, y in (("train", xtr, ytr), ("test", xte, yte)):
-        if x is not None and len(y) != len(x):
-            raise DataError(f"{path}: the {name} split has {len(x)} examples in X but {len(y)} targets in y")
+    z = _npz_arrays(path)
+    keys = set(z)
+    if {"X_train", "y_train", "X_test", "y_test"} <= keys:
+        xtr, ytr, xte, yte = (z[k] for k in ("X_train", "y_train", "X_test", "y_test"))
+    elif {"X", "y"} <= keys:
+        xtr, ytr, xte, yte = z["X"], z["y"], None, None
+    else:
+        raise DataError(f"{path}: expected arrays X_train, y_train, X_test, y_test (or X, y); "
+                        f"found {', '.join(sorted(keys)) or 'none'}")
+    check_npz_splits(path, xtr, ytr, xte, yte, numeric)
     targets = (lambda y: list(y.astype(np.float64))) if numeric else (lambda y: [str(v) for v in y.tolist()])  # noqa: E731
     ytr_s = targets(ytr)
     wtr = _where(f"{path}:X_train" if xte is not None else f"{path}:X", len(xtr))
@@ -150,12 +225,15 @@ def as_numbers(values: list[Any], where: list[str], column_name: str) -> list[fl
     """Numeric targets of a table column; a cell that is not a number is an error naming its row."""
     out = []
     for v, w in zip(values, where):
+        if is_missing(v):
+            out.append(float("nan"))  # handle_missing_labels names or drops it
+            continue
         try:
             out.append(float(v))
         except (TypeError, ValueError):
             raise DataError(f"{w}: {column_name!r} holds {v!r}, not a number") from None
-        if out[-1] != out[-1]:
-            raise DataError(f"{w}: missing (NaN) target in column {column_name!r}")
+        if not np.isfinite(out[-1]):
+            raise DataError(f"{w}: {column_name!r} holds {v!r}; targets must be finite numbers")
     return out
 
 
@@ -192,4 +270,5 @@ def load_raw(source: str, *, test_source: str | None = None, text_column: str = 
     return RawClassData(kind_of(x + tx), x, y, tx, ty, where, tw, str(path))
 
 
-__all__ = ["IMAGE_SETS", "RawClassData", "load_raw", "read_table"]
+__all__ = ["IMAGE_SETS", "MISSING", "MISSING_POLICIES", "RawClassData", "check_npz_splits", "handle_missing_labels",
+           "is_missing", "load_raw", "read_table"]

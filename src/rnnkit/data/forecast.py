@@ -20,6 +20,7 @@ scalers are fitted on the training rows only (``n_fit``), never on validation or
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.forecast_time import check_regular, default_period, infer_freq, to_ordinal
+from rnnkit.data.tables import read_text
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -52,12 +54,18 @@ class Frame:
     known_names: list[str]
 
 
+MISSING = ("", "NA", "NaN", "nan")  # cells read as a missing value (then data.impute decides)
+
+
 def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+    """A CSV's numeric columns by name. A column whose cells are all text (ids, labels) is skipped; a
+    text cell in a column that also holds numbers, or in a named target/covariate, is an error naming
+    the cell (file:row and column)."""
     path = Path(cfg.source)
-    if not path.is_file():
-        raise DataError(f"data file not found: {cfg.source}")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        rows = [r for r in csv.reader(io.StringIO(read_text(path), newline="")) if r]
+    except csv.Error as e:
+        raise DataError(f"{path}: not a readable CSV file ({e})") from None
     if len(rows) < 2:
         raise DataError(f"{path}: needs a header row and at least one data row")
     header, body = [h.strip() for h in rows[0]], rows[1:]
@@ -65,22 +73,30 @@ def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int
     if tcol not in header:
         raise DataError(f"{path}: time column {tcol!r} not in header {header}")
     ti = header.index(tcol)
+    named = set(cfg.target_columns + cfg.past_covariates + cfg.known_covariates)
     cols: dict[str, np.ndarray] = {}
+    text_cells: dict[str, tuple[int, str]] = {}  # column -> its first non-numeric cell
     for j, name in enumerate(header):
         if j == ti:
             continue
-        vals = []
+        vals: list[float | None] = []
         for r, row in enumerate(body, start=2):
             v = row[j].strip() if j < len(row) else ""
             try:
-                vals.append(float(v) if v not in ("", "NA", "NaN", "nan") else np.nan)
+                vals.append(float(v) if v not in MISSING else np.nan)
             except ValueError:
                 vals.append(None)
-                if name in cfg.target_columns + cfg.past_covariates + cfg.known_covariates:
-                    raise DataError(f"{path}:{r}: column {name!r} holds {v!r}, not a number") from None
-        if None not in vals:
+                text_cells.setdefault(name, (r, v))
+        if name not in text_cells:
             cols[name] = np.asarray(vals, dtype=np.float64)
-    return path.stem, [row[ti] for row in body], cols, cfg.freq, cfg.seasonal_period
+        elif name in named or any(v is not None and v == v for v in vals):
+            r, v = text_cells[name]
+            raise DataError(f"{path}:{r}: column {name!r} holds {v!r}, not a number")
+    if not cols:
+        r, v = next(iter(text_cells.values()), (2, ""))
+        raise DataError(f"{path}: no numeric column besides the time column {tcol!r} (e.g. row {r} holds "
+                        f"{v!r}); the series must be numbers")
+    return path.stem, [row[ti] if ti < len(row) else "" for row in body], cols, cfg.freq, cfg.seasonal_period
 
 
 def _read_bundled(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
@@ -93,6 +109,10 @@ def _read_bundled(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str,
 
 
 def _check_values(name: str, times: list[str], arr: np.ndarray, names: list[str], impute: str) -> np.ndarray:
+    if np.isinf(arr).any():
+        r, c = np.argwhere(np.isinf(arr))[0]
+        raise DataError(f"{name}: infinite value in column {names[c]!r} at {times[r]!r}; the series must be "
+                        "finite numbers (replace it, or leave the cell empty and set data.impute=interpolate)")
     bad = np.isnan(arr)
     if bad.any() and impute == "error":
         r, c = np.argwhere(bad)[0]

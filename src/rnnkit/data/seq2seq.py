@@ -26,6 +26,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from rnnkit.data.padding import pad, pool_sorted_batches
+from rnnkit.data.tables import read_text
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def read_pairs(path: str | Path, src_level: str = "char", tgt_level: str = "char
     path = Path(path)
     if not path.is_file():
         raise DataError(f"pairs file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     if path.suffix.lower() == ".csv":
         rows = enumerate(csv.reader(text.splitlines()), 1)
     else:

@@ -26,6 +26,8 @@ import numpy as np
 from rnnkit.data.classify import NORMALIZATIONS, TOKENIZERS, Scaler, Vocab, check_series, check_texts
 from rnnkit.errors import ConfigError, DataError
 
+MISSING_POLICIES = ("error", "drop")  # data.missing_labels (rnnkit.data.classify_sources.handle_missing_labels)
+
 log = logging.getLogger(__name__)
 
 KINDS = ("text", "series", "image", "tokens")
@@ -51,6 +53,7 @@ class InputDataConfig:
     eval_batch_size: int = 256
     bucket: bool = False  # training batches grouped by length (less padding for texts of mixed lengths)
     baselines: bool = True
+    missing_labels: str = "error"  # error | drop: a row whose label/target is empty, NaN, NA, null, ...
 
     #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
     RANGES: ClassVar[dict[str, str]] = {
@@ -61,7 +64,8 @@ class InputDataConfig:
 
     def __post_init__(self) -> None:
         for name, value, valid in (("tokenizer", self.tokenizer, TOKENIZERS),
-                                   ("normalize", self.normalize, NORMALIZATIONS)):
+                                   ("normalize", self.normalize, NORMALIZATIONS),
+                                   ("missing_labels", self.missing_labels, MISSING_POLICIES)):
             if value not in valid:
                 raise ConfigError(f"data.{name}={value!r} is not valid; choose one of: {', '.join(valid)}")
 

@@ -1,7 +1,9 @@
 """The one reader of user text files and tables (CSV / TSV / JSONL), with errors that name the place.
 
-* :func:`read_text`: a whole UTF-8 file (a BOM is dropped, ``\\r\\n`` becomes ``\\n``); bytes that
-  are not UTF-8 are an error naming the byte offset and line, never a UnicodeDecodeError.
+* :func:`read_text`: a whole text file (``\\r\\n`` becomes ``\\n``): UTF-8, or UTF-8 / UTF-16 / UTF-32
+  with a byte-order mark; other bytes are read as cp1252 (else latin-1) with a warning naming the file
+  and the first byte that is not UTF-8. A binary file (NUL bytes) or one over the size limit is an
+  error; never a UnicodeDecodeError.
 * :func:`read_rows`: the rows of a table as ``(row, "file:line")``: dicts keyed by the header for
   ``.csv`` / ``.tsv`` (or lists without a header), JSON objects for ``.jsonl``.
 * :func:`column`: one column of those rows, with a missing column or an empty cell named by row.
@@ -12,33 +14,88 @@ inputs, forecasting series, seq2seq pairs).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from rnnkit.errors import DataError
 
+log = logging.getLogger(__name__)
+
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
 
+#: byte-order marks, longest first (a UTF-32 LE mark starts with the UTF-16 LE one)
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+#: what bytes that are not UTF-8 are read as, in order (cp1252 leaves five bytes undefined; latin-1 none)
+FALLBACKS = ("cp1252", "latin-1")
+MAX_FILE_MB_ENV = "RNNKIT_MAX_FILE_MB"
+DEFAULT_MAX_FILE_MB = 2048
+
+
+def max_file_bytes() -> int:
+    """The largest file a reader accepts: ``$RNNKIT_MAX_FILE_MB`` megabytes (default 2048), since a
+    text file is held in memory whole (as a Python string, up to 4 bytes per character)."""
+    raw = os.environ.get(MAX_FILE_MB_ENV, "")
+    try:
+        return int(float(raw) * 2**20) if raw.strip() else DEFAULT_MAX_FILE_MB * 2**20
+    except ValueError:
+        raise DataError(f"{MAX_FILE_MB_ENV}={raw!r} is not a number of megabytes") from None
+
+
+def decode_bytes(raw: bytes, label: str) -> str:
+    """Text of ``raw`` (a file's bytes; ``label`` names it): a byte-order mark picks UTF-8 / UTF-16 /
+    UTF-32; otherwise UTF-8, and bytes that are not UTF-8 are read as cp1252 (else latin-1) with a
+    warning naming the file and the first such byte. NUL bytes outside UTF-16/32 mean a binary file
+    (an error naming the offset); the result never raises UnicodeDecodeError."""
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(codec)
+            except UnicodeDecodeError as e:
+                raise DataError(f"{label}: not valid {codec.upper()} text after its byte-order mark "
+                                f"(offset {e.start})") from None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise DataError(f"{label}: a binary file, not text (NUL byte at offset {nul}); give a text file "
+                        "(UTF-8, UTF-16 with a byte-order mark, or cp1252)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        for codec in FALLBACKS:
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            log.warning("%s: not UTF-8 text (byte 0x%02x at offset %d, line %d); read as %s. If the "
+                        "characters look wrong, convert the file: iconv -f <encoding> -t utf-8",
+                        label, raw[e.start], e.start, line, codec)
+            return text
+    raise AssertionError("latin-1 decodes every byte")  # pragma: no cover
+
+
 def read_text(path: str | Path) -> str:
-    """The text of a UTF-8 file; a clear error for a missing, unreadable, non-UTF-8 or empty file."""
+    """The text of a file in any encoding :func:`decode_bytes` detects, with ``\r\n`` as ``\n``;
+    a clear error for a missing, unreadable, binary, over-large or empty file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     try:
+        size, limit = path.stat().st_size, max_file_bytes()
+        if size > limit:
+            raise DataError(f"{path}: {size / 2**20:.0f} MB is over the {limit / 2**20:.0f} MB file limit; "
+                            f"raise it with the environment variable {MAX_FILE_MB_ENV}=<megabytes>")
         raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        start = e.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
-        line = raw[:start].count(b"\n") + 1
-        raise DataError(f"{path}: not UTF-8 text (byte 0x{raw[start]:02x} at offset {start}, line {line}); "
-                        "convert it, e.g. iconv -f latin1 -t utf-8") from None
+    text = decode_bytes(raw, str(path))
     if not text.strip():
         raise DataError(f"{path}: the file is empty")
     return text.replace("\r\n", "\n")
@@ -86,4 +143,4 @@ def column(rows: list[tuple[Any, str]], name: str, option: str = "") -> list[Any
     return out
 
 
-__all__ = ["TABLE_SUFFIXES", "column", "read_rows", "read_text"]
+__all__ = ["TABLE_SUFFIXES", "column", "decode_bytes", "max_file_bytes", "read_rows", "read_text"]

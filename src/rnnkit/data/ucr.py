@@ -43,6 +43,7 @@ import numpy as np
 
 from rnnkit.data.archive import DatasetError, list_members, read_member
 from rnnkit.data.containers import SeqClassData
+from rnnkit.data.tables import decode_bytes, read_text
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +79,10 @@ def all_ucr_names() -> list[str]:
 
 def _text_and_source(path_or_text: str | Path | bytes, source: str | None) -> tuple[str, str]:
     if isinstance(path_or_text, bytes):
-        return path_or_text.decode("utf-8"), source or "<bytes>"
+        return decode_bytes(path_or_text, source or "<bytes>"), source or "<bytes>"
     if isinstance(path_or_text, Path) or ("\n" not in path_or_text and Path(path_or_text).is_file()):
         p = Path(path_or_text)
-        return p.read_text(encoding="utf-8"), source or str(p)
+        return read_text(p), source or str(p)
     return path_or_text, source or "<text>"
 
 

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from rnnkit.errors import ConfigError
 from rnnkit.layers import Stack
+from rnnkit.limits import check_generate_length
 
 LN2 = math.log(2.0)
 
@@ -91,6 +92,7 @@ class CharLM(nn.Module):
             raise ConfigError("this model has no tokenizer attached (load it with rnnkit.load)")
         if temperature < 0 or (top_p is not None and not 0 < top_p <= 1) or (top_k is not None and top_k < 1):
             raise ConfigError("need temperature >= 0, 0 < top_p <= 1 and top_k >= 1")
+        check_generate_length(length, "length (--length)")
         was_training = self.training
         self.eval()
         device = self.head.weight.device
