@@ -185,6 +185,15 @@ class Estimator(BaseEstimator):
             ckpt.atomic_write_json(path / ckpt.FINAL_METRICS, self.metrics_)
         return path
 
+    def export(self, path: str | Path, int8: bool = False) -> dict[str, Any]:
+        """Export the model to ONNX in the directory ``path`` (every graph with named dynamic batch and
+        time axes, verified against torch at other shapes; ``int8=True`` adds quantised copies), as
+        ``rnnkit export`` does; returns the manifest written to ``path/export.json`` (docs/serving.md)."""
+        from rnnkit.export import export_model
+
+        self._check_fitted()
+        return export_model(self.model_, path, int8=int8)
+
     @classmethod
     def _from_model(cls, model: Any, run_dir: str | Path) -> Estimator:
         est = cls(recipe=model.run_config)

@@ -24,6 +24,7 @@ members side by side in one model (averaged forecasts; a cheap, strong regularis
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import ClassVar
 
 import torch
@@ -187,7 +188,8 @@ class Forecaster(nn.Module):
         outs = []
         o = out[:, -1:]  # (B, 1, P)
         for h in range(H):
-            o = o + self._base(z, torch.tensor([C + h], device=x.device))[..., None]
+            t = torch.arange(C + h, C + h + 1, device=x.device)  # not torch.tensor([C + h]): C stays symbolic in export
+            o = o + self._base(z, t)[..., None]
             outs.append(o)
             if h == H - 1:
                 break
@@ -236,7 +238,7 @@ class Forecaster(nn.Module):
             mu, sd = stacked[..., 0], F.softplus(stacked[..., 1]) + 1e-3
             mean = mu.mean(0)
             sd = ((sd ** 2 + mu ** 2).mean(0) - mean ** 2).clamp(min=1e-12).sqrt()  # mixture moments
-            zq = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor((1 + cfg.interval) / 2))
+            zq = NormalDist().inv_cdf((1 + cfg.interval) / 2)  # a Python float: the ONNX export has no erfinv
             return {"mean": mean, "lower": mean - zq * sd, "upper": mean + zq * sd}
         if cfg.loss == "quantile":
             qs = stacked.mean(0).sort(-1).values  # average quantiles (Vincentization), no crossing
