@@ -13,10 +13,16 @@ Every file is written to a temporary file in the same directory and moved into p
 `os.replace`, which is atomic on POSIX and Windows: a crash mid-write leaves the previous file
 intact, never a half-written one. `trainer_state.pt` holds only tensors, numbers, strings, lists
 and dicts and is read with `torch.load(weights_only=True)`.
+
+During training the three weight/state files are one unit: `rnnkit.checkpoint_unit` writes them
+with a `manifest.json` (step, sha256 of each file) into a step directory and publishes it by one
+rename; the top-level names are links into it. `load_weights` checks a file against the manifest
+beside it (when there is one) and refuses weights holding NaN or Inf.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import logging
@@ -32,6 +38,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from rnnkit.errors import CheckpointError
+from rnnkit.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,7 @@ CONFIG_FILE = "config.json"
 BEST_WEIGHTS = "model.safetensors"
 LAST_WEIGHTS = "last.safetensors"
 TRAINER_STATE = "trainer_state.pt"
+MANIFEST = "manifest.json"
 METRICS_LOG = "metrics.jsonl"
 FINAL_METRICS = "metrics.json"
 _RESERVED = {CONFIG_FILE, FINAL_METRICS}
@@ -54,6 +62,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        fault_point("atomic_write")
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -84,12 +93,18 @@ def save_weights(model: nn.Module, path: str | Path) -> None:
 
 
 def load_weights(model: nn.Module, path: str | Path, device: str | torch.device = "cpu") -> None:
-    """Load safetensors weights into `model` (strict: every parameter must match by name and shape)."""
+    """Load safetensors weights into `model` (strict: every parameter must match by name and shape).
+
+    A file inside a checkpoint step directory is first checked against its `manifest.json` (links are
+    resolved once, so the file checked is the file read); weights holding NaN or Inf are refused, so a
+    diverged model fails here with its file named instead of printing nan downstream."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")
+    real = path.resolve()
+    verify_file(real)
     try:
-        missing, unexpected = load_model(model, str(path), strict=False, device=str(device))
+        missing, unexpected = load_model(model, str(real), strict=False, device=str(device))
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path}: corrupt or unreadable safetensors file ({e})") from None
     except RuntimeError as e:  # shape mismatch
@@ -97,13 +112,54 @@ def load_weights(model: nn.Module, path: str | Path, device: str | torch.device 
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit the model (missing: {missing}, "
                               f"unexpected: {unexpected})")
+    bad = nonfinite_names(model.state_dict())
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} weight tensor(s) hold NaN or Inf (first: {bad[0]}); the run "
+                              "diverged, these weights cannot be used (train again, e.g. with a lower train.lr)")
+
+
+def nonfinite_names(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or Inf (one pass, one host sync per tensor)."""
+    return [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+# --------------------------------------------------------------------------- manifests
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(step_dir: str | Path) -> dict[str, Any]:
+    """The `manifest.json` of a checkpoint step directory: ``{"step": int, "files": {name: {"sha256", "bytes"}}}``."""
+    m = read_json(step_dir, MANIFEST)
+    if not isinstance(m, dict) or not isinstance(m.get("step"), int) or not isinstance(m.get("files"), dict):
+        raise CheckpointError(f"{Path(step_dir) / MANIFEST}: not a checkpoint manifest (needs 'step' and 'files')")
+    return m
+
+
+def verify_file(path: Path) -> None:
+    """Check `path` against the `manifest.json` beside it; a file without a manifest passes unchecked."""
+    if not (path.parent / MANIFEST).is_file():
+        return
+    entry = read_manifest(path.parent)["files"].get(path.name)
+    if entry is None:
+        raise CheckpointError(f"{path}: not listed in {path.parent / MANIFEST}")
+    if path.stat().st_size != entry.get("bytes") or sha256_file(path) != entry.get("sha256"):
+        raise CheckpointError(f"{path}: size or sha256 differs from {path.parent / MANIFEST} "
+                              "(changed or damaged after the checkpoint was written)")
 
 
 # --------------------------------------------------------------------------- model directory
 
 def save_model_dir(run_dir: str | Path, model: nn.Module, config: dict[str, Any],
-                   artifacts: dict[str, dict] | None = None, weights: str = BEST_WEIGHTS) -> None:
-    """Write config.json, the artifact JSON files and the weights (`model.safetensors` by default)."""
+                   artifacts: dict[str, dict] | None = None, weights: str | None = BEST_WEIGHTS) -> None:
+    """Write config.json, the artifact JSON files and the weights (`model.safetensors` by default;
+    ``weights=None``: none, as `fit` does, whose weights go into checkpoint step directories)."""
     run_dir = Path(run_dir)
     artifacts = artifacts or {}
     for name in artifacts:
@@ -113,7 +169,8 @@ def save_model_dir(run_dir: str | Path, model: nn.Module, config: dict[str, Any]
     for name, content in artifacts.items():
         atomic_write_json(run_dir / name, content)
     atomic_write_json(run_dir / CONFIG_FILE, {**config, "artifacts": sorted(artifacts)})
-    save_weights(model, run_dir / weights)
+    if weights is not None:
+        save_weights(model, run_dir / weights)
 
 
 def read_json(run_dir: str | Path, name: str) -> Any:

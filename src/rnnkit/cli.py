@@ -100,21 +100,25 @@ def train(
                 raise RnnkitError("--resume needs --out RUN_DIR (the run to continue)")
             from rnnkit import checkpoint as ckpt
             from rnnkit.config import apply_overrides
-            cfg = apply_overrides(run_config_from_dict(ckpt.read_config(out)), set_)
+            saved = run_config_from_dict(ckpt.read_config(out))
+            if saved.task != spec.name:
+                raise RnnkitError(f"{out} holds a {saved.task!r} run, not {spec.name!r}: continue it with  "
+                                  f"rnnkit train {saved.task} --out {out} --resume")
+            # --data goes into the config so that the run directory check can refuse a different one
+            cfg = apply_overrides(saved, [*([f"data.source={data}"] if data is not None else []), *set_])
         else:
             cfg = make_run_config(task, set_, data)
         run_dir = out or _default_run_dir(cfg.task)
         console.print(f"[bold]{cfg.task}[/] -> {run_dir}  (data: {getattr(cfg.data, 'source', '?')})")
-        cfg, raw, chosen = resolve_defaults(cfg)
-        _print_defaults(chosen)
-        est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
         try:
+            cfg, raw, chosen = resolve_defaults(cfg)
+            _print_defaults(chosen)
+            est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
             with RichProgress(console, spec.progress_fields) as progress:
                 est.fit_dataset(cfg.data.source, out=run_dir, resume=resume, callbacks=[progress], data=raw,
                                 defaults=chosen)
         except KeyboardInterrupt:
-            err_console.print(f"interrupted: checkpoint saved; continue with  rnnkit train {cfg.task} "
-                              f"--out {run_dir} --resume", highlight=False)
+            _print_interrupted(cfg.task, run_dir)
             raise typer.Exit(130) from None
         result = est.fit_result_
         console.print(f"stopped: {result.stop_reason} after {result.steps} steps, {result.elapsed_s / 60:.1f} min")
@@ -162,6 +166,18 @@ def tune(
                       f"the training data ({est.fit_result_.steps} steps)")
         _print_metrics(est.metrics_, spec.headline, est.config_)
         console.print(f"saved to {run_dir} (trials: {run_dir / 'tune' / 'trials.json'}, trials.png)")
+
+
+def _print_interrupted(task: str, run_dir: Path) -> None:
+    """What Ctrl-C left: the checkpoint the run directory really holds, or that there is none."""
+    from rnnkit.checkpoint_unit import saved_step
+
+    step = saved_step(run_dir) if run_dir.is_dir() else None
+    if step is None:
+        err_console.print("interrupted before the first checkpoint: nothing to resume", highlight=False)
+    else:
+        err_console.print(f"interrupted: the checkpoint of step {step} is saved; continue with  rnnkit train {task} "
+                          f"--out {run_dir} --resume", highlight=False)
 
 
 def _print_defaults(chosen: list[tuple[str, Any, str, str]]) -> None:

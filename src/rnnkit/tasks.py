@@ -25,8 +25,10 @@ from typing import Any
 from torch import nn
 
 from rnnkit import checkpoint as ckpt
+from rnnkit import checkpoint_unit as units
 from rnnkit.config import RunConfig, apply_overrides, build_dataclass, load_recipe, override_keys
 from rnnkit.errors import CheckpointError, ConfigError
+from rnnkit.runlock import holds_lock, run_lock
 from rnnkit.train.fit import fit
 from rnnkit.train.progress import FitResult, ProgressReporter
 from rnnkit.train.utils import resolve_device, seed_everything
@@ -257,7 +259,13 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
     builds); without it the task reads ``cfg.data.source``. ``final_evaluation=False`` skips the
     held-out evaluation (data given in memory has no test split); ``compare_baselines=False`` skips
     the validation comparison with the baselines (search trials). Data-aware defaults are chosen
-    here (:func:`resolve_defaults`) unless the caller already did and passes its ``defaults``."""
+    here (:func:`resolve_defaults`) unless the caller already did and passes its ``defaults``.
+    The run directory is locked (:mod:`rnnkit.runlock`) before anything in it is read or written."""
+    if run_dir is not None and not holds_lock(run_dir):
+        with run_lock(run_dir):  # then the same call again, now holding the lock
+            return train_run(cfg, run_dir, resume=resume, progress=progress, raw=raw, callbacks=callbacks,
+                             final_evaluation=final_evaluation, compare_baselines=compare_baselines,
+                             defaults=defaults)
     spec = TASKS[cfg.task]
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None:
@@ -298,12 +306,29 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
 
 
 def _check_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
+    """A resume continues the same task on the same data from a checkpoint; a fresh run needs a
+    directory without one."""
     if resume:
         saved = ckpt.read_config(run_dir)
         if saved.get("task") != cfg.task:
             raise ConfigError(f"{run_dir} holds a {saved.get('task')!r} run, not {cfg.task!r}")
-    elif (run_dir / ckpt.TRAINER_STATE).exists():
+        old, new = (saved.get("data") or {}).get("source"), getattr(cfg.data, "source", None)
+        if not _same_source(old, new):
+            raise ConfigError(f"{run_dir} was trained with data.source={old!r}, not {new!r}: --resume continues "
+                              "a run on its own data (train on other data with another --out)")
+        if units.saved_step(run_dir) is None:
+            units.resume_point(run_dir)  # raises: says there is nothing to resume
+    elif units.saved_step(run_dir) is not None:
         raise ConfigError(f"{run_dir} already holds a run; use --resume to continue it or pick another --out")
+
+
+def _same_source(a: Any, b: Any) -> bool:
+    """Two ``data.source`` values naming the same data (equal, or paths to the same file)."""
+    if a == b:
+        return True
+    if not (isinstance(a, str) and isinstance(b, str) and Path(a).exists() and Path(b).exists()):
+        return False
+    return Path(a).resolve() == Path(b).resolve()
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_WEIGHTS,
@@ -318,7 +343,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", weights: str = ckpt.BEST_
     artifacts = ckpt.read_artifacts(run_dir)
     model = TASKS[cfg.task].build_model(cfg, artifacts)
     dev = resolve_device(device)
-    ckpt.load_weights(model, Path(run_dir) / weights, dev)
+    ckpt.load_weights(model, units.unit_file(run_dir, weights), dev)
     model.to(dev).eval()
     model.run_config = cfg
     model.artifacts = artifacts

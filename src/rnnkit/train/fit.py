@@ -21,10 +21,16 @@ stopping, or a callback's `stop_training`.
 Exact resume: the trainer state holds the step, epoch and batch position, the carried state, the
 optimizer and schedule states, all RNG states and the early-stopping counters, so a stopped run
 continued with `resume=True` reaches the same weights as an uninterrupted one.
+
+Reliability: a run directory is locked for the run (`rnnkit.runlock`); each checkpoint is one unit
+published by one rename and verified on resume (`rnnkit.checkpoint_unit`); NaN/Inf in the loss or
+gradients is flagged on the device every step and checked at every log line, evaluation and
+checkpoint (`rnnkit.train.numerics`), so nothing non-finite is saved or marked best.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -37,8 +43,12 @@ import torch
 from torch import nn
 
 from rnnkit import checkpoint as ckpt
+from rnnkit import checkpoint_unit as units
 from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.faults import fault_point
+from rnnkit.runlock import run_lock
+from rnnkit.train.numerics import NonFiniteWatch
 from rnnkit.train.optim import LRSchedule, build_optimizer
 from rnnkit.train.progress import Fanout, FitResult, ProgressReporter
 from rnnkit.train.utils import (
@@ -77,15 +87,20 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
     `ProgressReporter`s (`rnnkit.callbacks.Callback`: every event, and `stop_training`) or plain
     functions called with the step number after every optimizer step. At the end the model holds
     the best weights. Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable
-    checkpoint, then re-raises.
+    checkpoint (unless the steps since the last check went non-finite), then re-raises. A run
+    directory is locked while the run writes to it; a fresh run removes the leftovers of a killed
+    one there (temp files, unpublished checkpoints, metrics.jsonl lines of no checkpoint).
     """
     reporters = [progress or ProgressReporter(), *(c for c in callbacks if isinstance(c, ProgressReporter))]
     step_fns = [c for c in callbacks if not isinstance(c, ProgressReporter)]
-    loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
-                 reporters[0] if len(reporters) == 1 else Fanout(reporters), step_fns)
-    if resume:
-        loop.restore()
-    return loop.run()
+    with run_lock(run_dir) if run_dir is not None else contextlib.nullcontext():
+        loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
+                     reporters[0] if len(reporters) == 1 else Fanout(reporters), step_fns)
+        if resume:
+            loop.restore()
+        elif run_dir is not None:
+            loop.start_fresh()
+        return loop.run()
 
 
 def total_steps(cfg: TrainConfig, data: Any) -> int | None:
@@ -131,6 +146,9 @@ class _Loop:
         self.last_eval: dict[str, float] = {}
         self.acc: dict[str, torch.Tensor] = {}  # metric sums since the last log line
         self.n_acc = 0
+        self.watch = NonFiniteWatch(self.device)
+        self.saved_step: int | None = None  # the step of the checkpoint this run published last
+        self.wrote_config = False
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -144,22 +162,55 @@ class _Loop:
                 "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
 
     def save(self, improved: bool) -> None:
-        """Write last weights + trainer state, and the best model when `improved`."""
+        """Publish a checkpoint (last weights + trainer state + best weights, one unit), after checking
+        that the steps since the last check and the weights are finite."""
+        self.check_finite()
+        bad = ckpt.nonfinite_names(self.model.state_dict())
+        if bad:
+            self.diverged(f"non-finite weights ({bad[0]}) after step {self.step}")
         if self.run_dir is None:
             if improved:
                 self.best_copy = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             return
-        if improved or not (self.run_dir / ckpt.BEST_WEIGHTS).exists():
-            ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts)
-        ckpt.save_weights(self.model, self.run_dir / ckpt.LAST_WEIGHTS)
-        ckpt.save_trainer_state(self.run_dir, self.trainer_state())
+        if self.saved_step == self.step:
+            return  # e.g. Ctrl-C right after an evaluation's checkpoint
+        if not self.wrote_config:
+            ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts, weights=None)
+            self.wrote_config = True
+        # a new run's first checkpoint holds its current weights as the best (never an earlier run's)
+        units.publish(self.run_dir, self.model, self.trainer_state(), improved or self.saved_step is None)
+        self.saved_step = self.step
+
+    def check_finite(self) -> None:
+        """Stop the run if a loss or gradient since the last check was NaN/Inf (one host sync)."""
+        problem = self.watch.check(self.step)
+        if problem is not None:
+            self.diverged(problem)
+
+    def diverged(self, problem: str) -> None:
+        where = ""
+        if self.run_dir is not None:
+            step = units.saved_step(self.run_dir)
+            where = (f"; the last good checkpoint (step {step}) is kept in {self.run_dir}" if step is not None
+                     else "; no checkpoint had been written yet")
+        raise RnnkitError(f"training stopped: {problem}{where}; lower train.lr or set train.grad_clip")
+
+    def start_fresh(self) -> None:
+        """A new run in run_dir: remove a killed run's leftovers, and its metrics.jsonl (never appended to)."""
+        units.clean_leftovers(self.run_dir)
+        path = self.run_dir / ckpt.METRICS_LOG
+        if path.exists():
+            log.warning("%s: starting a new metrics.jsonl (the one there belonged to an interrupted run)",
+                        self.run_dir)
+            path.unlink()
 
     def restore(self) -> None:
-        """Continue from run_dir's last weights and trainer state."""
+        """Continue from run_dir's published checkpoint (verified against its manifest)."""
         if self.run_dir is None:
             raise ConfigError("resume=True needs a run_dir")
-        st = ckpt.load_trainer_state(self.run_dir)
-        ckpt.load_weights(self.model, self.run_dir / ckpt.LAST_WEIGHTS, self.device)
+        units.clean_leftovers(self.run_dir)
+        st, weights = units.resume_point(self.run_dir)
+        ckpt.load_weights(self.model, weights, self.device)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["schedule"])
         set_rng_state(st["rng"])
@@ -169,13 +220,16 @@ class _Loop:
         self.elapsed_before, self.items_total = st["elapsed_s"], st["items_total"]
         self.acc = {k: v.to(self.device) for k, v in st["acc"].items()}
         self.n_acc = st["n_acc"]
+        self.watch = NonFiniteWatch(self.device, self.step)
+        self.saved_step = self.step
         self._truncate_metrics(self.step)
         log.info("resuming at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
     def _truncate_metrics(self, step: int) -> None:
+        """Keep the metrics.jsonl records up to the checkpoint's step (and drop a line torn by a kill)."""
         path = self.run_dir / ckpt.METRICS_LOG
         if path.exists():
-            lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+            lines = [ln for ln in path.read_text().splitlines() if _step_of(ln) is not None and _step_of(ln) <= step]
             ckpt.atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
 
     def write_metrics(self, record: dict[str, Any]) -> None:
@@ -222,8 +276,12 @@ class _Loop:
         total = loss + self.penalty(self.model) if self.penalty is not None else loss
         self.opt.zero_grad(set_to_none=True)
         total.backward()
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        clip = self.cfg.grad_clip  # the global norm before clipping is logged (rnnkit explain gradients)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip
+                else torch.nn.utils.get_total_norm(grads)).detach()  # on the device: no sync
+        metrics = {**metrics, "grad_norm": norm, "clipped": (norm > clip).float() if clip else norm.new_zeros(())}
+        self.watch.update(total, self.model)
         self.opt.step()
         self.carried = detach_state(state) if self.data.carries_state else None
         self.step += 1
@@ -249,12 +307,15 @@ class _Loop:
         max_s = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
         self.progress.start(start_step=self.step, max_steps=self.total_steps, max_seconds=max_s,
                             elapsed_s=self.elapsed_before)
-        t_log, stop = time.monotonic(), None
+        t_log, stop = time.monotonic(), self.done_already()
+        if stop is not None:
+            return self.finish(stop)
         model.train()
         with SigintFlag() as sigint:
             try:
                 for batch, last_of_epoch in self.batches():
                     loss, metrics = self.train_step(batch, last_of_epoch)
+                    fault_point("step")
                     self.accumulate(loss, metrics)
                     for cb in self.callbacks:
                         cb(self.step)
@@ -277,11 +338,29 @@ class _Loop:
                     if sigint.hit:
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
-                self.save(improved=False)
-                log.warning("interrupted at step %d; checkpoint saved, continue with resume", self.step)
+                self.save_interrupted()
                 self.progress.finish(self.result("interrupted"))
                 raise
         return self.finish(stop)
+
+    def done_already(self) -> str | None:
+        """The budget a resumed run had already reached (resuming a finished run trains no extra step)."""
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return "max_steps"
+        if cfg.epochs is not None and self.epoch >= cfg.epochs and self.batch_in_epoch == 0:
+            return "epochs"
+        return None
+
+    def save_interrupted(self) -> None:
+        """Ctrl-C: checkpoint the current step, unless it is not finite (the last good one then stays)."""
+        try:
+            self.save(improved=False)
+        except RnnkitError as e:
+            log.warning("interrupted at step %d; not saved: %s", self.step, e)
+            return
+        if self.run_dir is not None:
+            log.warning("interrupted at step %d; checkpoint saved, continue with resume", self.step)
 
     def accumulate(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
         """Sum metric tensors on the device; no host sync until the next log line."""
@@ -293,11 +372,9 @@ class _Loop:
         self.n_acc += 1
 
     def log_train(self, seconds: float) -> None:
+        self.check_finite()
         m = summarise(self.acc, self.n_acc)
         self.acc, self.n_acc = {}, 0
-        if not math.isfinite(m["loss"]):
-            raise RnnkitError(f"training diverged (loss={m['loss']}) at step {self.step}; "
-                              "lower train.lr or set train.grad_clip")
         count = m.pop("count", None)
         if count is not None:
             self.items_total += count
@@ -310,6 +387,7 @@ class _Loop:
     def validate(self) -> bool:
         """Evaluate, checkpoint, and return True when early stopping says stop."""
         improved = True
+        self.check_finite()
         if self.evaluate is not None:
             self.model.eval()
             with torch.no_grad():
@@ -319,6 +397,8 @@ class _Loop:
                 raise RnnkitError(f"evaluate() returned {sorted(metrics)}, not the monitored "
                                   f"{self.monitor!r}")
             value = metrics[self.monitor]
+            if not math.isfinite(value):  # never recorded, saved or marked best
+                self.diverged(f"validation {self.monitor} = {value} at step {self.step}")
             improved = self.best is None or value < self.best
             if improved:
                 self.best, self.best_step, self.bad_evals = value, self.step, 0
@@ -341,8 +421,7 @@ class _Loop:
 
     def finish(self, stop: str) -> FitResult:
         result = self.result(stop)
-        if self.run_dir is not None:
-            ckpt.save_trainer_state(self.run_dir, self.trainer_state())
+        if self.run_dir is not None:  # every stop checkpointed this step already (validate -> save)
             ckpt.load_weights(self.model, self.run_dir / ckpt.BEST_WEIGHTS, self.device)
             try:
                 from rnnkit.evaluation.curves import plot_curves
@@ -354,3 +433,11 @@ class _Loop:
         log.info("training stopped (%s) at step %d after %.1f s", stop, self.step, result.elapsed_s)
         self.progress.finish(result)
         return result
+
+
+def _step_of(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a line cut short by a kill."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
