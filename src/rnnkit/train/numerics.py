@@ -15,11 +15,13 @@ from torch import nn
 _CAUSES = ("loss", "gradients")
 
 
-def _max_abs(grads: list[torch.Tensor]) -> torch.Tensor:
-    """Largest |g| over all gradients (NaN when any is NaN); the inf-norm cannot overflow as the 2-norm can."""
+def _norms_sum(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Sum of the gradients' 2-norms: finite exactly when every gradient is (short of a norm beyond
+    float range, itself a diverged run). The fused 2-norm costs ~35 us for a 350k-parameter LSTM on one
+    CPU thread; the inf-norm, which cannot overflow, ~1.2 ms (not vectorised), so it is not used."""
     foreach = getattr(torch, "_foreach_norm", None)
-    norms = foreach(grads, float("inf")) if foreach is not None else [g.abs().max() for g in grads]
-    return torch.stack(norms).max()
+    norms = foreach(grads, 2.0) if foreach is not None else [torch.linalg.vector_norm(g) for g in grads]
+    return torch.stack(norms).sum()
 
 
 class NonFiniteWatch:
@@ -32,7 +34,7 @@ class NonFiniteWatch:
     def update(self, loss: torch.Tensor, model: nn.Module) -> None:
         """After backward (and clipping): flag this step's loss and gradients, without a host sync."""
         grads = [p.grad.detach() for p in model.parameters() if p.grad is not None]
-        grad_bad = ~torch.isfinite(_max_abs(grads)) if grads else torch.zeros((), dtype=torch.bool,
+        grad_bad = ~torch.isfinite(_norms_sum(grads)) if grads else torch.zeros((), dtype=torch.bool,
                                                                                   device=self.flags.device)
         self.flags |= torch.stack((~torch.isfinite(loss.detach()).all(), grad_bad))
 
