@@ -89,7 +89,7 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
     the best weights. Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable
     checkpoint (unless the steps since the last check went non-finite), then re-raises. A run
     directory is locked while the run writes to it; a fresh run removes the leftovers of a killed
-    one there (temp files, unpublished checkpoints, metrics.jsonl lines of no checkpoint).
+    one there (temp files, unpublished checkpoints) and starts a new metrics.jsonl.
     """
     reporters = [progress or ProgressReporter(), *(c for c in callbacks if isinstance(c, ProgressReporter))]
     step_fns = [c for c in callbacks if not isinstance(c, ProgressReporter)]
