@@ -276,8 +276,11 @@ class _Loop:
         total = loss + self.penalty(self.model) if self.penalty is not None else loss
         self.opt.zero_grad(set_to_none=True)
         total.backward()
-        if self.cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        clip = self.cfg.grad_clip  # the global norm before clipping is logged (rnnkit explain gradients)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip
+                else torch.nn.utils.get_total_norm(grads)).detach()  # on the device: no sync
+        metrics = {**metrics, "grad_norm": norm, "clipped": (norm > clip).float() if clip else norm.new_zeros(())}
         self.watch.update(total, self.model)
         self.opt.step()
         self.carried = detach_state(state) if self.data.carries_state else None
