@@ -33,7 +33,7 @@ def _show(c: str) -> str:
     return {" ": "␣", "\n": "↵", "\t": "⇥"}.get(c, c)
 
 
-def plot_gradient_flow(flows: Sequence[Any], path: str | Path) -> Path:
+def plot_gradient_flow(flows: Sequence[Any], path: str | Path, dpi: int = 110) -> Path:
     """||dL_T/dh_{T-k}|| against k (log scale), mean and quartile band per cell, trained solid and
     fresh dashed; beside it the per-step gradient norm of each training run with clipping marked."""
     plt = _plt()
@@ -77,7 +77,7 @@ def plot_gradient_flow(flows: Sequence[Any], path: str | Path) -> Path:
         ax2.set_ylabel("global gradient norm (before clipping)")
         ax2.set_title("gradient norm during training", fontsize=10)
         ax2.legend(fontsize=7)
-    return _save(fig, path)
+    return _save(fig, path, dpi)
 
 
 def plot_gates(chars: Sequence[str], values: dict[str, np.ndarray], path: str | Path, units: int = 16,
