@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from rnnkit import checkpoint as ckpt
 from rnnkit.config import RunConfig, TrainConfig, apply_overrides, build_dataclass, override_keys
 from rnnkit.errors import ConfigError
+from rnnkit.runlock import run_lock
 from rnnkit.tasks import IN_MEMORY, TASKS, load_run, make_run_config, train_run
 from rnnkit.train.history import History
 
@@ -174,15 +175,16 @@ class Estimator(BaseEstimator):
         self._check_fitted()
         path = Path(path)
         own = self.run_dir_ is not None and path.resolve() == self.run_dir_.resolve()
-        if (path / ckpt.TRAINER_STATE).exists() and not own:
-            raise ConfigError(f"{path} holds another training run (trainer_state.pt); save to a new directory")
-        ckpt.save_model_dir(path, self.model_, self.config_.to_dict(), self.artifacts_)
-        if self.history_.records and not own:
-            lines = "".join(json.dumps(r) + "\n" for r in self.history_.records)
-            ckpt.atomic_write_bytes(path / ckpt.METRICS_LOG, lines.encode("utf-8"))
-            self.history_.plot(path / "curves.png")
-        if self.metrics_:
-            ckpt.atomic_write_json(path / ckpt.FINAL_METRICS, self.metrics_)
+        with run_lock(path):  # never into a directory another process is training into
+            if (path / ckpt.TRAINER_STATE).exists() and not own:
+                raise ConfigError(f"{path} holds another training run (trainer_state.pt); save to a new directory")
+            ckpt.save_model_dir(path, self.model_, self.config_.to_dict(), self.artifacts_)
+            if self.history_.records and not own:
+                lines = "".join(json.dumps(r) + "\n" for r in self.history_.records)
+                ckpt.atomic_write_bytes(path / ckpt.METRICS_LOG, lines.encode("utf-8"))
+                self.history_.plot(path / "curves.png")
+            if self.metrics_:
+                ckpt.atomic_write_json(path / ckpt.FINAL_METRICS, self.metrics_)
         return path
 
     def export(self, path: str | Path, int8: bool = False) -> dict[str, Any]:
