@@ -241,3 +241,20 @@ def test_cli_attention_and_saliency_on_a_classifier(tmp_path):
     assert "completeness error" in r.output and _png_ok(tmp_path / "run" / "explain" / "saliency.png")
     r = CliRunner().invoke(app, ["explain", "saliency", str(tmp_path / "run"), "--input", "great", "--target", "meh"])
     assert r.exit_code == 2 and "not a class" in r.output
+
+
+def test_cli_saliency_on_a_forecaster(tmp_path):
+    from rnnkit.tasks import make_run_config, train_run
+
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{10 + np.sin(i / 2):.4f}\n"
+                                        for i in range(60)))
+    cfg = make_run_config("forecast", ["train.max_steps=4", "train.eval_every=4", "train.batch_size=8",
+                                       "model.hidden_size=8", "model.ensemble=1", "data.context=12",
+                                       "data.horizon=6", "data.baselines=naive"], data=str(csv))
+    train_run(cfg, tmp_path / "run")
+    r = CliRunner().invoke(app, ["explain", "saliency", str(tmp_path / "run"), "--horizon-step", "2"])
+    assert r.exit_code == 0, r.output
+    assert "completeness error" in r.output and _png_ok(tmp_path / "run" / "explain" / "saliency.png")
+    data = __import__("json").loads((tmp_path / "run" / "explain" / "saliency.json").read_text())
+    assert len(data["per_step"]) == 12 and data["completeness_error"] < 0.01
