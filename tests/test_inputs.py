@@ -174,3 +174,15 @@ def test_generation_length_and_perplexity_overflow() -> None:
         with pytest.raises(ConfigError, match=rf"length \(--length\)={bad} is out of range; allowed: \[1, 1000000\]"):
             check_generate_length(bad, "length (--length)")
     assert perplexity(1e6) == math.inf and perplexity(1.0) == 2.0
+
+
+def test_forecast_time_axis_faults_are_data_errors(tmp_path) -> None:
+    """Found by the fuzzer: an index beyond int64 raised OverflowError; a stray far timestamp would fill
+    billions of rows under data.impute=interpolate."""
+    p = tmp_path / "t.csv"
+    p.write_text("t,y\n1,1\n9.223372036854776e+18,2\n", encoding="utf-8")
+    with pytest.raises(DataError, match="cannot parse the time column for freq 'I'"):
+        load_frame(ForecastDataConfig(source=str(p), freq="I"))
+    p.write_text("t,y\n1,1\n2,2\n3,3\n100000000,4\n", encoding="utf-8")
+    with pytest.raises(DataError, match="filling the gaps for freq 'I' would turn 4 rows into 100000000"):
+        load_frame(ForecastDataConfig(source=str(p), freq="I", impute="interpolate"))

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
 
+from rnnkit.data.tables import decode_bytes
 from rnnkit.errors import ConfigError
 
 try:  # Python >= 3.11
@@ -362,7 +363,10 @@ def load_recipe(name_or_path: str) -> dict[str, Any]:
     if name_or_path.endswith(".toml") or path.is_file():
         if not path.is_file():
             raise ConfigError(f"recipe file not found: {name_or_path}")
-        text = path.read_text(encoding="utf-8")
+        try:  # any encoding read_text detects (a recipe saved as UTF-16 by an editor is still read)
+            text = decode_bytes(path.read_bytes(), str(path))
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read ({e.strerror})") from None
         label = str(path)
     else:
         res = resources.files("rnnkit") / "configs" / f"{name_or_path}.toml"

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.data.tables import read_text
+from rnnkit.data.tables import json_artifact, read_text
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class CharTokenizer:
         return self.decode([i])
 
     @classmethod
+    @json_artifact("tokenizer.json")
     def from_dict(cls, d: dict[str, Any]) -> CharTokenizer:
         if d.get("type") != "char":
             raise DataError(f"not a character tokenizer: type={d.get('type')!r}")
@@ -131,6 +132,7 @@ class WordTokenizer:
         return {"type": "word", "version": 1, "unk": UNK, "words": self.words}
 
     @classmethod
+    @json_artifact("tokenizer.json")
     def from_dict(cls, d: dict[str, Any]) -> WordTokenizer:
         return cls(list(d["words"]))
 
@@ -139,6 +141,7 @@ class WordTokenizer:
 LM_TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer}
 
 
+@json_artifact("tokenizer.json")
 def tokenizer_from_dict(d: dict[str, Any]) -> CharTokenizer | WordTokenizer:
     """The tokenizer saved in a model directory's tokenizer.json, by its ``type``."""
     kind = d.get("type")

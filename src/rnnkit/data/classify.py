@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.padding import pad, pool_sorted_batches
+from rnnkit.data.tables import json_artifact, json_choice, json_floats
 from rnnkit.errors import DataError
 
 PAD, UNK = "<pad>", "<unk>"
@@ -75,6 +76,7 @@ class Vocab:
         return {"type": "vocab", "mode": self.mode, "lowercase": self.lowercase, "itos": self.itos}
 
     @classmethod
+    @json_artifact("tokenizer.json")
     def from_dict(cls, d: dict[str, Any]) -> Vocab:
         return cls(d["itos"], d.get("mode", "word"), d.get("lowercase", True))
 
@@ -179,8 +181,13 @@ class Scaler:
                 "std": None if self.std is None else self.std.tolist()}
 
     @classmethod
+    @json_artifact("scaler.json")
     def from_dict(cls, d: dict[str, Any]) -> Scaler:
-        return cls(d["mode"], d.get("mean"), d.get("std"))
+        mode = json_choice(d["mode"], "scaler.json mode", NORMALIZATIONS)
+        if mode != "global":  # the other modes need no statistics
+            return cls(mode)
+        mean = json_floats(d["mean"], "scaler.json mean")
+        return cls(mode, mean, json_floats(d["std"], "scaler.json std", len(mean), positive=True))
 
 
 class ClassBatch(NamedTuple):

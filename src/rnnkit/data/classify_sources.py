@@ -144,8 +144,10 @@ def _split(x: list, y: list, where: list[str], fraction: float, seed: int, numer
     return (pick(x, tr), pick(y, tr), pick(where, tr)), (pick(x, te), pick(y, te), pick(where, te))
 
 
-#: what a broken or foreign .npz raises inside numpy (zip, zlib, header and pickle refusals)
-NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error)
+#: what a broken or foreign .npz raises inside numpy and zipfile (zip, zlib, header and pickle refusals;
+#: zipfile says NotImplementedError for a damaged compression method, RuntimeError for an encrypted entry)
+NPZ_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile, zlib.error,
+              NotImplementedError, RuntimeError)
 
 
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -152,6 +152,10 @@ def load_frame(cfg: Any, table: tuple | None = None) -> Frame:
             i = gaps[0]
             raise DataError(f"{name}: {len(gaps)} gap(s) of missing timestamps for freq {freq!r}, first between "
                             f"{times[i]!r} and {times[i + 1]!r}; fill them or set data.impute=interpolate")
+        span = int(ordinal[-1] - ordinal[0]) + 1
+        if span > 10 * len(ordinal) + 1000:  # a stray timestamp far away would fill millions of rows
+            raise DataError(f"{name}: filling the gaps for freq {freq!r} would turn {len(ordinal)} rows into {span} "
+                            f"(from {times[0]!r} to {times[-1]!r}); check the time column or set data.freq")
         full = np.arange(ordinal[0], ordinal[-1] + 1)
         filled = np.full((len(full), table.shape[1]), np.nan)
         filled[ordinal - ordinal[0]] = table

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rnnkit.data.tables import json_artifact, json_choice, json_floats
 from rnnkit.errors import DataError
 
 SCALERS = ("none", "standard", "minmax", "log1p")
@@ -77,5 +78,12 @@ class Scaler:
         return {"kind": self.kind, "a": list(self.a), "b": list(self.b), "columns": list(self.columns)}
 
     @classmethod
+    @json_artifact("scaler.json")
     def from_dict(cls, d: dict) -> Scaler:
-        return cls(d["kind"], tuple(d["a"]), tuple(d["b"]), tuple(d.get("columns", ())))
+        kind = json_choice(d["kind"], "scaler.json kind", SCALERS)
+        a = json_floats(d["a"], "scaler.json a")
+        b = json_floats(d["b"], "scaler.json b", len(a), positive=True)
+        columns = d.get("columns", [])
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise DataError(f"scaler.json columns: expected a list of column names, got {str(columns)[:40]}")
+        return cls(kind, tuple(a.tolist()), tuple(b.tolist()), tuple(columns))

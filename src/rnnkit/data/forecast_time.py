@@ -71,7 +71,7 @@ def to_ordinal(times: list[str], freq: str) -> np.ndarray:
         if freq == "M":
             months = np.array([s.strip()[:7] for s in times], dtype="datetime64[M]").astype(np.int64)
             return months + 1970 * 12
-    except ValueError as e:
+    except (ValueError, OverflowError) as e:  # OverflowError: a year or index beyond int64 (9.2e18, inf)
         raise DataError(f"cannot parse the time column for freq {freq!r}: {e}") from None
     minutes = _datetimes(times).astype(np.int64)
     unit = {"H": 60, "D": 1440, "W": 10080}.get(freq)

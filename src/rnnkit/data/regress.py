@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.padding import pad
+from rnnkit.data.tables import json_artifact, json_floats
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,10 @@ class TargetScaler:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
     @classmethod
+    @json_artifact("targets.json")
     def from_dict(cls, d: dict[str, Any]) -> TargetScaler:
-        return cls(np.asarray(d["mean"], np.float64), np.asarray(d["std"], np.float64))
+        mean = json_floats(d["mean"], "targets.json mean")
+        return cls(mean, json_floats(d["std"], "targets.json std", len(mean), positive=True))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from torch import Tensor
 
 from rnnkit.data.padding import pad, pool_sorted_batches
-from rnnkit.data.tables import read_text
+from rnnkit.data.tables import json_artifact, json_choice, read_text
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,13 @@ class Vocab:
         return {"tokens": list(self.tokens), "level": self.level}
 
     @classmethod
+    @json_artifact("tokenizer.json")
     def from_dict(cls, d: dict) -> Vocab:
-        return cls(tuple(d["tokens"]), d["level"])
+        tokens = d["tokens"]
+        if not isinstance(tokens, list) or tuple(tokens[:len(SPECIALS)]) != SPECIALS \
+                or not all(isinstance(t, str) for t in tokens) or len(set(tokens)) != len(tokens):
+            raise DataError(f"tokenizer.json tokens: expected distinct strings starting with {', '.join(SPECIALS)}")
+        return cls(tuple(tokens), json_choice(d["level"], "tokenizer.json level", LEVELS))
 
 
 def check_pair(src: Sequence[str], tgt: Sequence[str], where: str, max_len: int | None) -> None:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from rnnkit.data.classify import NORMALIZATIONS, TOKENIZERS, Scaler, Vocab, check_series, check_texts
+from rnnkit.data.tables import json_artifact, json_choice
 from rnnkit.errors import ConfigError, DataError
 
 MISSING_POLICIES = ("error", "drop")  # data.missing_labels (rnnkit.data.classify_sources.handle_missing_labels)
@@ -31,6 +32,9 @@ MISSING_POLICIES = ("error", "drop")  # data.missing_labels (rnnkit.data.classif
 log = logging.getLogger(__name__)
 
 KINDS = ("text", "series", "image", "tokens")
+#: the model-directory files each input kind is rebuilt from (beside labels.json / targets.json)
+ARTIFACTS_NEEDED = {"text": ("tokenizer.json",), "series": ("scaler.json",), "image": ("scaler.json",),
+                    "tokens": ("tokenizer.json",)}
 
 
 @dataclass(frozen=True)
@@ -174,14 +178,25 @@ class InputEncoder:
         return files, {"kind": self.kind, "input_size": self.input_size}
 
     @classmethod
+    @json_artifact("tokenizer.json / scaler.json / labels.json")
     def from_artifacts(cls, arts: dict[str, dict], meta: dict[str, Any], max_len: int = 0) -> InputEncoder:
         """Rebuild from a model directory's artifacts (``meta`` is labels.json / targets.json)."""
         tok = arts.get("tokenizer.json")
         if tok is not None and tok.get("type") == "ids":
             return cls("tokens", vocab_size=int(tok["vocab_size"]), max_len=max_len)
-        vocab = Vocab.from_dict(tok) if tok is not None else None
-        scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in arts else None
-        return cls(meta["kind"], vocab=vocab, scaler=scaler, input_size=meta.get("input_size"), max_len=max_len)
+        kind = json_choice(meta["kind"], "labels.json kind", KINDS)
+        needs = ARTIFACTS_NEEDED[kind]
+        missing = [name for name in needs if name not in arts]
+        if missing:
+            raise DataError(f"{', '.join(missing)}: missing, needed for {kind} input")
+        vocab = Vocab.from_dict(tok) if "tokenizer.json" in needs else None
+        scaler = Scaler.from_dict(arts["scaler.json"]) if "scaler.json" in needs else None
+        size = meta.get("input_size")
+        if scaler is not None and (not isinstance(size, int) or size < 1
+                                   or (scaler.mean is not None and len(scaler.mean) != size)):
+            raise DataError(f"labels.json input_size: {size!r} does not match scaler.json (a whole number of "
+                            "features, as many as the scaler's statistics)")
+        return cls(kind, vocab=vocab, scaler=scaler, input_size=size, max_len=max_len)
 
 
 __all__ = ["KINDS", "InputDataConfig", "InputEncoder", "kind_of", "strip_padding"]

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from rnnkit.errors import DataError
+import numpy as np
+
+from rnnkit.errors import DataError, RnnkitError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json")
 
@@ -101,6 +106,47 @@ def read_text(path: str | Path) -> str:
     return text.replace("\r\n", "\n")
 
 
+#: what a reader of a malformed JSON artifact trips over (a key missing, a list where a dict belongs, ...)
+ARTIFACT_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def json_artifact(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator for the readers of a model directory's JSON files (``tokenizer.json``, ``scaler.json``,
+    ``labels.json``, ...): a malformed file becomes one DataError naming it, never a KeyError."""
+    def wrap(read: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(read)
+        def checked(*args: Any, **kwargs: Any) -> T:
+            try:
+                return read(*args, **kwargs)
+            except RnnkitError:
+                raise
+            except ARTIFACT_ERRORS as e:
+                detail = str(e).splitlines()[0] if str(e).strip() else ""
+                raise DataError(f"{name}: malformed ({type(e).__name__}: {detail})") from None
+        return checked
+    return wrap
+
+
+def json_floats(value: Any, what: str, size: int | None = None, positive: bool = False) -> np.ndarray:
+    """A JSON list of finite numbers as a float64 vector (``size`` long when given; each > 0 with
+    ``positive``, e.g. a scale that is divided by); anything else is a DataError naming ``what``."""
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise DataError(f"{what}: expected a list of numbers, got {str(value)[:40]}")
+    arr = np.asarray(value, np.float64)
+    if not len(arr) or not np.isfinite(arr).all() or (positive and (arr <= 0).any()):
+        raise DataError(f"{what}: expected {'positive' if positive else 'finite'} numbers, got {str(value)[:40]}")
+    if size is not None and len(arr) != size:
+        raise DataError(f"{what}: expected {size} numbers, got {len(arr)}")
+    return arr
+
+
+def json_choice(value: Any, what: str, valid: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``valid``; else a DataError naming ``what`` and the valid names."""
+    if not isinstance(value, str) or value not in valid:
+        raise DataError(f"{what}: {str(value)[:40]!r} is not one of {', '.join(valid)}")
+    return value
+
+
 def read_rows(path: str | Path, header: bool = True) -> list[tuple[Any, str]]:
     """``(row, "file:line")`` for every data row of a ``.csv`` / ``.tsv`` / ``.jsonl`` file (blank
     lines skipped). CSV/TSV rows are dicts keyed by the header, or lists with ``header=False``."""
@@ -130,17 +176,24 @@ def read_rows(path: str | Path, header: bool = True) -> list[tuple[Any, str]]:
     return rows
 
 
+def _shown(name: Any) -> str:
+    """A column name for a one-line message: as it is, or quoted with escapes when it holds a line break
+    or another control character."""
+    return str(name) if str(name).isprintable() else repr(str(name))
+
+
 def column(rows: list[tuple[Any, str]], name: str, option: str = "") -> list[Any]:
     """The values of column ``name``; a row without it is an error naming the row and listing the
     columns it has (``option`` names the setting that chooses the column, e.g. ``--text-column``)."""
     out = []
     for row, where in rows:
         if not isinstance(row, dict) or name not in row:
-            cols = ", ".join(map(str, row)) if isinstance(row, dict) else f"a {type(row).__name__}"
+            cols = ", ".join(map(_shown, row)) if isinstance(row, dict) else f"a {type(row).__name__}"
             hint = f" (set {option})" if option else ""
             raise DataError(f"{where}: no column {name!r}; columns: {cols}{hint}")
         out.append(row[name])
     return out
 
 
-__all__ = ["TABLE_SUFFIXES", "column", "decode_bytes", "max_file_bytes", "read_rows", "read_text"]
+__all__ = ["TABLE_SUFFIXES", "column", "decode_bytes", "json_artifact", "json_choice", "json_floats", "max_file_bytes",
+           "read_rows", "read_text"]

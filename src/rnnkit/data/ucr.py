@@ -103,6 +103,8 @@ def _parse_header(key: str, rest: str, meta: dict, where: str) -> None:
     elif key in ("univariate", "equallength", "missing"):
         meta[{"equallength": "equal_length"}.get(key, key)] = _bool(rest, where)
     elif key in ("dimensions", "serieslength"):
+        if len(words) != 1 or not words[0].isdigit():
+            raise DatasetError(f"{where}: @{key} needs one whole number, got {rest.strip()!r}")
         meta[{"serieslength": "series_length"}.get(key, key)] = int(words[0])
     elif key == "classlabel":
         meta["class_labels"] = words[1:] if words and _bool(words[0], where) else None
