@@ -159,13 +159,23 @@ def _declare_output_shapes(path: str | Path, spec: GraphSpec, shapes: list[list[
 
 
 def quantize(src: Path, dst: Path) -> None:
-    """onnxruntime's dynamic int8 quantisation (int8 weights, activations quantised per call)."""
+    """onnxruntime's dynamic int8 quantisation (int8 weights, activations quantised per call). Constants
+    are folded first: the exporter builds the LSTM/GRU weights with Concat/Slice at run time, which the
+    quantiser would otherwise leave in float (measured: 4x smaller with folding, ~1.05x without)."""
+    import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    folded = dst.with_name(dst.name + ".folded.tmp")
     try:
-        quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True})
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        so.optimized_model_filepath, so.log_severity_level = str(folded), 3
+        ort.InferenceSession(str(src), so, providers=["CPUExecutionProvider"])
+        quantize_dynamic(str(folded), str(dst), weight_type=QuantType.QInt8, extra_options={"EnableSubgraph": True})
     except Exception as e:
         raise ExportError(f"{src.name}: int8 quantisation failed: {str(e).splitlines()[0][:200]}") from e
+    finally:
+        folded.unlink(missing_ok=True)
 
 
 def int8_drift(spec: GraphSpec, path: str | Path, checks: tuple[tuple[int, int], ...] = CHECKS) -> dict[str, float]:
