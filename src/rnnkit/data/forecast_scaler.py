@@ -81,8 +81,8 @@ class Scaler:
     @json_artifact("scaler.json")
     def from_dict(cls, d: dict) -> Scaler:
         kind = json_choice(d["kind"], "scaler.json kind", SCALERS)
-        a = json_floats(d["a"], "scaler.json a")
-        b = json_floats(d["b"], "scaler.json b", len(a), positive=True)
+        a = json_floats(d["a"], "scaler.json a", empty_ok=True)  # no covariates: an empty scaler
+        b = json_floats(d["b"], "scaler.json b", len(a), positive=True, empty_ok=True)
         columns = d.get("columns", [])
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise DataError(f"scaler.json columns: expected a list of column names, got {str(columns)[:40]}")

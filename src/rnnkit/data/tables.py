@@ -127,13 +127,15 @@ def json_artifact(name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return wrap
 
 
-def json_floats(value: Any, what: str, size: int | None = None, positive: bool = False) -> np.ndarray:
+def json_floats(value: Any, what: str, size: int | None = None, positive: bool = False,
+                empty_ok: bool = False) -> np.ndarray:
     """A JSON list of finite numbers as a float64 vector (``size`` long when given; each > 0 with
-    ``positive``, e.g. a scale that is divided by); anything else is a DataError naming ``what``."""
+    ``positive``, e.g. a scale that is divided by; empty only with ``empty_ok``, e.g. the scaler of
+    a forecast run's covariates when it has none); anything else is a DataError naming ``what``."""
     if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         raise DataError(f"{what}: expected a list of numbers, got {str(value)[:40]}")
     arr = np.asarray(value, np.float64)
-    if not len(arr) or not np.isfinite(arr).all() or (positive and (arr <= 0).any()):
+    if (not len(arr) and not empty_ok) or not np.isfinite(arr).all() or (positive and (arr <= 0).any()):
         raise DataError(f"{what}: expected {'positive' if positive else 'finite'} numbers, got {str(value)[:40]}")
     if size is not None and len(arr) != size:
         raise DataError(f"{what}: expected {size} numbers, got {len(arr)}")
