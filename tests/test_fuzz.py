@@ -9,10 +9,12 @@ at least ``EXAMPLES`` (the numbers are quoted in docs/reliability.md, "Fuzzed lo
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -42,7 +44,8 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
                 suppress_health_check=list(HealthCheck))
 COUNTS: Counter[str] = Counter()  # inputs run per parser
 REFUSED: Counter[str] = Counter()  # of those, answered with an RnnkitError (the rest parsed)
-WORK = Path(tempfile.mkdtemp(prefix="rnnkit-fuzz-"))
+WORK = Path(tempfile.mkdtemp(prefix="rnnkit-fuzz-"))  # one folder, files rewritten per input
+atexit.register(shutil.rmtree, WORK, True)
 
 
 def outcome(parser: str, read: Callable[[], Any]) -> None:
