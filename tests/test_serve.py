@@ -1,6 +1,8 @@
 """`rnnkit export` + `rnnkit serve`: a tiny trained language model exported with the CLI, the API
 (httpx through FastAPI's TestClient: SSE streaming, limits as 4xx, OpenAPI, /health), the
-onnxruntime step-graph generator against torch, and the page in headless Chromium."""
+onnxruntime step-graph generator against torch, and the page in headless Chromium; /classify,
+/forecast and /translate on tiny classifier, forecaster (trained from a CSV file) and seq2seq runs
+agree with the estimators' own predict / translate, and their limits and bad inputs are 4xx."""
 
 from __future__ import annotations
 
@@ -135,3 +137,188 @@ def test_browser_streams_partial_text(lm_run):
         finally:
             browser.close()
     assert partial.startswith("the ") and len(partial) < len(final) == len("the ") + 1000
+
+
+# --------------------------------------------------------------------------- classify, forecast, translate
+
+@pytest.fixture(scope="module")
+def clf_run(tmp_path_factory):
+    """A word-level text classifier trained for one epoch on 40 short texts."""
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("serve") / "clf"
+    texts = [f"{'great fine' if i % 2 else 'awful dull'} film the {i % 3}" for i in range(40)]
+    rnnkit.SequenceClassifier(hidden_size=8, embed_dim=6, tokenizer="word", random_state=0, verbose=0,
+                              overrides=("data.baselines=false",)).fit(
+        texts, ["pos" if i % 2 else "neg" for i in range(40)], epochs=1).save(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def fc_csv(tmp_path_factory):
+    import numpy as np
+
+    csv = tmp_path_factory.mktemp("serve") / "sales.csv"
+    csv.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{10 + np.sin(i / 2):.4f}\n"
+                                        for i in range(60)))
+    return csv
+
+
+def _forecaster(csv, run, **kw):
+    """A tiny forecaster trained for 4 steps from the CSV file (it reads the file again to forecast)."""
+    torch.manual_seed(0)
+    rnnkit.Forecaster(horizon=6, context=12, hidden_size=8, ensemble=1, max_steps=4, batch_size=8, random_state=0,
+                      verbose=0, overrides=("data.baselines=naive",), **kw).fit_dataset(str(csv)).save(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def fc_run(fc_csv):
+    """Recursive (so it forecasts past its trained horizon) with Gaussian intervals."""
+    return _forecaster(fc_csv, fc_csv.parent / "fc", strategy="recursive", loss="gaussian")
+
+
+@pytest.fixture(scope="module")
+def s2s_run(tmp_path_factory):
+    """A char-level reverser with additive attention, 40 steps (its outputs are not empty)."""
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("serve") / "s2s"
+    pairs = [(w, w[::-1]) for w in ("abc", "bca", "cab", "abca", "bbca", "acab", "cabb", "aacb", "bcab", "caab") * 3]
+    rnnkit.Seq2Seq(hidden_size=16, embed_size=8, max_steps=40, lr=0.03, batch_size=8, random_state=0,
+                   verbose=0).fit(pairs, validation_data=pairs[:4]).save(run)
+    return run
+
+
+def _detail(r, status: int) -> str:
+    assert r.status_code == status, (r.status_code, r.text)
+    return json.dumps(r.json()["detail"])
+
+
+def test_classify_matches_the_estimator(clf_run):
+    client = TestClient(create_app(clf_run))
+    assert client.get("/info").json()["endpoint"] == "classify"
+    texts = ["great fine film", "awful dull the 2", "unseen words only"]
+    r = client.post("/classify", json={"inputs": texts})
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    est = rnnkit.load(clf_run)
+    proba, labels = est.predict_proba(texts), est.predict(texts)
+    assert len(preds) == 3
+    for p, row, label in zip(preds, proba, labels):
+        assert set(p) == {"label", "probability", "probabilities"} and p["label"] == label
+        assert list(p["probabilities"]) == [str(c) for c in est.classes_]
+        assert list(p["probabilities"].values()) == pytest.approx(row.tolist(), abs=1e-6)
+        assert p["probability"] == pytest.approx(row.max(), abs=1e-6)
+
+
+def test_classify_limits_and_bad_input(clf_run):
+    client = TestClient(create_app(clf_run, Limits(max_inputs=2, max_input_chars=20)))
+    assert "limit of 2" in _detail(client.post("/classify", json={"inputs": ["a", "b", "c"]}), 413)
+    d = _detail(client.post("/classify", json={"inputs": ["fine", "x" * 21]}), 413)
+    assert "inputs[1]" in d and "21" in d and "limit of 20" in d
+    assert "inputs[1]: empty text" in _detail(client.post("/classify", json={"inputs": ["fine", "  "]}), 422)
+    assert "at least 1 item" in _detail(client.post("/classify", json={"inputs": []}), 422)
+    assert "valid string" in _detail(client.post("/classify", json={"inputs": [3]}), 422)
+    assert "inputs" in _detail(client.post("/classify", json={}), 422)
+    for path, body in (("/forecast", {}), ("/translate", {"texts": ["a"]}), ("/generate", {})):
+        assert "this server offers /classify" in _detail(client.post(path, json=body), 404)
+
+
+def test_classify_series_bad_numbers(tmp_path):
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(24, 6)).astype(np.float32)
+    run = rnnkit.SequenceClassifier(hidden_size=4, random_state=0, verbose=0).fit(
+        X, (X.mean(1) > 0).astype(int), epochs=1).save(tmp_path / "series")
+    client = TestClient(create_app(run))
+    r = client.post("/classify", json={"inputs": ["0.1,0.5,-0.3,1"]})
+    assert r.status_code == 200
+    want = rnnkit.load(run).predict_proba([np.array([0.1, 0.5, -0.3, 1], dtype=np.float32)])[0]
+    assert list(r.json()["predictions"][0]["probabilities"].values()) == pytest.approx(want.tolist(), abs=1e-6)
+    assert "cannot read '1,x' as numbers" in _detail(client.post("/classify", json={"inputs": ["1,x"]}), 422)
+    assert "NaN or infinite" in _detail(client.post("/classify", json={"inputs": ["1,nan"]}), 422)
+    assert "2 features per step, expected 1" in _detail(client.post("/classify", json={"inputs": ["1,2;3,4"]}), 422)
+
+
+def test_forecast_matches_the_estimator(fc_run, fc_csv):
+    import numpy as np
+
+    client = TestClient(create_app(fc_run))
+    assert client.get("/info").json()["endpoint"] == "forecast"
+    fc = client.post("/forecast", json={"history": 5}).json()
+    est = rnnkit.load(fc_run)
+    want = est.predict()
+    assert fc["series"] == ["y"] and fc["times"] == list(want["time"]) == ["2005-01", "2005-02", "2005-03",
+                                                                           "2005-04", "2005-05", "2005-06"]
+    for key in ("mean", "lower", "upper"):
+        assert np.asarray(fc[key]).shape == (1, 6)
+        np.testing.assert_allclose(fc[key][0], want[key], rtol=1e-6)
+    assert fc["interval"] == pytest.approx(0.9) and np.all(np.asarray(fc["lower"]) < np.asarray(fc["upper"]))
+    rows = [line.split(",") for line in fc_csv.read_text().splitlines()[1:]]
+    assert fc["history_times"] == [t for t, _ in rows[-5:]]
+    np.testing.assert_allclose(fc["history"][0], [float(v) for _, v in rows[-5:]])
+    held = client.post("/forecast", json={"holdout": True, "history": 3}).json()
+    np.testing.assert_allclose(held["actual"][0], [float(v) for _, v in rows[-6:]])
+    np.testing.assert_allclose(held["mean"][0], est.predict(holdout=True)["mean"], rtol=1e-6)
+    assert held["history_times"] == [t for t, _ in rows[-9:-6]]
+    longer = client.post("/forecast", json={"horizon": 12}).json()  # recursive: past the trained horizon
+    assert len(longer["times"]) == 12 and longer["times"][-1] == "2005-12"
+    np.testing.assert_allclose(longer["mean"][0], est.predict(horizon=12)["mean"], rtol=1e-6)
+    np.testing.assert_allclose(longer["mean"][0][:6], fc["mean"][0], rtol=1e-6)
+    again = client.post("/forecast", json={})  # the longer horizon is not left on the model
+    assert again.status_code == 200, again.text
+    np.testing.assert_allclose(again.json()["mean"][0], fc["mean"][0], rtol=1e-6)
+
+
+def test_forecast_limits_and_bad_input(fc_run, fc_csv):
+    client = TestClient(create_app(fc_run, Limits(max_horizon=10)))
+    d = _detail(client.post("/forecast", json={"horizon": 11}), 413)
+    assert "horizon is 11, over the server's limit of 10" in d
+    assert "horizon" in _detail(client.post("/forecast", json={"horizon": 0}), 422)
+    assert "history" in _detail(client.post("/forecast", json={"history": 0}), 422)
+    assert "holdout" in _detail(client.post("/forecast", json={"holdout": "maybe"}), 422)
+    for path, body in (("/classify", {"inputs": ["1"]}), ("/translate", {"texts": ["a"]}), ("/generate", {})):
+        assert "this server offers /forecast" in _detail(client.post(path, json=body), 404)
+    direct = TestClient(create_app(_forecaster(fc_csv, fc_csv.parent / "direct")))
+    d = _detail(direct.post("/forecast", json={"horizon": 7}), 422)
+    assert "trained for horizon 6; a direct model cannot forecast 7 steps" in d
+    assert len(direct.post("/forecast", json={"horizon": 3}).json()["mean"][0]) == 3
+
+
+def test_forecaster_fitted_in_memory_is_refused_at_start(tmp_path):
+    import numpy as np
+
+    from rnnkit.errors import RnnkitError
+
+    rnnkit.Forecaster(horizon=4, context=8, hidden_size=4, ensemble=1, max_steps=2, batch_size=8, verbose=0,
+                      overrides=("data.baselines=naive",)).fit(10 + np.sin(np.arange(40) / 2)).save(tmp_path / "m")
+    with pytest.raises(RnnkitError, match="trained on data given in memory"):
+        create_app(tmp_path / "m")
+    res = CliRunner().invoke(cli_app, ["serve", str(tmp_path / "m")])
+    assert res.exit_code == 2 and "data given in memory" in res.output and "Traceback" not in res.output
+
+
+def test_translate_matches_the_estimator(s2s_run):
+    client = TestClient(create_app(s2s_run))
+    assert client.get("/info").json()["endpoint"] == "translate"
+    texts = ["abc", "cabb", "bca"]
+    est = rnnkit.load(s2s_run)
+    r = client.post("/translate", json={"texts": texts})
+    assert r.status_code == 200, r.text
+    outputs = r.json()["outputs"]
+    assert outputs == est.translate(texts) and len(outputs) == 3 and all(outputs)
+    assert client.post("/translate", json={"texts": texts, "beam": 3}).json()["outputs"] == est.translate(texts, beam=3)
+
+
+def test_translate_limits_and_bad_input(s2s_run):
+    client = TestClient(create_app(s2s_run, Limits(max_inputs=2, max_input_chars=300)))
+    assert "number of inputs is 3" in _detail(client.post("/translate", json={"texts": ["a", "b", "c"]}), 413)
+    d = _detail(client.post("/translate", json={"texts": ["abc", "a" * 301]}), 413)
+    assert "texts[1]" in d and "limit of 300" in d
+    d = _detail(client.post("/translate", json={"texts": ["abc", "a" * 250]}), 422)
+    assert "texts[1] has 250 tokens, more than the model's max_len=" in d
+    assert "texts[0] is empty" in _detail(client.post("/translate", json={"texts": [" "]}), 422)
+    assert "beam" in _detail(client.post("/translate", json={"texts": ["abc"], "beam": 0}), 422)
+    assert "beam" in _detail(client.post("/translate", json={"texts": ["abc"], "beam": 17}), 422)
+    assert "at least 1 item" in _detail(client.post("/translate", json={"texts": []}), 422)
+    for path, body in (("/classify", {"inputs": ["a"]}), ("/forecast", {}), ("/generate", {})):
+        assert "this server offers /translate" in _detail(client.post(path, json=body), 404)

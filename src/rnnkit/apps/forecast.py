@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,10 +20,10 @@ from rnnkit.data.forecast import Frame, load_frame
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
 from rnnkit.data.forecast_time import step_labels
 from rnnkit.defaults import summarise_frame
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
-from rnnkit.tasks import TaskSpec, load_run, verdict
+from rnnkit.tasks import IN_MEMORY, TaskSpec, load_run, verdict
 from rnnkit.train.fit import fit
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,12 @@ def forecast_run(run_dir: str | Path, horizon: int | None = None, holdout: bool 
     return forecast_model(load_run(run_dir), None, horizon, holdout)
 
 
+_HORIZON_LOCK = threading.Lock()
+IN_MEMORY_FORECASTER = ("this forecaster was trained on data given in memory (from Python), which its model directory "
+                        "does not keep: there is no series to forecast from; pass the series "
+                        "(rnnkit.load(run).predict(data=df)) or train from a file or bundled set (fit_dataset)")
+
+
 def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int | None = None,
                    holdout: bool = False) -> dict[str, Any]:
     """Forecast past the end of the data, or (``holdout``) over the held-out tail; ``frame`` is the
@@ -159,12 +166,13 @@ def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int |
     for ``holdout``, the actual values.
     """
     cfg: RunConfig = model.run_config
+    if frame is None and cfg.data.source == IN_MEMORY:
+        raise DataError(IN_MEMORY_FORECASTER)
     H, dcfg = horizon or cfg.data.horizon, cfg.data
     if H > cfg.data.horizon:
         if cfg.model.strategy != "recursive":
             raise ConfigError(f"the model was trained for horizon {cfg.data.horizon}; a direct model cannot "
                               f"forecast {H} steps (retrain with data.horizon={H} or model.strategy=recursive)")
-        model.horizon = H
         dcfg = dataclasses.replace(dcfg, horizon=H, test_size=max(H, dcfg.test_size))
     bundle = prepare(dcfg, extra=H, scalers=model.artifacts[SCALER_FILE], frame=frame)
     T = len(bundle.frame.targets)
@@ -172,7 +180,15 @@ def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int |
     if not holdout and bundle.frame.known.shape[1]:
         raise ConfigError("forecasting past the end of the data needs the future values of the known "
                           "covariates, which the data source does not hold; use --holdout")
-    fc = model_forecasts(model, bundle, np.array([origin]))
+    # a recursive model rolls forward model.horizon steps: set it for this call only, under a lock (a
+    # longer horizon left on the model broke every later shorter forecast; `rnnkit serve` runs requests
+    # in threads)
+    with _HORIZON_LOCK:
+        trained, model.horizon = model.horizon, max(H, cfg.data.horizon)
+        try:
+            fc = model_forecasts(model, bundle, np.array([origin]))
+        finally:
+            model.horizon = trained
     fc = {k: v[0, :, :H] for k, v in fc.items()}
     f = bundle.frame
     out = {"series": f.target_names, "origin": origin,

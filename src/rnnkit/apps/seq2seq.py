@@ -225,16 +225,18 @@ def with_test(bundle: Seq2SeqBundle, pairs: list[Pair]) -> Seq2SeqBundle:
 
 
 def translate(model: Seq2Seq, texts: list[str], beam_size: int | None = None,
-              length_penalty: float | None = None) -> list[str]:
-    """Raw source strings -> decoded target strings, with a trained model from ``rnnkit.load``."""
+              length_penalty: float | None = None, where: list[str] | None = None) -> list[str]:
+    """Raw source strings -> decoded target strings, with a trained model from ``rnnkit.load``;
+    errors name an input by ``where`` (default "input 1", "input 2", ...)."""
     sv, tv = model.src_vocab, model.tgt_vocab
+    where = where or [f"input {i + 1}" for i in range(len(texts))]
     seqs = []
-    for i, text in enumerate(texts):
+    for name, text in zip(where, texts):
         toks = tokenize(text.strip(), sv.level)
         if not toks:
-            raise DataError(f"input {i + 1} is empty; give some text to translate")
+            raise DataError(f"{name} is empty; give some text to translate")
         if len(toks) > model.max_len:
-            raise DataError(f"input {i + 1} has {len(toks)} tokens, more than the model's max_len={model.max_len}")
+            raise DataError(f"{name} has {len(toks)} tokens, more than the model's max_len={model.max_len}")
         seqs.append(sv.encode(toks))
     src, src_len = pad(seqs)
     dev = next(model.parameters()).device

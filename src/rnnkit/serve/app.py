@@ -87,12 +87,17 @@ def _sse(event: str | None, data: dict[str, Any]) -> str:
 def create_app(run_dir: str | Path, limits: Limits | None = None, backend: str = "auto", threads: int = 1) -> FastAPI:
     """The FastAPI app serving the model directory ``run_dir`` (``backend``: auto | torch | onnx | onnx-int8)."""
     from rnnkit.estimators import load
+    from rnnkit.tasks import IN_MEMORY
 
     if backend not in ("auto", "torch", "onnx", "onnx-int8"):
         raise RnnkitError(f"unknown backend {backend!r}; valid: auto, torch, onnx, onnx-int8")
     run_dir, limits = Path(run_dir), limits or Limits()
     est = load(run_dir)
     task = est.config_.task
+    if task == "forecast" and est.config_.data.source == IN_MEMORY:
+        from rnnkit.apps.forecast import IN_MEMORY_FORECASTER
+
+        raise RnnkitError(f"{run_dir}: cannot serve it: {IN_MEMORY_FORECASTER}")
     gen, backend_name = _backend(est, run_dir, backend, threads) if task in GENERATIVE else (None, "torch")
     streams = Streams(limits.max_streams)
     app = FastAPI(title=f"rnnkit serve: {run_dir.name}", version="1",
@@ -159,9 +164,10 @@ def create_app(run_dir: str | Path, limits: Limits | None = None, backend: str =
 
         need("classify")
         too_long("number of inputs", len(req.inputs), limits.max_inputs)
-        for x in req.inputs:
-            too_long("an input's length", len(x), limits.max_input_chars)
-        return {"predictions": _user_errors(lambda: predict_raw(est.model_, list(req.inputs)))}
+        where = [f"inputs[{i}]" for i in range(len(req.inputs))]  # errors name the request's own field
+        for x, w in zip(req.inputs, where):
+            too_long(f"the length of {w} (characters)", len(x), limits.max_input_chars)
+        return {"predictions": _user_errors(lambda: predict_raw(est.model_, list(req.inputs), where))}
 
     @app.post("/forecast")
     def forecast(req: ForecastRequest) -> dict[str, Any]:
@@ -180,11 +186,14 @@ def create_app(run_dir: str | Path, limits: Limits | None = None, backend: str =
     @app.post("/translate")
     def translate(req: TranslateRequest) -> dict[str, Any]:
         """One decoded output per source text (greedy, or beam search with ``beam``)."""
+        from rnnkit.apps.seq2seq import translate as translate_texts
+
         need("translate")
         too_long("number of inputs", len(req.texts), limits.max_inputs)
-        for x in req.texts:
-            too_long("an input's length", len(x), limits.max_input_chars)
-        return {"outputs": _user_errors(lambda: est.translate(list(req.texts), beam=req.beam))}
+        where = [f"texts[{i}]" for i in range(len(req.texts))]
+        for x, w in zip(req.texts, where):
+            too_long(f"the length of {w} (characters)", len(x), limits.max_input_chars)
+        return {"outputs": _user_errors(lambda: translate_texts(est.model_, list(req.texts), req.beam, where=where))}
 
     app.state.limits, app.state.streams, app.state.task, app.state.backend = limits, streams, task, backend_name
     return app
