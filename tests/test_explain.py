@@ -258,3 +258,45 @@ def test_cli_saliency_on_a_forecaster(tmp_path):
     assert "completeness error" in r.output and _png_ok(tmp_path / "run" / "explain" / "saliency.png")
     data = __import__("json").loads((tmp_path / "run" / "explain" / "saliency.json").read_text())
     assert len(data["per_step"]) == 12 and data["completeness_error"] < 0.01
+
+
+def test_cli_attention_on_a_seq2seq_run_is_the_decoders_alignment(tmp_path):
+    """`rnnkit explain attention` on a tiny seq2seq run with additive attention writes the PNG, HTML
+    and JSON; the matrix is (output steps, source tokens) with rows summing to 1 and equals the
+    weights the model's own greedy decoder returns. ``max_decode_len=3`` makes one input stop with
+    <eos> and cut another off at the limit (no <eos> row then)."""
+    import json
+
+    import rnnkit
+    from rnnkit.data.seq2seq import pad, tokenize
+    from rnnkit.models.seq2seq_decode import greedy
+
+    pairs = [(w, w[::-1]) for w in ("abc", "bca", "cab", "abca", "bbca", "acab", "cabb", "aacb", "bcab", "caab") * 3]
+    s2s = rnnkit.Seq2Seq(attention="additive", hidden_size=16, embed_size=8, max_steps=40, lr=0.03, batch_size=8,
+                         random_state=0, verbose=0, overrides=("model.max_decode_len=3",))
+    s2s.fit(pairs, validation_data=pairs[:4]).save(tmp_path / "run")
+    model = rnnkit.load(tmp_path / "run").model_
+    cut_off = stopped = 0
+    for i, text in enumerate(["a", "cabb", "bca"]):
+        out = tmp_path / f"x{i}"
+        r = CliRunner().invoke(app, ["explain", "attention", str(tmp_path / "run"), "--input", text, "--out", str(out)])
+        assert r.exit_code == 0, r.output
+        assert _png_ok(out / "attention.png") and "data:image/png;base64," in (out / "attention.html").read_text()
+        data = json.loads((out / "attention.json").read_text())
+        w = np.array(data["weights"])
+        assert data["source"] == list(text) and w.shape == (len(data["output"]), len(text))
+        np.testing.assert_allclose(w.sum(1), 1.0, atol=1e-6)
+        src, src_len = pad([model.src_vocab.encode(tokenize(text, "char"))])
+        ids, ref = greedy(model, src, src_len, 3)  # the decoder itself, as translate runs it
+        tokens = model.tgt_vocab.decode(ids[0])
+        emitted_eos = ref.shape[1] > len(tokens)
+        assert data["output"] == tokens + ["<eos>"] * emitted_eos
+        assert "".join(tokens) == s2s.translate(text, beam=1)
+        np.testing.assert_allclose(w, ref[0].double().numpy(), rtol=0, atol=1e-6)
+        stopped, cut_off = stopped + emitted_eos, cut_off + (not emitted_eos)
+        assert f"{len(w)} x {len(text)} alignment" in r.output
+    assert stopped and cut_off  # both kinds of decode were checked
+    r = CliRunner().invoke(app, ["explain", "attention", str(tmp_path / "run"), "--input", "  "])
+    assert r.exit_code == 2 and "empty input" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["explain", "attention", str(tmp_path / "run"), "--input", "ab" * 150])
+    assert r.exit_code == 2 and "more than the model's max_len" in r.output

@@ -34,7 +34,8 @@ def classifier_attention(model: Any, x: torch.Tensor, labels: list[str] | None =
 
 
 def seq2seq_alignment(model: Any, text: str) -> tuple[np.ndarray, list[str], list[str]]:
-    """(weights (outputs + <eos>, source tokens), source tokens, output tokens) of a greedy decode."""
+    """(weights (output tokens, source tokens), source tokens, output tokens) of a greedy decode; the
+    output tokens end with ``<eos>`` when the decoder emitted it within its maximum length."""
     from rnnkit.apps.seq2seq_plot import alignment
 
     model = getattr(model, "model_", model)

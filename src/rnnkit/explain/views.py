@@ -199,7 +199,8 @@ def explain_attention(run: str | Path, text: str, out: str | Path | None = None)
                       "(each row sums to 1); a diagonal band is a monotone alignment.", [png])
         return _finish(o, "attention", f"Attention of {Path(run).name}", f"input: {text!r}", [sec],
                        {"source": src, "output": outs, "weights": w.tolist()},
-                       [f"output: {' '.join(outs[:-1])}", f"{len(outs)} x {len(src)} alignment"])
+                       [f"output: {' '.join(outs[:-1] if outs[-1:] == ['<eos>'] else outs)}",
+                        f"{len(outs)} x {len(src)} alignment"])
     if task != "classify":
         raise ConfigError(f"attention views read classify (pooling=attention) and seq2seq runs; this is a {task} run")
     x, labels = _classifier_input(model, text)
