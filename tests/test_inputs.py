@@ -186,3 +186,16 @@ def test_forecast_time_axis_faults_are_data_errors(tmp_path) -> None:
     p.write_text("t,y\n1,1\n2,2\n3,3\n100000000,4\n", encoding="utf-8")
     with pytest.raises(DataError, match="filling the gaps for freq 'I' would turn 4 rows into 100000000"):
         load_frame(ForecastDataConfig(source=str(p), freq="I", impute="interpolate"))
+
+
+def test_scaler_json_round_trips_including_empty_covariates() -> None:
+    """A forecast run without covariates saves an empty covariate scaler; it must load (a regression of the
+    scaler.json checks, fixed in f0acf01)."""
+    from rnnkit.data.forecast_scaler import Scaler
+
+    empty = Scaler("standard", (), (), ())
+    assert Scaler.from_dict(empty.to_dict()) == empty
+    full = Scaler("minmax", (0.5, 1.0), (2.0, 3.0), ("y", "z"))
+    assert Scaler.from_dict(full.to_dict()) == full
+    with pytest.raises(DataError, match="scaler.json b: expected positive numbers"):
+        Scaler.from_dict({**full.to_dict(), "b": [0.0, 1.0]})
