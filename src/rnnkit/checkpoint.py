@@ -50,6 +50,8 @@ MANIFEST = "manifest.json"
 METRICS_LOG = "metrics.jsonl"
 FINAL_METRICS = "metrics.json"
 _RESERVED = {CONFIG_FILE, FINAL_METRICS}
+_UMASK = os.umask(0o022)  # read the process umask once (os.umask can only read it by setting it)
+os.umask(_UMASK)
 
 
 # --------------------------------------------------------------------------- atomic writes
@@ -62,6 +64,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run's files get the user's umask as any file
         fault_point("atomic_write")
         os.replace(tmp, path)
     except BaseException:
@@ -168,7 +171,10 @@ def save_model_dir(run_dir: str | Path, model: nn.Module, config: dict[str, Any]
                              f"{sorted(_RESERVED)}, got {name!r}")
     for name, content in artifacts.items():
         atomic_write_json(run_dir / name, content)
-    atomic_write_json(run_dir / CONFIG_FILE, {**config, "artifacts": sorted(artifacts)})
+    # the digests let `read_artifacts` refuse a tokenizer/labels/scaler file that is not the one these
+    # weights were trained with (a reordered vocabulary loads fine and generates garbage)
+    digests = {name: sha256_file(run_dir / name) for name in sorted(artifacts)}
+    atomic_write_json(run_dir / CONFIG_FILE, {**config, "artifacts": sorted(artifacts), "artifact_sha256": digests})
     if weights is not None:
         save_weights(model, run_dir / weights)
 
@@ -196,8 +202,14 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
 
 def read_artifacts(run_dir: str | Path) -> dict[str, dict]:
     """All artifact JSON files listed in config.json, by file name."""
-    names = read_config(run_dir).get("artifacts", [])
-    return {name: read_json(run_dir, name) for name in names}
+    cfg = read_config(run_dir)
+    digests = cfg.get("artifact_sha256") or {}
+    for name, digest in digests.items():
+        path = Path(run_dir) / name
+        if path.is_file() and sha256_file(path) != digest:
+            raise CheckpointError(f"{path} is not the file this model was trained with (its sha256 differs from "
+                                  f"config.json's artifact_sha256); restore the original: the weights depend on it")
+    return {name: read_json(run_dir, name) for name in cfg.get("artifacts", [])}
 
 
 # --------------------------------------------------------------------------- trainer state

@@ -184,9 +184,21 @@ def make_run_config(task_or_recipe: str, overrides: list[str] | tuple[str, ...] 
     if data is not None:
         cfg = apply_overrides(cfg, [f"data.source={data}"])
     cfg = apply_overrides(cfg, overrides)
+    cfg = _absolute_sources(cfg)
     if by_task and spec.summarise is not None:
         cfg = dataclasses.replace(cfg, user_keys=tuple(["data.source", *override_keys(overrides)]))
     return cfg
+
+
+def _absolute_sources(cfg: RunConfig) -> RunConfig:
+    """Data paths that name local files or folders, made absolute: config.json records where the data
+    is, so `rnnkit evaluate RUN` works from any working directory (bundled names stay as they are)."""
+    changes = {}
+    for key in ("source", "test_source"):
+        value = getattr(cfg.data, key, None)
+        if isinstance(value, str) and value and Path(value).exists() and not Path(value).is_absolute():
+            changes[key] = str(Path(value).resolve())
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, **changes)) if changes else cfg
 
 
 def resolve_defaults(cfg: RunConfig, raw: Any = None) -> tuple[RunConfig, Any, list[tuple[str, Any, str, str]]]:
