@@ -34,18 +34,26 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")
-    module, _, attr = _LAZY[name].partition(":")
-    value = importlib.import_module(module)
-    value = getattr(value, attr) if attr else value
-    globals()[name] = value
-    return value
+def lazy_module(package: str, table: dict[str, str], namespace: dict[str, Any]) -> tuple[Any, Any]:
+    """``(__getattr__, __dir__)`` for a package whose public names (``table``: name -> "module:attribute",
+    an empty attribute meaning the module itself) are imported on first access and then cached in
+    ``namespace`` (the package's globals). Serves ``rnnkit`` and ``rnnkit.explain``."""
+
+    def getattr_(name: str) -> Any:
+        if name not in table:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module, _, attr = table[name].partition(":")
+        value = importlib.import_module(module)
+        value = getattr(value, attr) if attr else value
+        namespace[name] = value
+        return value
+
+    def dir_() -> list[str]:
+        return sorted([*namespace, *table])
+
+    return getattr_, dir_
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_module("rnnkit", _LAZY, globals())
 
 __all__ = ["__version__", *_LAZY]

@@ -16,8 +16,7 @@ Gates and gradients come from the cells' own equations (``explain.trace.unroll``
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from rnnkit import lazy_module
 
 #: public name -> "module:attribute", imported on first access (matplotlib stays unloaded until a plot)
 _LAZY = {
@@ -47,17 +46,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'rnnkit.explain' has no attribute {name!r}")
-    module, _, attr = _LAZY[name].partition(":")
-    value = getattr(importlib.import_module(module), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
-
+__getattr__, __dir__ = lazy_module("rnnkit.explain", _LAZY, globals())
 
 __all__ = list(_LAZY)
