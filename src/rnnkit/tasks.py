@@ -29,6 +29,7 @@ from rnnkit import checkpoint_unit as units
 from rnnkit.config import RunConfig, apply_overrides, build_dataclass, load_recipe, override_keys
 from rnnkit.errors import CheckpointError, ConfigError
 from rnnkit.runlock import holds_lock, run_lock
+from rnnkit.train import distributed
 from rnnkit.train.fit import fit
 from rnnkit.train.progress import FitResult, ProgressReporter
 from rnnkit.train.utils import resolve_device, seed_everything
@@ -224,6 +225,19 @@ def run_config_from_dict(d: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(d, spec.model_config_cls, spec.data_config_cls)
 
 
+def warn_without_validation(cfg: RunConfig, n_val: int) -> None:
+    """Warn when there is nothing to validate on and the run would select by it (early stopping, best
+    checkpoint); a fixed-length run without validation (tune's final retrain on all the training data,
+    its length chosen on validation before) is what was asked for and only logged."""
+    if n_val:
+        return
+    if not cfg.train.early_stopping_patience and cfg.train.max_steps is not None:
+        log.info("no validation examples: a fixed run of %d steps on all the training data", cfg.train.max_steps)
+        return
+    log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
+                "follow the training data", getattr(cfg.data, "val_fraction", None))
+
+
 def verdict(metric: str, model_value: float, baselines: dict[str, float], higher_is_better: bool,
             split: str = "validation") -> dict[str, Any] | None:
     """The model's ``metric`` beside the best of ``baselines`` ({name: value}) on ``split``:
@@ -272,8 +286,14 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
     held-out evaluation (data given in memory has no test split); ``compare_baselines=False`` skips
     the validation comparison with the baselines (search trials). Data-aware defaults are chosen
     here (:func:`resolve_defaults`) unless the caller already did and passes its ``defaults``.
-    The run directory is locked (:mod:`rnnkit.runlock`) before anything in it is read or written."""
-    if run_dir is not None and not holds_lock(run_dir):
+    The run directory is locked (:mod:`rnnkit.runlock`) before anything in it is read or written.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank runs this flow and `fit` trains data-parallel;
+    rank 0 alone locks and writes the run directory and runs the final evaluation (the other ranks
+    return an empty ``metrics``), and a worker torchrun restarted resumes from the last checkpoint."""
+    main = distributed.is_main()
+    resume = distributed.auto_resume(run_dir, resume)
+    if run_dir is not None and main and not holds_lock(run_dir):
         with run_lock(run_dir):  # then the same call again, now holding the lock
             return train_run(cfg, run_dir, resume=resume, progress=progress, raw=raw, callbacks=callbacks,
                              final_evaluation=final_evaluation, compare_baselines=compare_baselines,
@@ -297,11 +317,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                  resume=resume, progress=progress, callbacks=callbacks)
     model.eval()
     model.run_config, model.artifacts = cfg, artifacts
-    vs = spec.baseline_check(model, bundle, cfg) if spec.baseline_check is not None and compare_baselines else None
+    check = spec.baseline_check is not None and compare_baselines and main
+    vs = spec.baseline_check(model, bundle, cfg) if check else None
     if vs is not None and vs["behind"]:
         log.warning("%s", behind_message(cfg, vs))
     metrics: dict[str, Any] = {}
-    if final_evaluation:
+    if final_evaluation and main:
         metrics = spec.evaluate(model, bundle, cfg)
         metrics["train"] = {"steps": result.steps, "stop_reason": result.stop_reason,
                             "elapsed_s": round(result.elapsed_s, 1), "items_per_s": round(result.items_per_s, 1),

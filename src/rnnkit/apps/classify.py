@@ -32,7 +32,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
 from rnnkit.limits import check_encoder_batch
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
-from rnnkit.tasks import TaskSpec, verdict
+from rnnkit.tasks import TaskSpec, verdict, warn_without_validation
 
 log = logging.getLogger(__name__)
 SELECT_BY = ("loss", "accuracy")
@@ -101,9 +101,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
         val = (encoder.encode(raw.val_x, raw.val_where), labels.encode(raw.val_y, raw.val_where))
     else:
         val = (pick(train_seqs, val_idx), train_y[val_idx])
-    if not len(val[0]):
-        log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
-                    "follow the training data", d.val_fraction)
+    warn_without_validation(cfg, len(val[0]))
     check_encoder_batch(cfg, [len(s) for s in train_seqs])
     train = ClassBatches(pick(train_seqs, fit_idx), train_y[fit_idx], cfg.train.batch_size, cfg.train.seed,
                          bucket=d.bucket)

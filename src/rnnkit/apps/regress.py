@@ -29,7 +29,7 @@ from rnnkit.defaults import summarise_sequences
 from rnnkit.evaluation.regression import regression_scores
 from rnnkit.limits import check_encoder_batch
 from rnnkit.models.regressor import LOSSES, RegressorConfig, SequenceRegressor
-from rnnkit.tasks import TaskSpec, verdict
+from rnnkit.tasks import TaskSpec, verdict, warn_without_validation
 
 log = logging.getLogger(__name__)
 TARGETS = "targets.json"
@@ -87,9 +87,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> RegressBund
     test = encode(encoder, raw.test_x, raw.test_y, raw.test_where, per_step)[:2] if raw.test_x else ([], [])
     val = (encode(encoder, raw.val_x, raw.val_y, raw.val_where, per_step)[:2] if raw.val_x is not None
            else (pick(seqs, val_idx), pick(ys, val_idx)))
-    if not len(val[0]):
-        log.warning("no validation examples (data.val_fraction=%s): the best checkpoint and early stopping "
-                    "follow the training data", d.val_fraction)
+    warn_without_validation(cfg, len(val[0]))
     check_encoder_batch(cfg, [len(s) for s in seqs])
     train = ClassBatches(pick(seqs, fit_idx), [scaler.transform(y) for y in pick(ys, fit_idx)], cfg.train.batch_size,
                          cfg.train.seed, collate=collate_targets(per_step), bucket=d.bucket)
