@@ -26,6 +26,10 @@ Reliability: a run directory is locked for the run (`rnnkit.runlock`); each chec
 published by one rename and verified on resume (`rnnkit.checkpoint_unit`); NaN/Inf in the loss or
 gradients is flagged on the device every step and checked at every log line, evaluation and
 checkpoint (`rnnkit.train.numerics`), so nothing non-finite is saved or marked best.
+
+Data parallel: under ``torchrun`` with ``WORLD_SIZE > 1`` the same loop runs on every rank with DDP
+(`rnnkit.train.distributed`: sharded batches, summed metrics, rank 0 writes); one process never
+takes that path, so single-process training is unchanged.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from rnnkit.config import TrainConfig
 from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.faults import fault_point
 from rnnkit.runlock import run_lock
+from rnnkit.train import distributed
 from rnnkit.train.numerics import NonFiniteWatch
 from rnnkit.train.optim import LRSchedule, build_optimizer
 from rnnkit.train.progress import Fanout, FitResult, ProgressReporter
@@ -93,14 +98,20 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
     """
     reporters = [progress or ProgressReporter(), *(c for c in callbacks if isinstance(c, ProgressReporter))]
     step_fns = [c for c in callbacks if not isinstance(c, ProgressReporter)]
-    with run_lock(run_dir) if run_dir is not None else contextlib.nullcontext():
+    env = distributed.dist_env()
+    resume = distributed.auto_resume(run_dir, resume)
+    locked = run_dir is not None and env.is_main  # rank 0 alone writes into run_dir
+    with run_lock(run_dir) if locked else contextlib.nullcontext():
         loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
-                     reporters[0] if len(reporters) == 1 else Fanout(reporters), step_fns)
-        if resume:
-            loop.restore()
-        elif run_dir is not None:
-            loop.start_fresh()
-        return loop.run()
+                     reporters[0] if len(reporters) == 1 else Fanout(reporters), step_fns, env)
+        try:
+            if resume:
+                loop.restore()
+            elif run_dir is not None and env.is_main:
+                loop.start_fresh()
+            return loop.run()
+        finally:
+            loop.loss_fn = model.loss  # drop the DDP wrapper (the process group stays for a next fit)
 
 
 def total_steps(cfg: TrainConfig, data: Any) -> int | None:
@@ -119,8 +130,9 @@ class _Loop:
     """State of one training run; `run()` is the loop, `save()`/`restore()` make it resumable."""
 
     def __init__(self, model, data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
-                 progress, callbacks) -> None:
+                 progress, callbacks, env: distributed.DistEnv | None = None) -> None:
         self.model, self.data, self.cfg = model, data, cfg
+        self.env = env or distributed.DistEnv()
         self.evaluate, self.monitor = evaluate, monitor
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_config, self.artifacts = run_config, artifacts or {}
@@ -130,6 +142,11 @@ class _Loop:
             torch.set_num_threads(cfg.num_threads)
         seed_everything(cfg.seed)
         model.to(self.device)
+        self.dist: distributed.Group | None = None
+        self.loss_fn = model.loss
+        self.shared_elapsed: float | None = None  # data parallel: the clock every rank agreed on
+        if self.env.active:
+            self._join(model)
         self.opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
         self.total_steps = total_steps(cfg, data)
         self.sched = LRSchedule(self.opt, cfg, self.total_steps)
@@ -149,17 +166,37 @@ class _Loop:
         self.watch = NonFiniteWatch(self.device)
         self.saved_step: int | None = None  # the step of the checkpoint this run published last
         self.wrote_config = False
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    def _join(self, model: nn.Module) -> None:
+        """Data parallel: this rank's device and threads, the process group, the identical-start check,
+        the DDP model, the data shard, and an RNG stream of its own (dropout masks differ by rank)."""
+        env = self.env
+        self.device = distributed.device_for(self.device, env)
+        model.to(self.device)
+        if not self.cfg.num_threads and self.device.type == "cpu":
+            torch.set_num_threads(distributed.threads_per_process(env.local_world))
+        self.dist = distributed.Group(env, self.device)
+        self.dist.check_same_weights(model)
+        self.loss_fn = self.dist.wrap(model)
+        self.data = distributed.ShardedData(self.data, env)
+        seed_everything(self.cfg.seed + 1_000_003 * env.rank)
+        log.info("data parallel: rank %d of %d on %s, %d threads, batch %d per rank (global %d)", env.rank,
+                 env.world, self.device, torch.get_num_threads(), self.cfg.batch_size // env.world,
+                 self.cfg.batch_size)
 
     # ------------------------------------------------------------------ persistence
     def trainer_state(self) -> dict[str, Any]:
-        return {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                "carried": ckpt.pack_state(self.carried), "optimizer": self.opt.state_dict(),
-                "schedule": self.sched.state_dict(), "rng": rng_state(), "best": self.best,
-                "best_step": self.best_step, "bad_evals": self.bad_evals,
-                "elapsed_s": self.elapsed(), "items_total": self.items_total,
-                "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
+        own = {"carried": ckpt.pack_state(self.carried), "rng": rng_state(),
+               "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
+        st = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+              "optimizer": self.opt.state_dict(), "schedule": self.sched.state_dict(), "best": self.best,
+              "best_step": self.best_step, "bad_evals": self.bad_evals,
+              "elapsed_s": self.elapsed(), "items_total": self.items_total, **own}
+        if self.dist is not None:  # each rank carries its own streams' state and RNG (a collective)
+            st["world"], st["ranks"] = self.env.world, self.dist.gather(own)
+        return st
 
     def save(self, improved: bool) -> None:
         """Publish a checkpoint (last weights + trainer state + best weights, one unit), after checking
@@ -174,15 +211,21 @@ class _Loop:
             return
         if self.saved_step == self.step:
             return  # e.g. Ctrl-C right after an evaluation's checkpoint
-        if not self.wrote_config:
-            ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts, weights=None)
-            self.wrote_config = True
-        # a new run's first checkpoint holds its current weights as the best (never an earlier run's)
-        units.publish(self.run_dir, self.model, self.trainer_state(), improved or self.saved_step is None)
+        state = self.trainer_state()
+        if self.env.is_main:
+            if not self.wrote_config:
+                ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts, weights=None)
+                self.wrote_config = True
+            # a new run's first checkpoint holds its current weights as the best (never an earlier run's)
+            units.publish(self.run_dir, self.model, state, improved or self.saved_step is None)
+        if self.dist is not None:
+            self.dist.barrier()  # the checkpoint is published before any rank goes on
         self.saved_step = self.step
 
     def check_finite(self) -> None:
         """Stop the run if a loss or gradient since the last check was NaN/Inf (one host sync)."""
+        if self.dist is not None:
+            self.dist.any_flags(self.watch.flags)
         problem = self.watch.check(self.step)
         if problem is not None:
             self.diverged(problem)
@@ -208,21 +251,31 @@ class _Loop:
         """Continue from run_dir's published checkpoint (verified against its manifest)."""
         if self.run_dir is None:
             raise ConfigError("resume=True needs a run_dir")
-        units.clean_leftovers(self.run_dir)
+        if self.env.is_main:
+            units.clean_leftovers(self.run_dir)
+        if self.dist is not None:
+            self.dist.barrier()
         st, weights = units.resume_point(self.run_dir)
+        own = st
+        if self.dist is not None or "world" in st:
+            if st.get("world", 1) != self.env.world:
+                raise ConfigError(f"{self.run_dir} was trained by {st.get('world', 1)} processes; resume it "
+                                  f"with as many (this job has {self.env.world})")
+            own = st["ranks"][self.env.rank]
         ckpt.load_weights(self.model, weights, self.device)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["schedule"])
-        set_rng_state(st["rng"])
+        set_rng_state(own["rng"])
         self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
-        self.carried = ckpt.unpack_state(st["carried"], self.device)
+        self.carried = ckpt.unpack_state(own["carried"], self.device)
         self.best, self.best_step, self.bad_evals = st["best"], st["best_step"], st["bad_evals"]
         self.elapsed_before, self.items_total = st["elapsed_s"], st["items_total"]
-        self.acc = {k: v.to(self.device) for k, v in st["acc"].items()}
-        self.n_acc = st["n_acc"]
+        self.acc = {k: v.to(self.device) for k, v in own["acc"].items()}
+        self.n_acc = own["n_acc"]
         self.watch = NonFiniteWatch(self.device, self.step)
         self.saved_step = self.step
-        self._truncate_metrics(self.step)
+        if self.env.is_main:
+            self._truncate_metrics(self.step)
         log.info("resuming at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
 
     def _truncate_metrics(self, step: int) -> None:
@@ -233,12 +286,14 @@ class _Loop:
             ckpt.atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
 
     def write_metrics(self, record: dict[str, Any]) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.env.is_main:
             with open(self.run_dir / ckpt.METRICS_LOG, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
     # ------------------------------------------------------------------ loop
     def elapsed(self) -> float:
+        if self.shared_elapsed is not None:
+            return self.shared_elapsed
         return self.elapsed_before + (time.monotonic() - self.t0)
 
     def time_fraction(self) -> float:
@@ -272,8 +327,12 @@ class _Loop:
     def train_step(self, batch: Any, last_of_epoch: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         self.sched.step(self.step, self.time_fraction())
         state = self.carried if self.data.carries_state else None
-        loss, state, metrics = self.model.loss(to_device(batch, self.device), state)
-        total = loss + self.penalty(self.model) if self.penalty is not None else loss
+        weight = 1.0
+        if self.dist is not None:
+            batch, weight = batch  # this rank's rows of the global batch, and their share
+        loss, state, metrics = self.loss_fn(to_device(batch, self.device), state)
+        total = loss if weight == 1.0 else loss * weight  # DDP averages: unequal shards weighted by rows
+        total = total + self.penalty(self.model) if self.penalty is not None else total
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         clip = self.cfg.grad_clip  # the global norm before clipping is logged (rnnkit explain gradients)
@@ -304,6 +363,8 @@ class _Loop:
     def run(self) -> FitResult:
         cfg, model = self.cfg, self.model
         self.t0 = time.monotonic()
+        if self.dist is not None:
+            self.shared_elapsed = self.elapsed_before
         max_s = cfg.max_minutes * 60 if cfg.max_minutes is not None else None
         self.progress.start(start_step=self.step, max_steps=self.total_steps, max_seconds=max_s,
                             elapsed_s=self.elapsed_before)
@@ -329,13 +390,18 @@ class _Loop:
                         stop = "early_stopping"
                     if last_of_epoch:
                         self.progress.epoch_end(self.epoch - 1, self.step)
-                    if stop is None and self.progress.stop_training:
+                    stop_asked, interrupted = self.progress.stop_training, sigint.hit
+                    if self.dist is not None:  # every rank stops, and reads the clock, alike (next step's)
+                        self.shared_elapsed = None
+                        self.shared_elapsed, (stop_asked, interrupted) = self.dist.agree(
+                            self.elapsed(), stop_asked, interrupted)
+                    if stop is None and stop_asked:
                         stop = "callback"
                         if not due:  # the run ends here: validate and checkpoint it
                             self.validate()
                     if stop is not None:
                         break
-                    if sigint.hit:
+                    if interrupted:
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
                 self.save_interrupted()
@@ -373,7 +439,7 @@ class _Loop:
 
     def log_train(self, seconds: float) -> None:
         self.check_finite()
-        m = summarise(self.acc, self.n_acc)
+        m = summarise(self.acc if self.dist is None else self.dist.sum_metrics(self.acc), self.n_acc)
         self.acc, self.n_acc = {}, 0
         count = m.pop("count", None)
         if count is not None:
@@ -389,10 +455,7 @@ class _Loop:
         improved = True
         self.check_finite()
         if self.evaluate is not None:
-            self.model.eval()
-            with torch.no_grad():
-                metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
-            self.model.train()
+            metrics = self._evaluate()
             if self.monitor not in metrics:
                 raise RnnkitError(f"evaluate() returned {sorted(metrics)}, not the monitored "
                                   f"{self.monitor!r}")
@@ -413,6 +476,33 @@ class _Loop:
         patience = self.cfg.early_stopping_patience
         return bool(patience) and self.bad_evals >= patience  # None or 0: no early stopping
 
+    def _evaluate(self) -> dict[str, float]:
+        """The validation metrics; data parallel: rank 0's, broadcast (the weights are the same everywhere)."""
+        metrics: Any = None
+        if self.env.is_main:
+            self.model.eval()
+            try:
+                with torch.no_grad():
+                    metrics = {k: float(v) for k, v in self.evaluate(self.model).items()}
+            except Exception as e:
+                if self.dist is not None:  # tell the waiting ranks, then fail here too
+                    self.dist.broadcast(f"{type(e).__name__}: {e}")
+                raise
+            finally:
+                self.model.train()
+        if self.dist is not None:
+            metrics = self.dist.broadcast(metrics)
+            if isinstance(metrics, str):
+                raise RnnkitError(f"validation failed on rank 0: {metrics}")
+        return metrics
+
+    def _plot(self) -> None:
+        try:
+            from rnnkit.evaluation.curves import plot_curves
+            plot_curves(self.run_dir / ckpt.METRICS_LOG, self.run_dir / "curves.png")
+        except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
+            log.warning("could not draw curves.png: %s", e)
+
     def result(self, stop: str) -> FitResult:
         return FitResult(steps=self.step, best_step=self.best_step, best_value=self.best,
                          monitor=self.monitor, stop_reason=stop, elapsed_s=self.elapsed(),
@@ -422,12 +512,11 @@ class _Loop:
     def finish(self, stop: str) -> FitResult:
         result = self.result(stop)
         if self.run_dir is not None:  # every stop checkpointed this step already (validate -> save)
-            ckpt.load_weights(self.model, self.run_dir / ckpt.BEST_WEIGHTS, self.device)
-            try:
-                from rnnkit.evaluation.curves import plot_curves
-                plot_curves(self.run_dir / ckpt.METRICS_LOG, self.run_dir / "curves.png")
-            except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
-                log.warning("could not draw curves.png: %s", e)
+            if self.env.is_main:
+                ckpt.load_weights(self.model, self.run_dir / ckpt.BEST_WEIGHTS, self.device)
+                self._plot()
+            if self.dist is not None:  # the other ranks may not see rank 0's disk
+                self.dist.broadcast_weights(self.model)
         elif self.best_copy is not None:
             self.model.load_state_dict(self.best_copy)
         log.info("training stopped (%s) at step %d after %.1f s", stop, self.step, result.elapsed_s)

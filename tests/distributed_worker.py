@@ -1,0 +1,80 @@
+"""The training runs of tests/test_distributed.py: run by ``torchrun`` (2 ranks) and in-process (1).
+
+``python -m torch.distributed.run --nproc-per-node 2 tests/distributed_worker.py MODE OUT``:
+``equiv`` trains the char LM (TBPTT streams) and the classifier (padded batches) and saves the
+final weights to OUT/lm.pt and OUT/clf.pt; ``fault`` trains the char LM into OUT/run with
+checkpoints, rank 1 killing itself (SIGKILL) at step ``KILL_AT`` of its first attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.config import TrainConfig
+from rnnkit.data.charlm import StreamBatches
+from rnnkit.data.classify import ClassBatches
+from rnnkit.models.charlm import CharLM, CharLMConfig
+from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
+from rnnkit.train import fit
+
+STEPS, EVAL_EVERY, KILL_AT = 20, 5, 12
+BATCH = 8  # the global batch: 2 ranks x 4 or 1 process x 8
+
+
+def train_cfg(**kw: object) -> TrainConfig:
+    base = {"batch_size": BATCH, "lr": 3e-3, "max_steps": STEPS, "eval_every": EVAL_EVERY, "log_every": 5,
+            "grad_clip": 1.0, "device": "cpu", "num_threads": 1, "seed": 3, "max_minutes": None}
+    return TrainConfig(**{**base, **kw})
+
+
+def train_lm(run_dir: Path | None = None) -> dict[str, torch.Tensor]:
+    """A 1-layer LSTM char LM on 8 TBPTT streams of a seeded random text (crosses an epoch end)."""
+    g = np.random.default_rng(0)
+    ids = torch.from_numpy(g.integers(1, 20, size=BATCH * 200 + 1))
+    data = StreamBatches(ids, BATCH, seq_len=16)
+    torch.manual_seed(3)  # every rank builds the same initial weights
+    model = CharLM(CharLMConfig(cell="lstm", hidden_size=24, num_layers=1, embed_dim=8, dropout=0.0), 20)
+    fit(model, data, train_cfg(), run_dir=run_dir)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def train_classifier() -> dict[str, torch.Tensor]:
+    """A GRU classifier with mean pooling over padded batches; 61 examples, so each epoch ends with
+    a 5-row batch that 2 ranks split 2 + 3 (weighted shards)."""
+    g = np.random.default_rng(1)
+    seqs = [g.integers(1, 12, size=int(g.integers(3, 16))).tolist() for _ in range(61)]
+    labels = [int(sum(s) % 3) for s in seqs]
+    data = ClassBatches(seqs, labels, BATCH, seed=5)
+    torch.manual_seed(4)
+    cfg = ClassifierConfig(cell="gru", hidden_size=16, embed_dim=8, pooling="mean")
+    model = SequenceClassifier(cfg, 3, vocab_size=12)
+    fit(model, data, train_cfg())
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def main(mode: str, out: Path) -> None:
+    logging.basicConfig(level=logging.INFO, format=f"[rank {os.environ.get('RANK')}] %(name)s: %(message)s")
+    main_rank = os.environ.get("RANK", "0") == "0"
+    if mode == "equiv":
+        lm, clf = train_lm(), train_classifier()
+        if main_rank:
+            torch.save(lm, out / "lm.pt")
+            torch.save(clf, out / "clf.pt")
+    elif mode == "fault":
+        if os.environ.get("RANK") == "1" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":
+            os.environ["RNNKIT_FAULT"] = f"step:{KILL_AT}"  # rnnkit.faults: SIGKILL after that step
+        lm = train_lm(out / "run")
+        if main_rank:
+            torch.save(lm, out / "lm_restarted.pt")
+    else:
+        raise SystemExit(f"unknown mode {mode!r}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))
