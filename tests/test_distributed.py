@@ -9,6 +9,7 @@ The runs themselves live in ``tests/distributed_worker.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -148,3 +149,36 @@ def test_environment_and_restart_resume(tmp_path: Path, monkeypatch: pytest.Monk
     assert not D.auto_resume(tmp_path, False)  # first attempt: never
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
     assert not D.auto_resume(tmp_path, False)  # restarted, but nothing published yet: start fresh
+
+
+# --------------------------------------------------------------------------- rnnkit train --nproc
+
+def test_nproc_reruns_the_command_under_torchrun() -> None:
+    from rnnkit.cli import torchrun_command
+
+    cmd = torchrun_command(2, ["train", "charlm", "--nproc", "2", "--set", "train.lr=1e-3", "--max-restarts=1"],
+                           None, "charlm", max_restarts=1)
+    assert cmd[1:7] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "--max-restarts=1",
+                        "-m"]
+    rest = cmd[7:]
+    assert rest[:5] == ["rnnkit", "train", "charlm", "--set", "train.lr=1e-3"]
+    assert rest[5] == "--out" and rest[6].startswith("runs/charlm-")  # one run directory for every rank
+
+
+def test_cli_train_nproc_2(tmp_path: Path) -> None:
+    """`rnnkit train charlm --nproc 2`: one rank prints, the run directory is complete and loadable."""
+    import rnnkit
+
+    (tmp_path / "tiny.txt").write_text("ROMEO:\nBut soft, what light through yonder window breaks?\n\n" * 40)
+    sets = ["train.max_steps=6", "train.eval_every=3", "train.batch_size=4", "train.seq_len=20",
+            "model.hidden_size=16", "model.embed_dim=8", "model.num_layers=1", "data.val_chars=none"]
+    cmd = [sys.executable, "-m", "rnnkit", "train", "charlm", "--data", "tiny.txt", "--out", "run", "--sample", "0",
+           "--nproc", "2", *(a for s in sets for a in ("--set", s))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert p.stdout.count("saved to run") == 1 and "stopped: max_steps after 6 steps" in p.stdout
+    est = rnnkit.load(tmp_path / "run")
+    assert est.model_ is not None and est.artifacts_
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(steps) == 6 and not (tmp_path / "run" / "run.lock").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -44,7 +45,10 @@ def clean_errors() -> Iterator[None]:
 def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library log messages.")) -> None:
     from rich.logging import RichHandler
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+    level = logging.INFO if verbose else logging.WARNING
+    if os.environ.get("RANK", "0") != "0":  # a torchrun worker other than rank 0: only its errors
+        level = logging.ERROR
+    logging.basicConfig(level=level, format="%(message)s",
                         handlers=[RichHandler(console=err_console, show_path=False)], force=True)
     from rnnkit.runtime import tune_cpu_allocator
 
@@ -53,6 +57,42 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show libr
 
 def _default_run_dir(task: str) -> Path:
     return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def torchrun_command(nproc: int, argv: list[str], out: Path | None, task: str, max_restarts: int = 0) -> list[str]:
+    """``rnnkit ARGV`` again, as ``torchrun --standalone --nproc-per-node N -m rnnkit ARGV``; without
+    ``--out`` the run directory is chosen here, once, so that every process names the same one."""
+    argv, skip = list(argv), 0
+    kept = []  # the workers read WORLD_SIZE instead (and torchrun would take --nproc for its own option)
+    for a in argv:
+        if skip:
+            skip -= 1
+        elif a in ("--nproc", "--max-restarts"):
+            skip = 1
+        elif not a.startswith(("--nproc=", "--max-restarts=")):
+            kept.append(a)
+    argv = kept
+    if out is None:
+        argv += ["--out", str(_default_run_dir(Path(task).stem))]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            f"--max-restarts={max_restarts}", "-m", "rnnkit", *argv]
+
+
+def _data_parallel(nproc: int, out: Path | None, task: str, max_restarts: int) -> None:
+    """``--nproc N``: replace this process by torchrun running N copies of this command. Under torchrun
+    (``WORLD_SIZE`` set) the command trains as one rank of the job; ranks other than 0 print nothing."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        if out is None:
+            raise RnnkitError("under torchrun every process must train into the same run directory: pass --out")
+        if os.environ.get("RANK", "0") != "0":
+            console.quiet = True
+        return
+    if nproc > 1:
+        cmd = torchrun_command(nproc, sys.argv[1:], out, task, max_restarts)
+        console.print(f"data parallel: {nproc} processes (torchrun --standalone); see docs/distributed.md")
+        sys.stdout.flush()
+        os.execv(cmd[0], cmd)
 
 
 class _TrainCommand(TyperCommand):
@@ -83,6 +123,10 @@ def train(
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-<time>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     sample: int = typer.Option(300, "--sample", help="Characters/items of demo output after training (0: none)."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (DDP): re-runs "
+                              "the command under torchrun --standalone; train.batch_size stays the global batch."),
+    max_restarts: int = typer.Option(0, "--max-restarts", min=0, help="With --nproc: restarts after a failed "
+                                     "worker, each resuming from the last checkpoint."),
 ) -> None:
     """Train a model; checkpoints, metrics.jsonl and curves.png go to the run directory.
 
@@ -93,6 +137,7 @@ def train(
     from rnnkit.tasks import TASKS, make_run_config, recipe_task, resolve_defaults, run_config_from_dict, task_options
 
     with clean_errors():
+        _data_parallel(nproc, out, task, max_restarts)
         spec = TASKS[recipe_task(task)]
         set_ = [*task_options(spec, list(ctx.args)), *set_]
         if resume:

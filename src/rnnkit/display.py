@@ -8,6 +8,7 @@ time-budget fraction; "left" is the matching estimate of the remaining time.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -104,7 +105,8 @@ class EvalLines(ProgressReporter):
 
 def reporters_for(verbose: int | str, fields: dict[str, str] | None = None) -> list[ProgressReporter]:
     """Reporters for an estimator's ``verbose``: 0 none, 1 a progress bar, 2 one line per
-    evaluation, "auto" a bar on a terminal or in a notebook and nothing otherwise."""
+    evaluation, "auto" a bar on a terminal or in a notebook and nothing otherwise; none on a torchrun
+    worker other than rank 0 (it trains the same run)."""
     console = Console(stderr=True)
     if verbose == "auto":
         verbose = 1 if (console.is_terminal or console.is_jupyter) else 0
@@ -112,6 +114,8 @@ def reporters_for(verbose: int | str, fields: dict[str, str] | None = None) -> l
         from rnnkit.errors import ConfigError
 
         raise ConfigError(f"verbose={verbose!r}; valid: 0 (silent), 1 (progress bar), 2 (a line per evaluation), auto")
+    if os.environ.get("RANK", "0") != "0":
+        return []
     if verbose == 1:
         return [RichProgress(console, fields, own_bar=True)]
     return [EvalLines(console)] if verbose == 2 else []
