@@ -2,8 +2,9 @@
 
 ``python -m torch.distributed.run --nproc-per-node 2 tests/distributed_worker.py MODE OUT``:
 ``equiv`` trains the char LM (TBPTT streams) and the classifier (padded batches) and saves the
-final weights to OUT/lm.pt and OUT/clf.pt; ``fault`` trains the char LM into OUT/run with
-checkpoints, rank 1 killing itself (SIGKILL) at step ``KILL_AT`` of its first attempt.
+final weights to OUT/lm.pt and OUT/clf.pt, then the char LM again from a token file
+(OUT/lm_tokenfile.pt); ``fault`` trains the char LM into OUT/run with checkpoints, rank 1 killing
+itself (SIGKILL) at step ``KILL_AT`` of its first attempt.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from rnnkit.config import TrainConfig
 from rnnkit.data.charlm import StreamBatches
 from rnnkit.data.classify import ClassBatches
+from rnnkit.data.tokenfile import TokenStreams, write_token_ids
 from rnnkit.models.charlm import CharLM, CharLMConfig
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier
 from rnnkit.train import fit
@@ -33,11 +35,17 @@ def train_cfg(**kw: object) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-def train_lm(run_dir: Path | None = None) -> dict[str, torch.Tensor]:
-    """A 1-layer LSTM char LM on 8 TBPTT streams of a seeded random text (crosses an epoch end)."""
-    g = np.random.default_rng(0)
-    ids = torch.from_numpy(g.integers(1, 20, size=BATCH * 200 + 1))
-    data = StreamBatches(ids, BATCH, seq_len=16)
+def lm_ids() -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(0).integers(1, 20, size=BATCH * 200 + 1))
+
+
+def train_lm(run_dir: Path | None = None, token_file: Path | None = None) -> dict[str, torch.Tensor]:
+    """A 1-layer LSTM char LM on 8 TBPTT streams of a seeded random text (crosses an epoch end), from
+    memory or from a memory-mapped token file of the same ids (each rank reading its own streams)."""
+    if token_file is None:
+        data = StreamBatches(lm_ids(), BATCH, seq_len=16)
+    else:
+        data = TokenStreams(token_file, BATCH, seq_len=16)
     torch.manual_seed(3)  # every rank builds the same initial weights
     model = CharLM(CharLMConfig(cell="lstm", hidden_size=24, num_layers=1, embed_dim=8, dropout=0.0), 20)
     fit(model, data, train_cfg(), run_dir=run_dir)
@@ -64,7 +72,12 @@ def main(mode: str, out: Path) -> None:
     if mode == "equiv":
         lm, clf = train_lm(), train_classifier()
         if main_rank:
+            write_token_ids([lm_ids().numpy()], 20, out / "ids.bin")
+        torch.distributed.barrier()  # the process group stays open after fit
+        from_file = train_lm(token_file=out / "ids.bin")
+        if main_rank:
             torch.save(lm, out / "lm.pt")
+            torch.save(from_file, out / "lm_tokenfile.pt")
             torch.save(clf, out / "clf.pt")
     elif mode == "fault":
         if os.environ.get("RANK") == "1" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":

@@ -182,3 +182,9 @@ def test_cli_train_nproc_2(tmp_path: Path) -> None:
     assert est.model_ is not None and est.artifacts_
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert max(steps) == 6 and not (tmp_path / "run" / "run.lock").exists()
+
+
+def test_token_file_streams_train_the_same_under_two_ranks(two_ranks: Path) -> None:
+    """Each rank reading only its own streams of a memory-mapped token file = the sharded in-memory streams."""
+    from_file, in_memory = torch.load(two_ranks / "lm_tokenfile.pt"), torch.load(two_ranks / "lm.pt")
+    assert all(torch.equal(from_file[k], in_memory[k]) for k in in_memory)

@@ -266,7 +266,8 @@ class ShardedData:
     TBPTT (the same rows every window, so the carried state stays this rank's own), equal shards of
     the (seed, epoch)-ordered padded batches otherwise. ``weight`` (rows kept x world / n) makes the
     gradient average over ranks the global batch's mean when the shards are unequal; a batch with
-    fewer rows than ranks (an epoch's short last batch) is skipped by every rank."""
+    fewer rows than ranks (an epoch's short last batch) is skipped by every rank. Data that is
+    ``rank_aware`` (`rnnkit.data.tokenfile.TokenStreams`) yields this rank's rows already."""
 
     def __init__(self, data: Any, env: DistEnv) -> None:
         self.data, self.env = data, env
@@ -276,6 +277,10 @@ class ShardedData:
         return len(self.data)
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[Any, float]]:
+        if getattr(self.data, "rank_aware", False):  # it reads this rank's rows itself (a token file)
+            for b in self.data.epoch(epoch, start):
+                yield b, 1.0
+            return
         r, w = self.env.rank, self.env.world
         kept = (b for b in self.data.epoch(epoch, 0) if batch_rows(b) >= w)
         for b in islice(kept, start, None):
