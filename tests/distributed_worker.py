@@ -3,8 +3,9 @@
 ``python -m torch.distributed.run --nproc-per-node 2 tests/distributed_worker.py MODE OUT``:
 ``equiv`` trains the char LM (TBPTT streams) and the classifier (padded batches) and saves the
 final weights to OUT/lm.pt and OUT/clf.pt, then the char LM again from a token file
-(OUT/lm_tokenfile.pt); ``fault`` trains the char LM into OUT/run with checkpoints, rank 1 killing
-itself (SIGKILL) at step ``KILL_AT`` of its first attempt.
+(OUT/lm_tokenfile.pt) and a LanguageModel estimator (OUT/estimator_rank{0,1}.pt); ``fault`` trains
+the char LM into OUT/run with checkpoints, rank 1 killing itself (SIGKILL) at step ``KILL_AT`` of
+its first attempt.
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def train_classifier() -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+def train_estimator() -> dict[str, torch.Tensor]:
+    """The public API, unchanged: a LanguageModel's fit, data-parallel when torchrun starts the script."""
+    from rnnkit.estimators import LanguageModel
+
+    text = "To be, or not to be, that is the question.\n" * 60
+    est = LanguageModel(hidden_size=16, embed_dim=8, num_layers=1, batch_size=8, seq_len=20, max_steps=6,
+                        dropout=0.0, random_state=2, verbose=0).fit(text)
+    return {k: v.detach().clone() for k, v in est.model_.state_dict().items()}
+
+
 def main(mode: str, out: Path) -> None:
     logging.basicConfig(level=logging.INFO, format=f"[rank {os.environ.get('RANK')}] %(name)s: %(message)s")
     main_rank = os.environ.get("RANK", "0") == "0"
@@ -75,6 +86,8 @@ def main(mode: str, out: Path) -> None:
             write_token_ids([lm_ids().numpy()], 20, out / "ids.bin")
         torch.distributed.barrier()  # the process group stays open after fit
         from_file = train_lm(token_file=out / "ids.bin")
+        est = train_estimator()
+        torch.save(est, out / f"estimator_rank{os.environ.get('RANK')}.pt")
         if main_rank:
             torch.save(lm, out / "lm.pt")
             torch.save(from_file, out / "lm_tokenfile.pt")

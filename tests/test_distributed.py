@@ -76,6 +76,16 @@ def test_two_ranks_match_one_process(two_ranks: Path, one_thread: None, name: st
     assert diff < TOL, f"{name}: max abs difference {diff:.3g}"
 
 
+def test_estimator_fit_under_torchrun(two_ranks: Path, one_thread: None) -> None:
+    """A script calling LanguageModel.fit trains data-parallel unchanged: both ranks return the same
+    model, the one a single process trains (within fp32 tolerance)."""
+    ranks = [torch.load(two_ranks / f"estimator_rank{r}.pt") for r in (0, 1)]
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ranks[0])
+    diff = _max_diff(ranks[0], worker.train_estimator())
+    print(f"estimator: max abs difference to 1 process = {diff:.3g}")
+    assert diff < TOL
+
+
 def test_killed_worker_resumes_to_the_same_weights(two_ranks: Path, tmp_path: Path) -> None:
     log = torchrun("fault", tmp_path, "--max-restarts", "1")
     last_ckpt = worker.KILL_AT // worker.EVAL_EVERY * worker.EVAL_EVERY
