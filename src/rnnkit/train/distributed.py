@@ -19,7 +19,8 @@ rank's shard of every batch. One process (no torchrun) never touches this module
 * Rank 0 alone writes: the run lock, metrics.jsonl, checkpoints (the per-rank carried state and RNG
   gathered into it), curves; the others wait at a barrier around each checkpoint.
 
-``RNNKIT_DIST_TIMEOUT_S`` (default 1800) is the process-group timeout.
+``RNNKIT_DIST_TIMEOUT_S`` (default 1800) is the process-group timeout; ``RNNKIT_DDP_FIND_UNUSED=1``
+turns on DDP's ``find_unused_parameters`` for a model whose loss leaves some parameters unused.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from rnnkit.errors import ConfigError, RnnkitError
 log = logging.getLogger(__name__)
 
 TIMEOUT_ENV = "RNNKIT_DIST_TIMEOUT_S"
+FIND_UNUSED_ENV = "RNNKIT_DDP_FIND_UNUSED"
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,9 @@ class Group:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(_LossForward(model), device_ids=ids)
+        # a model with parameters its loss leaves unused needs DDP's (slower) search for them
+        unused = os.environ.get(FIND_UNUSED_ENV, "0") not in ("", "0")
+        return DDP(_LossForward(model), device_ids=ids, find_unused_parameters=unused)
 
     def broadcast_weights(self, model: nn.Module) -> None:
         """Rank 0's weights on every rank (it read the best checkpoint; the others may not see the disk)."""
