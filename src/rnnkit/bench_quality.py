@@ -13,8 +13,8 @@ verdict is read from the run's own metrics:
 * regression: RMSE against ridge (**tie** within 10%), floor the training mean;
 * seq2seq: exact match against copying the source (the only classical floor; reported as such).
 
-Results go to ``<out>/<suite>.json`` after every set (a stopped suite resumes where it was) and, with
-``write=``, as a table into docs/benchmarks.md.
+Results go to ``<out>/<suite>.json`` after every set (a stopped suite resumes where it was, and a set that
+failed runs again) and, with ``write=``, as a table into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def run_suite(suite: str, out: str | Path = "runs/quality", only: list[str] | No
     path = out / f"{suite}.json"
     result = SuiteResult(suite, json.loads(path.read_text())["rows"] if path.is_file() else {})
     for entry in SUITES[suite]:
-        if (only and entry.name not in only) or entry.name in result.rows:
+        done = entry.name in result.rows and result.rows[entry.name].get("result") != "error"
+        if (only and entry.name not in only) or done:  # a set that failed runs again
             continue
         if progress:
             progress(entry.name, None)

@@ -389,7 +389,9 @@ def backtest(
             _print_metrics(metrics, TASK.headline)
             verdict = "LOSES to" if metrics["rnn_loses"] else "beats"
             console.print(f"{metrics['folds']} fold(s) (refit={metrics['refit']}): the RNN {verdict} the best "
-                          f"baseline ({metrics['best_baseline']}), skill {metrics['skill_vs_best_baseline']:+.3f}")
+                          f"baseline ({metrics['best_baseline']}), skill "
+                          + ("n/a (the baseline is exact)" if metrics["skill_vs_best_baseline"] is None
+                             else f"{metrics['skill_vs_best_baseline']:+.3f}"))
 
 
 @app.command()

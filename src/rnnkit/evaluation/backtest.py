@@ -98,7 +98,8 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
     best_mase = res["baselines"][best][f"{prefix}mase"]
     res.update({
         "best_baseline": best,
-        "skill_vs_best_baseline": 1 - res[f"{prefix}mase"] / best_mase,  # > 0: the RNN is better
+        # > 0: the RNN is better; None when the best baseline is exact on these origins (a flat stretch)
+        "skill_vs_best_baseline": 1 - res[f"{prefix}mase"] / best_mase if best_mase > 0 else None,
         "rnn_loses": bool(res[f"{prefix}mase"] > best_mase),
         "matches_seasonal_naive": bool(res[f"{prefix}mase"] <= res["baselines"]["seasonal_naive"][f"{prefix}mase"])
         if "seasonal_naive" in res["baselines"] else None,
