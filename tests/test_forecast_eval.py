@@ -140,3 +140,19 @@ def test_train_run_other_strategies(tmp_path, sets) -> None:
     out = train_run(cfg, tmp_path / "run")
     assert np.isfinite(out.metrics["test_mase"]) and out.fit.last_eval["val_loss"] == out.fit.last_eval["val_loss"]
     assert load_run(tmp_path / "run").config == out.config.model  # as trained, data-aware defaults resolved
+
+
+def test_a_baseline_exact_on_validation_is_not_a_crash(tmp_path) -> None:
+    """An intermittent or flat stretch can make a baseline exact on the validation origins (MASE 0): the
+    comparison says so (skill None) instead of dividing by zero (pbs, an intermittent count series)."""
+    from rnnkit.tasks import make_run_config, train_run
+
+    t = np.arange(240)
+    y = np.where(t < 200, 10 + np.sin(t / 2), 10.0)  # flat at the end: naive is exact on the validation tail
+    csv = tmp_path / "s.csv"
+    csv.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f}\n" for i, v in zip(t, y)))
+    cfg = make_run_config("forecast", [*TINY, "data.horizon=6"], data=str(csv))
+    out = train_run(cfg, tmp_path / "run")
+    assert out.config.data.val_size == 6  # the validation-tail rule chose a tail, where naive is exact
+    assert out.vs_baselines["baseline"] == 0 and out.vs_baselines["behind"]  # the exact baseline, and said so
+    assert np.isfinite(out.metrics["test_mase"])
