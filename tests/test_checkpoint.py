@@ -25,7 +25,9 @@ class Tied(nn.Module):
 def test_model_dir_round_trip_with_tied_weights(tmp_path) -> None:
     m = Tied()
     ckpt.save_model_dir(tmp_path, m, {"task": "toy", "x": 1}, {"tokenizer.json": {"chars": ["a"]}})
-    assert ckpt.read_config(tmp_path) == {"task": "toy", "x": 1, "artifacts": ["tokenizer.json"]}
+    digest = ckpt.sha256_file(tmp_path / "tokenizer.json")
+    assert ckpt.read_config(tmp_path) == {"task": "toy", "x": 1, "artifacts": ["tokenizer.json"],
+                                          "artifact_sha256": {"tokenizer.json": digest}}
     assert ckpt.read_artifacts(tmp_path) == {"tokenizer.json": {"chars": ["a"]}}
     m2 = Tied()
     ckpt.load_weights(m2, tmp_path / ckpt.BEST_WEIGHTS)
