@@ -214,7 +214,7 @@ def test_forecaster_on_a_real_quarterly_frame() -> None:
     m = statsmodels.datasets.macrodata.load_pandas().data
     df = pd.DataFrame({"quarter": [f"{int(a)}Q{int(q)}" for a, q in zip(m.year, m.quarter)],
                        "realgdp": m.realgdp, "unemp": m.unemp})
-    fc = rnnkit.Forecaster(horizon=8, context=16, scaler="standard", skip="last", max_steps=200, verbose=0,
+    fc = rnnkit.Forecaster(horizon=8, context=16, scaler="standard", skip="last", max_steps=200, ensemble=1, verbose=0,
                            random_state=0).fit(df, time="quarter", target="realgdp")
     assert {"naive", "seasonal_naive", "ets", "arima"} <= set(fc.metrics_["baselines"])
     assert np.isfinite(fc.metrics_["test_mase"]) and "skill_vs_best_baseline" in fc.metrics_
