@@ -49,7 +49,7 @@ def test_unknown_values_are_rejected_by_the_config() -> None:
 
 @pytest.mark.parametrize("est", [
     SequenceClassifier(hidden_size=16, epochs=20, verbose=0, random_state=0),
-    SequenceRegressor(hidden_size=16, pooling="attention", lr=1e-2, epochs=60, early_stopping_patience=0, verbose=0,
+    SequenceRegressor(hidden_size=16, pooling="attention", lr=2e-2, epochs=30, early_stopping_patience=0, verbose=0,
                       random_state=0),
 ], ids=["classifier", "regressor"])
 def test_sklearn_estimator_checks(est) -> None:
