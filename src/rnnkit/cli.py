@@ -248,7 +248,7 @@ def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...], cfg: Any 
         console.print("[bold red]FLAG:[/] the model is at or below the majority-class baseline")
     vs = metrics.get("vs_baselines")
     if vs and vs.get("behind") and cfg is not None:
-        from rnnkit.tasks import behind_message
+        from rnnkit.verdicts import behind_message
 
         console.print(f"[bold red]BEHIND A BASELINE:[/] {behind_message(cfg, vs)}", highlight=False)
 

@@ -28,7 +28,8 @@ from rnnkit.defaults import summarise_corpus
 from rnnkit.errors import ConfigError
 from rnnkit.limits import check_memory, lm_batch_bytes
 from rnnkit.models.charlm import LN2, CharLM, CharLMConfig
-from rnnkit.tasks import TaskSpec, verdict
+from rnnkit.tasks import TaskSpec
+from rnnkit.verdicts import verdict
 
 log = logging.getLogger(__name__)
 

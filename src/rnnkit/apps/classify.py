@@ -32,7 +32,8 @@ from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
 from rnnkit.limits import check_encoder_batch
 from rnnkit.models.classifier import ClassifierConfig, SequenceClassifier, balanced_class_weight
-from rnnkit.tasks import TaskSpec, verdict, warn_without_validation
+from rnnkit.tasks import TaskSpec
+from rnnkit.verdicts import verdict, warn_without_validation
 
 log = logging.getLogger(__name__)
 SELECT_BY = ("loss", "accuracy")

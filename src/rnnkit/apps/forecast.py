@@ -23,8 +23,9 @@ from rnnkit.defaults import summarise_frame
 from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
-from rnnkit.tasks import IN_MEMORY, TaskSpec, load_run, verdict
+from rnnkit.tasks import IN_MEMORY, TaskSpec, load_run
 from rnnkit.train.fit import fit
+from rnnkit.verdicts import verdict
 
 log = logging.getLogger(__name__)
 SCALER_FILE = "scaler.json"

@@ -29,7 +29,8 @@ from rnnkit.defaults import summarise_sequences
 from rnnkit.evaluation.regression import regression_scores
 from rnnkit.limits import check_encoder_batch
 from rnnkit.models.regressor import LOSSES, RegressorConfig, SequenceRegressor
-from rnnkit.tasks import TaskSpec, verdict, warn_without_validation
+from rnnkit.tasks import TaskSpec
+from rnnkit.verdicts import verdict, warn_without_validation
 
 log = logging.getLogger(__name__)
 TARGETS = "targets.json"

@@ -35,7 +35,8 @@ from rnnkit.errors import ConfigError, DataError
 from rnnkit.evaluation.sequences import exact_match, multi_reference_errors, sequence_metrics
 from rnnkit.limits import check_memory, seq2seq_batch_bytes
 from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks import TaskSpec, verdict
+from rnnkit.tasks import TaskSpec
+from rnnkit.verdicts import verdict
 
 log = logging.getLogger(__name__)
 TOKENIZER = "tokenizer.json"
