@@ -84,8 +84,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     atomic_write(path, _w)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+def atomic_write_json(path: str | Path, obj: Any) -> str:
+    """Write ``obj`` as JSON atomically; returns the sha256 of the bytes written (artifact digests)."""
+    data = (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 # --------------------------------------------------------------------------- weights
@@ -169,11 +172,9 @@ def save_model_dir(run_dir: str | Path, model: nn.Module, config: dict[str, Any]
         if not name.endswith(".json") or "/" in name or name in _RESERVED:
             raise ValueError(f"artifact names must be plain *.json file names other than "
                              f"{sorted(_RESERVED)}, got {name!r}")
-    for name, content in artifacts.items():
-        atomic_write_json(run_dir / name, content)
     # the digests let `read_artifacts` refuse a tokenizer/labels/scaler file that is not the one these
     # weights were trained with (a reordered vocabulary loads fine and generates garbage)
-    digests = {name: sha256_file(run_dir / name) for name in sorted(artifacts)}
+    digests = {name: atomic_write_json(run_dir / name, artifacts[name]) for name in sorted(artifacts)}
     atomic_write_json(run_dir / CONFIG_FILE, {**config, "artifacts": sorted(artifacts), "artifact_sha256": digests})
     if weights is not None:
         save_weights(model, run_dir / weights)
