@@ -1,8 +1,10 @@
-"""Native (C++) CPU loops for the LSTM family without a torch kernel, built on first use.
+"""Native (C++) CPU loops for the recurrences without a fast torch kernel, built on first use.
 
-``loops.cpp`` holds the forward and backward time loops of ``layers/fastlstm.py`` as torch
-operators (``torch.ops.rnnkit_native.*``): one ATen GEMM call plus one fused, vectorised pass over
-the gate row per step, instead of ~10 Python-dispatched ops. At batch 1 that dispatch is most of a
+Every ``*.cpp`` file of this folder is one part of ONE extension (``TORCH_LIBRARY`` in loops.cpp,
+``TORCH_LIBRARY_FRAGMENT`` in the others), exposed as ``torch.ops.rnnkit_native.*``: the forward
+and backward time loops of the LSTM family and the minGRU/minLSTM scan (``loops.cpp``). Each step
+is one ATen GEMM call plus one fused, vectorised pass over the gate row, instead of ~10
+Python-dispatched ops. At batch 1 that dispatch is most of a
 step (see docs/benchmarks.md). It is compiled once per machine and torch version with
 ``torch.utils.cpp_extension.load`` (needs a C++ compiler; ninja comes with rnnkit) into
 ``$RNNKIT_CACHE/native/<key>``; when that is not possible the Python loops run instead and
@@ -26,7 +28,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("loops.cpp")
+#: the extension's sources, in a fixed order (the build key hashes them all)
+SOURCES = sorted(Path(__file__).parent.glob("*.cpp"))
 _lock = threading.Lock()
 _state: dict[str, object] = {"tried": False, "ok": False, "why": "not built yet"}
 _enabled = [True]
@@ -43,7 +46,8 @@ def _cpu_flags() -> list[str]:
 def _build_dir(flags: list[str]) -> Path:
     from rnnkit.data.archive import cache_dir
 
-    key = hashlib.sha256(SOURCE.read_bytes() + torch.__version__.encode() + " ".join(flags).encode()).hexdigest()
+    text = b"".join(p.read_bytes() for p in SOURCES)
+    key = hashlib.sha256(text + torch.__version__.encode() + " ".join(flags).encode()).hexdigest()
     return cache_dir() / "native" / key[:16]
 
 
@@ -78,7 +82,7 @@ def _try_load() -> tuple[bool, str]:
         if fresh:  # a wait of a minute deserves a word on the console (the CLI shows warnings)
             log.warning("compiling rnnkit's native CPU loops into %s (once per machine, about a minute)", build)
         t0 = time.monotonic()
-        cpp_extension.load(name="rnnkit_native", sources=[str(SOURCE)], build_directory=str(build),
+        cpp_extension.load(name="rnnkit_native", sources=[str(p) for p in SOURCES], build_directory=str(build),
                            extra_cflags=["-O3", *flags], is_python_module=False, verbose=False)
         if fresh:
             log.warning("native loops ready after %.0f s", time.monotonic() - t0)
