@@ -28,8 +28,9 @@ import torch
 
 log = logging.getLogger(__name__)
 
-#: the extension's sources, in a fixed order (the build key hashes them all)
+#: the extension's sources, in a fixed order, and the header they share (the build key hashes all)
 SOURCES = sorted(Path(__file__).parent.glob("*.cpp"))
+HEADERS = sorted(Path(__file__).parent.glob("*.h"))
 _lock = threading.Lock()
 _state: dict[str, object] = {"tried": False, "ok": False, "why": "not built yet"}
 _enabled = [True]
@@ -46,7 +47,7 @@ def _cpu_flags() -> list[str]:
 def _build_dir(flags: list[str]) -> Path:
     from rnnkit.data.archive import cache_dir
 
-    text = b"".join(p.read_bytes() for p in SOURCES)
+    text = b"".join(p.read_bytes() for p in (*SOURCES, *HEADERS))
     key = hashlib.sha256(text + torch.__version__.encode() + " ".join(flags).encode()).hexdigest()
     return cache_dir() / "native" / key[:16]
 
