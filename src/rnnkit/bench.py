@@ -1,9 +1,13 @@
 """Speed benchmarks: every cell and implementation side by side with bare ``torch.nn.LSTM/GRU``.
 
 Why this shape: the machines are shared and noisy, so one run times every candidate, repetitions
-are interleaved (rep 1 of all, then rep 2 of all, ...), and only medians and ratios *within the
-run* are reported. Achieved GFLOP/s is compared with a plain GEMM of the layer's shape timed in the
-same run, so "x% of the machine" means the same machine at the same moment.
+are interleaved (rep 1 of all, then rep 2 of all, ...), and only ratios *within the run* are
+reported. A ratio is the median of the per-repetition *paired* ratios (rep i of the candidate over
+rep i of the baseline, timed moments apart) with their interquartile range, so load that drifts
+between repetitions cancels and a kernel compared with itself reads 1.00 within its noise (the
+"again" row times the first reference a second time in every repetition to show that noise).
+Achieved GFLOP/s is compared with a plain GEMM of the layer's shape timed in the same repetition,
+so "x% of the machine" means the same machine at the same moment.
 
 ``run_cell_bench`` returns a :class:`CellBench`; ``cells_markdown`` renders it. The accuracy part
 (``scan_accuracy``) compares each scan method in float32 against a float64 sequential reference.
@@ -23,6 +27,7 @@ from torch import Tensor, nn
 from rnnkit.cells import CELLS
 from rnnkit.cells.scan import SCANS
 from rnnkit.layers import Stack, native
+from rnnkit.layers import stack as _stack
 from rnnkit.layers.fastlstm import FAST_CELLS
 
 log = logging.getLogger(__name__)
@@ -40,7 +45,7 @@ class Shape:
     hidden_size: int
     cells: tuple[str, ...]
     #: bare torch modules timed as references (keys of ``_REFS``)
-    refs: tuple[str, ...] = ("lstm", "gru")
+    refs: tuple[str, ...] = ("lstm", "gru", "rnn")
     #: time the explicit per-step loop too; off at T=4096, where it is known to be slowest and
     #: would make the run longer than everything else together (ratios at T=100 tell the story)
     explicit: bool = True
@@ -50,15 +55,48 @@ ALL_CELLS = tuple(CELLS)
 SHAPES: dict[str, Shape] = {
     "batch": Shape("B=64 T=100 in=128 H=256", 64, 100, 128, 256, ALL_CELLS),
     "stream": Shape("streaming B=1 T=1000 in=128 H=256", 1, 1000, 128, 256, ALL_CELLS),
-    "min100": Shape("minGRU/minLSTM B=16 T=100 in=128 H=256", 16, 100, 128, 256, ("mingru", "minlstm")),
+    "min100": Shape("minGRU/minLSTM B=16 T=100 in=128 H=256", 16, 100, 128, 256, ("mingru", "minlstm"),
+                    refs=("lstm", "gru")),
     "min4096": Shape("minGRU/minLSTM B=16 T=4096 in=128 H=256", 16, 4096, 128, 256, ("mingru", "minlstm"),
                      refs=("gru",), explicit=False),
 }
 
 
+@dataclass(frozen=True)
+class Ratio:
+    """Median of per-repetition paired ratios and their interquartile range (``lo``-``hi``)."""
+
+    median: float
+    lo: float
+    hi: float
+
+    def __str__(self) -> str:
+        return self.format()
+
+    def format(self, digits: int = 2, scale: float = 1.0) -> str:
+        """``1.31 (1.27-1.36)``; ``scale`` multiplies all three (100 for percentages)."""
+        m, lo, hi = (v * scale for v in (self.median, self.lo, self.hi))
+        return f"{m:.{digits}f} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def paired(num: list[float], den: list[float]) -> Ratio:
+    """Median and quartiles of ``num[i] / den[i]`` over repetitions i.
+
+    Why paired: repetition i of every candidate is timed within moments of the others, so a load
+    change between repetitions scales both sides of ``num[i] / den[i]`` alike and cancels, where a
+    ratio of two medians mixes repetitions taken under different loads."""
+    if len(num) != len(den) or not num:
+        raise ValueError(f"paired ratios need the same, non-zero number of repetitions; got {len(num)} and {len(den)}")
+    r = sorted(a / b for a, b in zip(num, den))
+    if len(r) == 1:
+        return Ratio(r[0], r[0], r[0])
+    q1, q2, q3 = statistics.quantiles(r, n=4, method="inclusive")
+    return Ratio(q2, q1, q3)
+
+
 @dataclass
 class Row:
-    """Medians (seconds) of one candidate; ``flops`` of one forward (GEMMs only)."""
+    """Per-repetition times (seconds) of one candidate; ``flops`` of one forward (GEMMs only)."""
 
     label: str
     fwd: list[float] = field(default_factory=list)
@@ -71,7 +109,16 @@ class ShapeResult:
     shape: Shape
     device: str
     rows: list[Row]
-    gemm_gflops: float
+    gemm_gflops: float  #: of the median repetition, for the heading
+    #: per-repetition times of the reference GEMM and its FLOPs (paired with the rows' repetitions)
+    gemm: list[float] = field(default_factory=list)
+    gemm_flops: float = 0.0
+    #: the native C++ loops ran the fastloop / sequential-scan rows (CPU with the extension built)
+    native: bool = False
+
+    def gemm_share(self, row: Row) -> Ratio:
+        """Achieved f+b GFLOP/s of ``row`` over the plain GEMM's, paired per repetition."""
+        return paired([3 * row.flops * g for g in self.gemm], [fb * self.gemm_flops for fb in row.fwdbwd])
 
 
 @dataclass
@@ -82,13 +129,19 @@ class CellBench:
     accuracy: list[tuple[str, float, float]] = field(default_factory=list)  # (method, rel err y, rel err dW)
 
 
+def fastloop_cells() -> tuple[type, ...]:
+    """The cell classes ``impl="fastloop"`` computes: ``stack.FASTLOOP_CELLS`` where the Stack
+    declares it (every cell with a native loop), else the LSTM family of ``fastlstm``."""
+    return tuple(getattr(_stack, "FASTLOOP_CELLS", FAST_CELLS))
+
+
 def _impls(cell: str, explicit: bool = True) -> list[tuple[str, dict]]:
     """(label suffix, Stack kwargs) of every implementation valid for ``cell``, auto included
     (the explicit loop only when ``explicit``)."""
     out: list[tuple[str, dict]] = []
     if CELLS[cell].fused_kernel is not None:
         out.append(("fused", {"impl": "fused"}))
-    if CELLS[cell] in FAST_CELLS:
+    if CELLS[cell] in fastloop_cells():
         out.append(("fastloop", {"impl": "fastloop"}))
         out.append(("fastloop python", {"impl": "fastloop", "python_loops": True}))
     if CELLS[cell].has_weight_hh is False:
@@ -106,12 +159,16 @@ def _gemm_flops(shape: Shape, cell: str) -> float:
     return 2.0 * shape.batch * shape.time * klass.num_gates * shape.hidden_size * (shape.input_size + recurrent)
 
 
-#: reference cell -> (row label, bare torch module class)
-_REFS: dict[str, tuple[str, type[nn.Module]]] = {"lstm": ("nn.LSTM (bare)", nn.LSTM), "gru": ("nn.GRU (bare)", nn.GRU)}
+#: reference cell -> (row label, bare torch module class); nn.RNN is the tanh Elman RNN
+_REFS: dict[str, tuple[str, type[nn.Module]]] = {"lstm": ("nn.LSTM (bare)", nn.LSTM), "gru": ("nn.GRU (bare)", nn.GRU),
+                                                 "rnn": ("nn.RNN (bare)", nn.RNN)}
+#: suffix of the row that times the first reference module a second time in every repetition
+AGAIN = " again"
 
 
 def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module, float]]:
-    """label -> (module returning (y, state), forward FLOPs); bare torch modules first."""
+    """label -> (module returning (y, state), forward FLOPs); bare torch modules first, the first
+    of them once more at the end (the self-comparison: its ratio to itself is the noise)."""
     I, H = shape.input_size, shape.hidden_size
     mods: dict[str, tuple[nn.Module, float]] = {
         _REFS[r][0]: (_REFS[r][1](I, H, batch_first=True), _gemm_flops(shape, r)) for r in shape.refs}
@@ -127,6 +184,8 @@ def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module
             chosen = (auto == kw["impl"] and (auto != "scan" or kw["scan_method"] == method)
                       and not kw.get("python_loops"))
             mods[f"{cell} {suffix}{' (auto)' if chosen else ''}"] = (stack, _gemm_flops(shape, cell))
+    first = _REFS[shape.refs[0]][0]
+    mods[first + AGAIN] = mods[first]  # the same module object: any difference is noise
     return {k: (m.to(device), f) for k, (m, f) in mods.items()}
 
 
@@ -181,9 +240,11 @@ def _bench_shape(shape: Shape, device: torch.device, reps: int, progress: Progre
             if progress:
                 progress(f"{shape.name} [{device.type}] rep {rep}/{reps}: {label}", done, total)
         done += 1
-    gemm_gflops = 2.0 * a.shape[0] * K * N / statistics.median(gemm) / 1e9
+    gemm_flops = 2.0 * a.shape[0] * K * N
+    gemm_gflops = gemm_flops / statistics.median(gemm) / 1e9
     log.info("%s on %s: plain GEMM (%d x %d x %d) %.1f GFLOP/s", shape.name, device, a.shape[0], K, N, gemm_gflops)
-    return ShapeResult(shape, device.type, list(rows.values()), gemm_gflops)
+    return ShapeResult(shape, device.type, list(rows.values()), gemm_gflops, gemm, gemm_flops,
+                       native=device.type == "cpu" and native.load())
 
 
 def _rel(a: Tensor, b: Tensor) -> float:
@@ -237,25 +298,29 @@ def _ms(v: list[float]) -> str:
 
 def cells_markdown(bench: CellBench) -> str:
     """The result as markdown tables (one per shape and device) plus the scan accuracy table."""
-    parts = [f"torch {torch.__version__}, {bench.threads} threads, median of {bench.reps} interleaved "
-             "repetitions; fwd = inference (no_grad), f+b = forward + backward of sum(y). "
-             "Ratios are time / time of the bare torch module (lower is faster). "
-             "GFLOP/s counts the gate GEMMs only (fwd+bwd = 3x fwd).\n"]
+    parts = [f"torch {torch.__version__}, {bench.threads} threads, {bench.reps} interleaved repetitions; "
+             "fwd = inference (no_grad), f+b = forward + backward of sum(y); ms = median time. "
+             "Ratios are time / time of the bare torch module (lower is faster), each the median of "
+             "the per-repetition paired ratios with their interquartile range in brackets; the "
+             f"'{AGAIN.strip()}' row times the first bare module a second time in every repetition, "
+             "so its ratio to itself is the run's noise. "
+             "GFLOP/s counts the gate GEMMs only (fwd+bwd = 3x fwd); % of GEMM is paired with the "
+             "plain GEMM timed in the same repetition.\n"]
     for r in bench.results:
         refs = [_REFS[k][0] for k in r.shape.refs]
-        base = {row.label: statistics.median(row.fwdbwd) for row in r.rows if row.label in refs}
-        basef = {row.label: statistics.median(row.fwd) for row in r.rows if row.label in refs}
+        by = {row.label: row for row in r.rows}
         short = [k.split()[0] for k in refs]
         parts.append(f"\n### {r.shape.name} — {r.device} (plain GEMM {r.gemm_gflops:.1f} GFLOP/s)\n\n"
                      "| cell / impl | fwd ms | " + "".join(f"fwd / {k} | " for k in short) + "f+b ms | "
                      + "".join(f"f+b / {k} | " for k in short) + "f+b GFLOP/s | % of GEMM |\n|---|---:|"
                      + "---:|" * (2 * len(refs) + 3))
         for row in r.rows:
-            f, fb = statistics.median(row.fwd), statistics.median(row.fwdbwd)
-            gf = 3 * row.flops / fb / 1e9
-            parts.append(f"| {row.label} | {_ms(row.fwd)} | " + "".join(f"{f / basef[k]:.2f} | " for k in refs)
-                         + f"{_ms(row.fwdbwd)} | " + "".join(f"{fb / base[k]:.2f} | " for k in refs)
-                         + f"{gf:.1f} | {100 * gf / r.gemm_gflops:.0f}% |")
+            gf = 3 * row.flops / statistics.median(row.fwdbwd) / 1e9
+            parts.append(f"| {row.label} | {_ms(row.fwd)} | "
+                         + "".join(f"{paired(row.fwd, by[k].fwd)} | " for k in refs)
+                         + f"{_ms(row.fwdbwd)} | "
+                         + "".join(f"{paired(row.fwdbwd, by[k].fwdbwd)} | " for k in refs)
+                         + f"{gf:.1f} | {r.gemm_share(row).format(0, 100)}% |")
     parts.append(targets_markdown(bench))
     if bench.accuracy:
         parts.append("\n### Scan accuracy, T=4096 B=16 in=128 H=256 (float32 vs float64 sequential)\n\n"
@@ -265,8 +330,8 @@ def cells_markdown(bench: CellBench) -> str:
 
 
 #: (shape key, cell, bare baseline, limit, kind): "max" = f+b time / baseline <= limit;
-#: "speedup" = baseline time / f+b time >= limit. Targets of issue #7.
-_L, _G = "nn.LSTM (bare)", "nn.GRU (bare)"
+#: "speedup" = baseline time / f+b time >= limit. Targets of issues #7 and #18.
+_L, _G, _R = "nn.LSTM (bare)", "nn.GRU (bare)", "nn.RNN (bare)"
 TARGETS = [
     ("batch", "lstm", _L, 1 / 0.95, "max"), ("stream", "lstm", _L, 1 / 0.95, "max"),
     ("batch", "gru", _G, 1 / 0.95, "max"), ("stream", "gru", _G, 1 / 0.95, "max"),
@@ -274,25 +339,46 @@ TARGETS = [
     ("stream", "peephole_lstm", _L, 4.0, "max"), ("stream", "layernorm_lstm", _L, 4.0, "max"),
     ("min100", "mingru", _G, 3.0, "speedup"), ("min100", "minlstm", _G, 3.0, "speedup"),
     ("min4096", "mingru", _G, 3.0, "speedup"), ("min4096", "minlstm", _G, 3.0, "speedup"),
+    # issue 18: native GRU / RNN / layer-norm GRU loops
+    ("batch", "gru", _G, 1.3, "speedup"), ("stream", "gru", _G, 3.0, "speedup"),
+    ("stream", "rnn", _R, 2.0, "speedup"), ("batch", "rnn", _R, 1.0, "max"),
+    ("batch", "layernorm_gru", _G, 1.3, "max"),
 ]
+#: (shape key, least share of the plain GEMM's GFLOP/s) for every fused-or-native auto impl (issue 18)
+GEMM_SHARE_TARGET = ("batch", 0.50)
+
+
+def _fused_or_native(label: str, native_ran: bool) -> bool:
+    """Whether an auto row runs torch's fused kernel or one of rnnkit's native C++ loops."""
+    impl = " ".join(label.removesuffix(" (auto)").split()[1:])
+    return impl == "fused" or (native_ran and impl in ("fastloop", "scan sequential"))
 
 
 def targets_markdown(bench: CellBench) -> str:
-    """The issue's speed targets, each with the impl that ``impl="auto"`` picks, met or not."""
-    lines = ["\n### Targets (fwd+bwd, the impl `impl=\"auto\"` picks)\n",
+    """The issues' speed targets, each judged on the median paired ratio of the impl that
+    ``impl="auto"`` picks; the interquartile range is shown beside it."""
+    lines = ["\n### Targets (fwd+bwd, the impl `impl=\"auto\"` picks; median paired ratio (IQR))\n",
              "| shape | device | cell (auto impl) | measured | target | met |", "|---|---|---|---:|---:|---|"]
     for r in bench.results:
-        med = {row.label: statistics.median(row.fwdbwd) for row in r.rows}
+        by = {row.label: row for row in r.rows}
         for key, cell, base, limit, kind in TARGETS:
-            auto = [lab for lab in med if lab.split()[0] == cell and lab.endswith("(auto)")]
-            if SHAPES.get(key) != r.shape or not auto:
+            auto = [lab for lab in by if lab.split()[0] == cell and lab.endswith("(auto)")]
+            if SHAPES.get(key) != r.shape or not auto or base not in by:
                 continue
-            ratio = med[auto[0]] / med[base]
             if kind == "max":
-                got, want, ok = f"{ratio:.2f}x {base} time", f"<= {limit:.2f}x", ratio <= limit
+                q = paired(by[auto[0]].fwdbwd, by[base].fwdbwd)
+                got, want, ok = f"{q}x {base} time", f"<= {limit:.2f}x", q.median <= limit
             else:
-                got, want, ok = f"{1 / ratio:.1f}x faster than {base}", f">= {limit:.0f}x", 1 / ratio >= limit
+                q = paired(by[base].fwdbwd, by[auto[0]].fwdbwd)
+                got, want, ok = f"{q.format(1)}x faster than {base}", f">= {limit:.1f}x", q.median >= limit
             lines.append(f"| {r.shape.name} | {r.device} | {auto[0]} | {got} | {want} | {'yes' if ok else 'NO'} |")
+        key, least = GEMM_SHARE_TARGET
+        if SHAPES.get(key) == r.shape:
+            for lab, row in by.items():
+                if lab.endswith("(auto)") and _fused_or_native(lab, r.native):
+                    q = r.gemm_share(row)
+                    lines.append(f"| {r.shape.name} | {r.device} | {lab} | {q.format(0, 100)}% of GEMM | "
+                                 f">= {least:.0%} | {'yes' if q.median >= least else 'NO'} |")
     for label, ey, eg in bench.accuracy:
         if "parallel" in label:
             err = max(ey, eg)
@@ -324,4 +410,5 @@ def write_section(path: str, title: str, body: str) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["SHAPES", "CellBench", "PythonLoops", "cells_markdown", "run_cell_bench", "scan_accuracy", "write_section"]
+__all__ = ["SHAPES", "TARGETS", "CellBench", "PythonLoops", "Ratio", "cells_markdown", "fastloop_cells", "paired",
+           "run_cell_bench", "scan_accuracy", "write_section"]
