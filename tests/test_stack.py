@@ -105,6 +105,8 @@ def test_explain_backend_names_the_path_and_the_reason() -> None:
     text = Stack("layernorm_lstm", 3, 4).explain_backend()
     assert "layer 0: fastloop" in text and "no fused kernel" in text
     text = Stack("layernorm_gru", 3, 4).explain_backend()
+    assert "layer 0: fastloop" in text and "no fused kernel" in text
+    text = Stack("gru_reset_before", 3, 4).explain_backend()
     assert "layer 0: explicit" in text and "no fused kernel" in text
     assert "zoneout" in Stack("lstm", 3, 4, zoneout=0.1).explain_backend()
     assert "scan" in Stack("mingru", 3, 4).explain_backend()

@@ -51,26 +51,33 @@ def _order(H: int, device: torch.device) -> Tensor:
     return torch.cat([torch.arange(3 * H, 4 * H), torch.arange(0, 3 * H)]).to(device)
 
 
-def _prepare_backward(dy: Tensor, dhT: Tensor, dcT: Tensor, last: Tensor | None) -> tuple[Tensor, Tensor | None]:
-    """Fold the final-state gradients into the per-step ones at each sequence's last step.
-
-    Returns ``(dy, inj)``: ``dy (T, B, H)`` with dh_T added at step ``last`` (outputs past the end
-    get no gradient), ``inj (T, B, H)`` the dc_T injections (None when every sequence is full length,
-    then dc_T simply starts the adjoint loop)."""
+def fold_final(dy: Tensor, dhT: Tensor, last: Tensor | None) -> Tensor:
+    """``dy (T, B, H)`` with the final-state gradient dh_T added at each sequence's last step and
+    the outputs past the end given no gradient (a fresh, contiguous tensor the loops may overwrite)."""
     T, B, _ = dy.shape
     dy = dy.contiguous().clone()
     if last is None:
         dy[-1] += dhT
-        return dy, None
+        return dy
     dy *= (torch.arange(T, device=dy.device).unsqueeze(1) <= last.unsqueeze(0)).unsqueeze(-1)
-    b = torch.arange(B, device=dy.device)
-    dy.index_put_((last, b), dhT, accumulate=True)
+    dy.index_put_((last, torch.arange(B, device=dy.device)), dhT, accumulate=True)
+    return dy
+
+
+def _prepare_backward(dy: Tensor, dhT: Tensor, dcT: Tensor, last: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Fold the final-state gradients into the per-step ones at each sequence's last step.
+
+    Returns ``(dy, inj)``: ``dy`` from ``fold_final``, ``inj (T, B, H)`` the dc_T injections (None
+    when every sequence is full length, then dc_T simply starts the adjoint loop)."""
+    dy = fold_final(dy, dhT, last)
+    if last is None:
+        return dy, None
     inj = torch.zeros_like(dy)
-    inj[last, b] = dcT
+    inj[last, torch.arange(dy.shape[1], device=dy.device)] = dcT
     return dy, inj
 
 
-def _final(buf: Tensor, last: Tensor | None) -> Tensor:
+def final_state(buf: Tensor, last: Tensor | None) -> Tensor:
     """State after each sequence's own last step from ``buf (T+1, B, H)`` (buf[0] = initial)."""
     if last is None:
         return buf[-1].clone()
@@ -88,7 +95,7 @@ class _LSTMLoop(torch.autograd.Function):
         if ctx.native:  # the same loop in C++: same saved tensors, same numbers
             hs, cs, tcs, gates = _ops.lstm_fwd(xp, h0.contiguous(), c0.contiguous(), w_hh.contiguous(), peep)
             ctx.save_for_backward(w_hh, peep, hs, cs, tcs, gates, last)
-            return hs[1:], _final(hs, last), _final(cs, last)
+            return hs[1:], final_state(hs, last), final_state(cs, last)
         T, B, G = xp.shape
         H = G // 4
         hs, cs = xp.new_empty(T + 1, B, H), xp.new_empty(T + 1, B, H)
@@ -113,7 +120,7 @@ class _LSTMLoop(torch.autograd.Function):
                 o_[t].addcmul_(peep[0], c).sigmoid_()
             torch.mul(o_[t], torch.tanh(c, out=tc_[t]), out=h_[t + 1])
         ctx.save_for_backward(w_hh, peep, hs, cs, tcs, gates, last)
-        return hs[1:], _final(hs, last), _final(cs, last)
+        return hs[1:], final_state(hs, last), final_state(cs, last)
 
     @staticmethod
     @once_differentiable  # the saved tensors come from a no-grad loop: a double backward must refuse
@@ -191,7 +198,7 @@ class _LayerNormLSTMLoop(torch.autograd.Function):
         hs, cs, zs, stats = loop(xr, h0.contiguous(), c0.contiguous(), w_hh.contiguous(), g_ih, b_ih, g_hh, g_c, b_c,
                                  *eps)
         ctx.save_for_backward(x2, w_ih, g_ih, b_ih, w_hh, g_hh, g_c, b_c, hs, cs, xr, zs, stats, last)
-        return hs[1:], _final(hs, last), _final(cs, last)
+        return hs[1:], final_state(hs, last), final_state(cs, last)
 
     @staticmethod
     @once_differentiable
@@ -363,4 +370,4 @@ def fastlstm_forward(
     return y, LSTMState(hT, cT)
 
 
-__all__ = ["FAST_CELLS", "fastlstm_forward", "supports"]
+__all__ = ["FAST_CELLS", "fastlstm_forward", "final_state", "fold_final", "supports"]

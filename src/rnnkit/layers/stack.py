@@ -1,9 +1,17 @@
 """Stack: layers x directions of one cell type, the implementation chosen per layer and explained.
 
-``impl`` is one of ``IMPLS``. "auto" takes torch's fused kernel where the cell and options allow
-it, the linear scan for minGRU/minLSTM, the one-node LSTM loop (``fastlstm``) for peephole and
-layer-norm LSTM, and the explicit time loop otherwise; asking "fused", "scan" or "fastloop" for
-something they cannot do is an error, never a silent fallback. When every layer is
+``impl`` is one of ``IMPLS``. "auto" takes, per layer (the rule, measured in docs/benchmarks.md):
+
+- GRU, RNN (tanh / relu): on CPU where the native loops are built, the one-node native loop
+  (``fastgru``: faster than torch's own kernel in training at every benchmarked shape, by most at
+  small batches, where torch's unfused backward is dispatch-bound); elsewhere (CUDA) torch's fused
+  kernel (cuDNN). Decided per call from the input's device, so a model moved to CUDA gets cuDNN;
+- LSTM: torch's fused kernel (oneDNN is as fast as the native loop on CPU);
+- peephole / layer-norm LSTM, layer-norm GRU: the one-node loop (``fastlstm`` / ``fastgru``);
+- minGRU / minLSTM: the linear scan; anything else (and zoneout): the explicit time loop.
+
+ Asking "fused", "scan" or "fastloop" for something
+they cannot do is an error, never a silent fallback. When every layer is
 fused and the options allow it, the whole stack runs as ONE kernel call (no wrapper overhead).
 """
 
@@ -16,16 +24,23 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from rnnkit.cells import CELLS, CellBase, State, build_cell
+from rnnkit.cells import CELLS, CellBase, GRUCell, ReLURNNCell, RNNCell, State, build_cell
 from rnnkit.cells.minimal import _MinimalCell
 from rnnkit.cells.scan import SCANS
-from rnnkit.layers import native
-from rnnkit.layers.fastlstm import fastlstm_forward, supports
+from rnnkit.layers import fastgru, fastlstm, native
 from rnnkit.layers.fused import fused_available, fused_forward
 from rnnkit.layers.recurrent import reverse_padded, scan_forward, time_loop
 from rnnkit.layers.regularize import LockedDropout
 
 IMPLS = ("auto", "fused", "explicit", "scan", "fastloop")
+#: cell class -> its one-node sequence loop (impl "fastloop"): the LSTM family and the GRU / RNN family
+FASTLOOPS: dict[type[CellBase], Callable[..., tuple[Tensor, State]]] = {
+    **{c: fastlstm.fastlstm_forward for c in fastlstm.FAST_CELLS},
+    **{c: fastgru.fastgru_forward for c in fastgru.FAST_CELLS},
+}
+FASTLOOP_CELLS = tuple(FASTLOOPS)
+#: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU (see above)
+NATIVE_FIRST: tuple[type[CellBase], ...] = (GRUCell, RNNCell, ReLURNNCell)
 DROPOUT_MODES = ("standard", "locked")
 #: merge name -> (combine forward and backward outputs, output size as a multiple of hidden_size)
 MERGES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
@@ -48,8 +63,8 @@ def _choose(choice: str, cell: CellBase, name: str, zoneout: float) -> tuple[str
         else "zoneout needs the per-step loop" if zoneout > 0 else ""
     )
     no_fast = (
-        f"cell {name!r} is not in the LSTM family (fastloop: lstm, peephole_lstm, layernorm_lstm)"
-        if not supports(cell) else "zoneout needs the per-step loop" if zoneout > 0 else ""
+        f"cell {name!r} has no one-node loop (fastloop: {', '.join(_fastloop_names())})"
+        if type(cell) not in FASTLOOPS else "zoneout needs the per-step loop" if zoneout > 0 else ""
     )
     if choice == "fastloop" and no_fast:
         raise ValueError(f"impl='fastloop' is not possible: {no_fast}; use impl='auto' or 'explicit'")
@@ -59,14 +74,22 @@ def _choose(choice: str, cell: CellBase, name: str, zoneout: float) -> tuple[str
         raise ValueError(f"impl='scan' is not possible: {no_scan}; use impl='auto' or 'explicit'")
     if choice == "explicit":
         return "explicit", "asked for explicitly"
+    if choice == "auto" and not no_fused and not no_fast and type(cell) in NATIVE_FIRST:
+        return "fused", (f"on CPU the native one-node loop where built (faster than torch's {cell.fused_kernel} "
+                         f"kernel in training, docs/benchmarks.md), else torch fused kernel ({fused_available()})")
     if choice == "fused" or (choice == "auto" and not no_fused):
         return "fused", f"torch fused kernel {cell.fused_kernel} ({fused_available()})"
     if choice == "scan" or (choice == "auto" and not no_scan):
         return "scan", "linear recurrence solved by a scan"
     if choice == "fastloop" or (choice == "auto" and not no_fast):
         return "fastloop", ("the explicit cell's equations as one custom-autograd node per sequence "
-                            f"(layers/fastlstm.py); not fused: {no_fused or 'asked for fastloop'}")
-    return "explicit", f"not fused: {no_fused}" + (f"; not fastloop: {no_fast}" if supports(cell) else "")
+                            f"(layers/{FASTLOOPS[type(cell)].__module__.rsplit('.', 1)[-1]}.py); "
+                            f"not fused: {no_fused or 'asked for fastloop'}")
+    return "explicit", f"not fused: {no_fused}" + (f"; not fastloop: {no_fast}" if type(cell) in FASTLOOPS else "")
+
+
+def _fastloop_names() -> list[str]:
+    return [n for n, c in CELLS.items() if c in FASTLOOPS]
 
 
 class Stack(nn.Module):
@@ -111,6 +134,8 @@ class Stack(nn.Module):
         if weight_dropout > 0 and self.cells[0].weight_hh is None:
             raise ValueError(f"weight_dropout needs recurrent weights; cell {cell!r} has none")
         self.plan = [_choose(impl, self.cells[0], cell, zoneout) for _ in range(num_layers)]
+        #: "auto" on a NATIVE_FIRST cell: its "fused" layers run the native loop where that can run
+        self.native_first = impl == "auto" and type(self.cells[0]) in NATIVE_FIRST
         self.between = LockedDropout(dropout) if dropout_mode == "locked" else nn.Dropout(dropout)
         self.input_drop, self.output_drop = LockedDropout(input_dropout), LockedDropout(output_dropout)
         # torch's kernel concatenates directions and applies standard dropout between layers
@@ -124,12 +149,13 @@ class Stack(nn.Module):
         lengths = self._check(x, lengths)
         state = self._check_state(state, x)
         x = self.input_drop(x)
-        if self.one_call:
+        impls = self.impls_for(x)
+        if self.one_call and impls[0] == "fused":
             y, new = fused_forward(self.cells, x, state, lengths, self.num_layers, self.bidirectional,
                                    self.dropout if self.num_layers > 1 else 0.0, self.training, self.weight_dropout)
             return self.output_drop(y), new
         D, finals = self.num_directions, []
-        for layer, (impl, _) in enumerate(self.plan):
+        for layer, impl in enumerate(impls):
             outs = []
             for d in range(D):
                 k = layer * D + d
@@ -153,13 +179,22 @@ class Stack(nn.Module):
         if impl == "scan":
             return scan_forward(self.cells[k], x, st, lengths, reverse, self.resolved_scan_method(x.device))
         if impl == "fastloop":
-            return fastlstm_forward(self.cells[k], x, st, lengths, reverse, self.weight_dropout, self.training)
+            cell = self.cells[k]
+            return FASTLOOPS[type(cell)](cell, x, st, lengths, reverse, self.weight_dropout, self.training)
         return time_loop(self.cells[k], x, st, lengths, reverse, self.weight_dropout, self.zoneout, self.training)
 
     def _fused_one(self, k: int, x: Tensor, st: State | None, lengths: Tensor | None) -> tuple[Tensor, State]:
         st1 = None if st is None else type(st)(*(s.unsqueeze(0) for s in st))
         y, s = fused_forward([self.cells[k]], x, st1, lengths, 1, False, 0.0, self.training, self.weight_dropout)
         return y, type(s)(*(f.squeeze(0) for f in s))
+
+    def impls_for(self, x: Tensor) -> list[str]:
+        """The implementation each layer runs for the input ``x``: the plan, with the native-first rule
+        applied (a NATIVE_FIRST cell's "fused" layers run "fastloop" where the native loops can run on
+        ``x``: CPU, float32/64, built, not switched off)."""
+        if self.native_first and native.available_for(x):
+            return ["fastloop" if p == "fused" else p for p, _ in self.plan]
+        return [p for p, _ in self.plan]
 
     def resolved_scan_method(self, device: torch.device) -> str:
         """"auto" -> the sequential loop on CPU (fewest passes over memory), the parallel scan on GPU."""
@@ -207,13 +242,18 @@ class Stack(nn.Module):
         head = (f"Stack(cell={self.cell_name}, layers={self.num_layers}, "
                 f"{'bidirectional merge=' + self.merge if self.bidirectional else 'unidirectional'}, impl={self.impl})")
         lines = [head]
+        native_cpu = self.native_first and native.available_for(torch.empty(0))  # builds on first call
         for layer, (impl, why) in enumerate(self.plan):
             extra = f", method {self.scan_method} (auto: sequential on CPU, parallel on CUDA)" if impl == "scan" else ""
             if impl == "fastloop":  # builds the native loops on first call (once per machine)
                 extra = f"; on CPU: {native.status()}, elsewhere the Python loops"
+            elif impl == "fused" and self.native_first:
+                impl = "fastloop on CPU, fused elsewhere" if native_cpu else "fused"
+                extra = f"; on CPU: {native.status()}"
             lines.append(f"  layer {layer}: {impl} — {why}{extra}")
+        where = " on CUDA" if native_cpu else ""
         if self.one_call:
-            lines.append("  all layers run as one fused kernel call")
+            lines.append(f"  {where.strip() + ': ' if where else ''}all layers run as one fused kernel call")
         elif all(p[0] == "fused" for p in self.plan):
             lines.append("  layers run as separate kernel calls: merge/dropout_mode between layers is not torch's")
         return "\n".join(lines)
