@@ -41,8 +41,10 @@ def supports(cell: CellBase) -> bool:
 
 
 # ----------------------------------------------------------------------------- GRU
-def _gru_loop(xp: Tensor, h0: Tensor, w_hh: Tensor, bn: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Python twin of the native ``gru_fwd``: -> (hs (T+1, B, H), gates (T, B, 4H) = r, z, n, U_n h + b_hn)."""
+def _gru_loop(xp: Tensor, h0: Tensor, w_hh: Tensor, bn: Tensor | None, keep: bool = True
+              ) -> tuple[Tensor, Tensor]:
+    """Python twin of the native ``gru_fwd``: -> (hs (T+1, B, H), gates (T, B, 4H) = r, z, n, U_n h + b_hn).
+    (``keep`` lets the native loop skip writing the gates in inference; here they are scratch anyway.)"""
     T, B, G = xp.shape
     H = G // 3
     hs, gates = xp.new_empty(T + 1, B, H), xp.new_empty(T, B, 4 * H)
@@ -84,7 +86,8 @@ class _GRULoop(torch.autograd.Function):
         xp = xp.contiguous()  # (T, B, 3H)
         ctx.native = native.available_for(xp)  # the backward runs the same kind of loop
         loop = _ops.gru_fwd if ctx.native else _gru_loop
-        hs, gates = loop(xp, h0.contiguous(), w_hh.contiguous(), bn)
+        keep = any(ctx.needs_input_grad)  # inference: the native loop need not write the gates
+        hs, gates = loop(xp, h0.contiguous(), w_hh.contiguous(), bn, keep)
         ctx.has_bn = bn is not None
         ctx.save_for_backward(w_hh, hs, gates, last)
         return hs[1:], final_state(hs, last)

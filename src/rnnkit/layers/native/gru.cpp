@@ -24,12 +24,15 @@ using at::Tensor;
 // ------------------------------------------------------------------ GRU (reset after)
 //   r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r (hn + bn)), h = n + z (h_prev - n)
 // with [hr hz hn] = h_prev W_hh^T. Saved per step: r, z, n and hn + bn -> gates (T, B, 4H).
+// keep = false (nothing will run the backward: inference): the gates are not written, and an
+// empty tensor is returned for them, saving a (T, B, 4H) write.
 std::tuple<Tensor, Tensor> gru_fwd(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
-                                   const std::optional<Tensor>& bn_) {
+                                   const std::optional<Tensor>& bn_, bool keep) {
   check(xp, "xp", xp);
   const int64_t T = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   Tensor bn = opt_contig(bn_);
-  Tensor hs = at::empty({T + 1, B, H}, xp.options()), gates = at::empty({T, B, 4 * H}, xp.options());
+  Tensor hs = at::empty({T + 1, B, H}, xp.options());
+  Tensor gates = at::empty({keep ? T : 0, B, 4 * H}, xp.options());
   Tensor hp = at::empty({B, G}, xp.options());
   hs[0].copy_(h0);
   Tensor wt = w_hh.t();
@@ -42,18 +45,18 @@ std::tuple<Tensor, Tensor> gru_fwd(const Tensor& xp, const Tensor& h0, const Ten
       const T_* x_base = xp.data_ptr<T_>() + t * B * G;
       const T_* hprev_base = hs.data_ptr<T_>() + t * B * H;
       T_* h_base = hs.data_ptr<T_>() + (t + 1) * B * H;
-      T_* g_base = gates.data_ptr<T_>() + t * B * 4 * H;
+      T_* g_base = keep ? gates.data_ptr<T_>() + t * B * 4 * H : nullptr;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b) {
           const T_ *x = x_base + b * G, *p = hp_base + b * G, *hprev = hprev_base + b * H;
-          T_ *h = h_base + b * H, *g = g_base + b * 4 * H;
+          T_ *h = h_base + b * H, *g = g_base ? g_base + b * 4 * H : nullptr;
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
             Vec<T_> vr = sigm(ld(x, k, n) + ld(p, k, n));
             Vec<T_> vz = sigm(ld(x + H, k, n) + ld(p + H, k, n));
             Vec<T_> vhn = ld(p + 2 * H, k, n);
             if (bnp) vhn = vhn + ld(bnp, k, n);
             Vec<T_> vn = tnh(ld(x + 2 * H, k, n) + vr * vhn);
-            st(vr, g, k, n); st(vz, g + H, k, n); st(vn, g + 2 * H, k, n); st(vhn, g + 3 * H, k, n);
+            if (g) { st(vr, g, k, n); st(vz, g + H, k, n); st(vn, g + 2 * H, k, n); st(vhn, g + 3 * H, k, n); }
             st(vn + vz * (ld(hprev, k, n) - vn), h, k, n);
           });
         }
@@ -281,7 +284,7 @@ std::tuple<Tensor, Tensor> rnn_bwd(const Tensor& dy, const Tensor& w_hh, const T
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(rnnkit_native, m) {
-  m.def("gru_fwd(Tensor xp, Tensor h0, Tensor w_hh, Tensor? bn) -> (Tensor, Tensor)");
+  m.def("gru_fwd(Tensor xp, Tensor h0, Tensor w_hh, Tensor? bn, bool keep) -> (Tensor, Tensor)");
   m.def("gru_bwd(Tensor dy, Tensor w_hh, Tensor hs, Tensor gates) -> (Tensor, Tensor, Tensor)");
   m.def("lngru_fwd(Tensor xp, Tensor h0, Tensor w_hh, Tensor g_hh, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("lngru_bwd(Tensor dy, Tensor w_hh, Tensor g_hh, Tensor hs, Tensor zs, Tensor stats, Tensor gates) "
