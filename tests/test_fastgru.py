@@ -175,7 +175,7 @@ def test_auto_runs_the_native_loop_on_cpu_and_torch_without_it(name: str) -> Non
     fused.load_state_dict(auto.state_dict())
     x, lengths = torch.randn(3, 5, 3), torch.tensor([5, 3, 1])
     assert auto.impls_for(x) == ["fastloop", "fastloop"]
-    assert "fastloop on CPU, fused elsewhere" in auto.explain_backend()
+    assert "fastloop on CPU for batch x hidden" in auto.explain_backend()
     with native.enabled(False):
         assert auto.impls_for(x) == ["fused", "fused"]
     assert fused.impls_for(x) == ["fused", "fused"]  # an explicit choice is kept
@@ -185,6 +185,13 @@ def test_auto_runs_the_native_loop_on_cpu_and_torch_without_it(name: str) -> Non
     with torch.no_grad():  # inference: the native GRU skips saving its gates; same numbers
         torch.testing.assert_close(auto(x, lengths=lengths)[0], ya.detach(), atol=0, rtol=0)
     assert auto.impls_for(x.half()) == ["fused", "fused"]  # the loops take float32/64 only
+    # the size rule: batch x hidden (8) up to 16384 in inference, 32768 when a gradient is needed
+    big = torch.zeros(16384 // 8 + 1, 1, 3)
+    with torch.no_grad():
+        assert auto.impls_for(big) == ["fused", "fused"]
+        assert auto.impls_for(big[:-1]) == ["fastloop", "fastloop"]
+    assert auto.impls_for(big) == ["fastloop", "fastloop"]  # the parameters need gradients
+    assert auto.impls_for(torch.zeros(32768 // 8 + 1, 1, 3)) == ["fused", "fused"]
 
 
 def test_stack_with_a_layernorm_gru_trains_on_the_fastloop(loop: str) -> None:

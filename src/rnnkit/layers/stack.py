@@ -2,10 +2,12 @@
 
 ``impl`` is one of ``IMPLS``. "auto" takes, per layer (the rule, measured in docs/benchmarks.md):
 
-- GRU, RNN (tanh / relu): on CPU where the native loops are built, the one-node native loop
-  (``fastgru``: faster than torch's own kernel in training at every benchmarked shape, by most at
-  small batches, where torch's unfused backward is dispatch-bound); elsewhere (CUDA) torch's fused
-  kernel (cuDNN). Decided per call from the input's device, so a model moved to CUDA gets cuDNN;
+- GRU, RNN (tanh / relu): on CPU where the native loops are built and the step is small enough
+  (batch x hidden <= ``NATIVE_FIRST_MAX``: 16384 in inference, 32768 when a gradient is needed),
+  the one-node native loop (``fastgru``: torch's unfused CPU backward is dispatch-bound there; 1.3x
+  faster at B=64 H=256, 2-6x at B<=32); larger steps and other devices (CUDA: cuDNN) get torch's
+  fused kernel, which wins on big steps (native 0.6-0.9x in inference, 0.8-1.4x in training at
+  B x H = 65536, depending on the allocator). Decided per call from the input;
 - LSTM: torch's fused kernel (oneDNN is as fast as the native loop on CPU);
 - peephole / layer-norm LSTM, layer-norm GRU: the one-node loop (``fastlstm`` / ``fastgru``);
 - minGRU / minLSTM: the linear scan; anything else (and zoneout): the explicit time loop.
@@ -39,8 +41,10 @@ FASTLOOPS: dict[type[CellBase], Callable[..., tuple[Tensor, State]]] = {
     **{c: fastgru.fastgru_forward for c in fastgru.FAST_CELLS},
 }
 FASTLOOP_CELLS = tuple(FASTLOOPS)
-#: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU (see above)
+#: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU (see above),
+#: up to a step of batch x hidden_size (inference, training); measured in docs/benchmarks.md
 NATIVE_FIRST: tuple[type[CellBase], ...] = (GRUCell, RNNCell, ReLURNNCell)
+NATIVE_FIRST_MAX = {"inference": 16384, "training": 32768}
 DROPOUT_MODES = ("standard", "locked")
 #: merge name -> (combine forward and backward outputs, output size as a multiple of hidden_size)
 MERGES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
@@ -75,8 +79,9 @@ def _choose(choice: str, cell: CellBase, name: str, zoneout: float) -> tuple[str
     if choice == "explicit":
         return "explicit", "asked for explicitly"
     if choice == "auto" and not no_fused and not no_fast and type(cell) in NATIVE_FIRST:
-        return "fused", (f"on CPU the native one-node loop where built (faster than torch's {cell.fused_kernel} "
-                         f"kernel in training, docs/benchmarks.md), else torch fused kernel ({fused_available()})")
+        return "fused", (f"small steps on CPU: the native one-node loop where built (faster than torch's "
+                         f"{cell.fused_kernel} kernel there, docs/benchmarks.md); else torch fused kernel "
+                         f"({fused_available()})")
     if choice == "fused" or (choice == "auto" and not no_fused):
         return "fused", f"torch fused kernel {cell.fused_kernel} ({fused_available()})"
     if choice == "scan" or (choice == "auto" and not no_scan):
@@ -191,9 +196,11 @@ class Stack(nn.Module):
     def impls_for(self, x: Tensor) -> list[str]:
         """The implementation each layer runs for the input ``x``: the plan, with the native-first rule
         applied (a NATIVE_FIRST cell's "fused" layers run "fastloop" where the native loops can run on
-        ``x``: CPU, float32/64, built, not switched off)."""
+        ``x`` — CPU, float32/64, built, not switched off — and batch x hidden is within NATIVE_FIRST_MAX)."""
         if self.native_first and native.available_for(x):
-            return ["fastloop" if p == "fused" else p for p, _ in self.plan]
+            grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
+            if x.shape[0] * self.hidden_size <= NATIVE_FIRST_MAX["training" if grad else "inference"]:
+                return ["fastloop" if p == "fused" else p for p, _ in self.plan]
         return [p for p, _ in self.plan]
 
     def resolved_scan_method(self, device: torch.device) -> str:
@@ -248,12 +255,12 @@ class Stack(nn.Module):
             if impl == "fastloop":  # builds the native loops on first call (once per machine)
                 extra = f"; on CPU: {native.status()}, elsewhere the Python loops"
             elif impl == "fused" and self.native_first:
-                impl = "fastloop on CPU, fused elsewhere" if native_cpu else "fused"
+                impl = (f"fastloop on CPU for batch x hidden <= {NATIVE_FIRST_MAX['inference']} "
+                        f"({NATIVE_FIRST_MAX['training']} in training), else fused" if native_cpu else "fused")
                 extra = f"; on CPU: {native.status()}"
             lines.append(f"  layer {layer}: {impl} — {why}{extra}")
-        where = " on CUDA" if native_cpu else ""
         if self.one_call:
-            lines.append(f"  {where.strip() + ': ' if where else ''}all layers run as one fused kernel call")
+            lines.append(f"  {'when fused: ' if native_cpu else ''}all layers run as one fused kernel call")
         elif all(p[0] == "fused" for p in self.plan):
             lines.append("  layers run as separate kernel calls: merge/dropout_mode between layers is not torch's")
         return "\n".join(lines)
