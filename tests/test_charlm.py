@@ -112,19 +112,60 @@ def test_low_temperature_sampling_equals_greedy_and_filters_reduce_to_greedy() -
     assert a == "".join(model.generate("the ", 60, temperature=1.5, seed=7)) and a != greedy
 
 
-def test_generation_steps_the_state_instead_of_rerunning_the_prefix() -> None:
+def test_generation_steps_the_state_instead_of_rerunning_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rnnkit.layers.step import StepRunner
+
     tok = CharTokenizer.fit(TEXT)
     model = _model(tok)
-    lengths = []
-    orig = model.rnn.forward
+    lengths, steps = [], []
+    orig, orig_step = model.rnn.forward, StepRunner.__call__
 
     def spy(x, state=None, lengths_=None):
         lengths.append(x.shape[1])
         return orig(x, state)
 
+    def spy_step(self, x, state=None):
+        steps.append(tuple(x.shape))
+        return orig_step(self, x, state)
+
     model.rnn.forward = spy
+    monkeypatch.setattr(StepRunner, "__call__", spy_step)
     list(model.generate("the cat", 10, seed=0))
-    assert lengths == [7] + [1] * 10
+    assert lengths == [7]  # the prompt as one sequence
+    assert steps == [(1, model.config.embed_dim)] * 10  # then one input per step, the state carried
+
+
+def _generate_by_forward(model: CharLM, prompt: str, length: int, **kw) -> str:
+    """The generation loop as it was before the single-step path: every new character is a T=1
+    call of the model's forward (Stack.forward with the carried state)."""
+    from rnnkit.models.charlm import _pick
+
+    model.eval()
+    gen = torch.Generator().manual_seed(kw.get("seed", 0))
+    out, ids = [], model.tokenizer.encode(prompt)
+    with torch.no_grad():
+        logits, state = model(ids.view(1, -1))
+        logits, previous = logits[0, -1], int(ids[-1])
+        for _ in range(length):
+            nxt = _pick(logits, kw.get("temperature", 1.0), kw.get("top_k"), kw.get("top_p"), kw.get("greedy", False),
+                        gen)
+            out.append(model.tokenizer.decode_piece(nxt, previous))
+            logits, state = model(torch.tensor([[nxt]]), state)
+            logits, previous = logits[0, -1], nxt
+    return "".join(out)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "layernorm_lstm", "mingru"])
+def test_generation_through_the_step_path_equals_stepping_the_forward(cell: str) -> None:
+    tok = CharTokenizer.fit(TEXT)
+    model = _model(tok, cell=cell, num_layers=2)
+    with torch.no_grad():  # a sharper, less uniform distribution than the init's, so samples differ by seed
+        model.head.weight.mul_(8.0)
+    for kw in ({"seed": 0}, {"seed": 1, "temperature": 0.8, "top_k": 5}, {"seed": 2, "top_p": 0.9},
+               {"greedy": True}):
+        fast = "".join(model.generate("the c", 120, **kw))
+        assert fast == _generate_by_forward(model, "the c", 120, **kw), kw
+    assert len({"".join(model.generate("the c", 60, seed=s)) for s in range(3)}) == 3
 
 
 def test_generation_after_loading_equals_before_saving(tmp_path) -> None:

@@ -167,3 +167,24 @@ def test_seasonal_trend_skip_by_hand() -> None:
     torch.testing.assert_close(m.predict(batch)["mean"], torch.tensor([[8.0, 10, 9, 11, 12, 14]]))
     with pytest.raises(ConfigError, match="two seasons"):
         Forecaster(cfg, n_in=1, n_known=0, n_series=1, horizon=6, context=6, period=4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_relu", "layernorm_lstm"])
+def test_recursive_steps_through_the_step_path_equal_one_step_forwards(cell, monkeypatch) -> None:
+    """predict() feeds each forecast back through the encoder's no-grad single-step path; the
+    same recursion through T=1 forwards of the Stack (the path with gradients) gives the same."""
+    from rnnkit.models.forecaster import _Net
+
+    torch.manual_seed(0)
+    cfg = ForecasterConfig(cell=cell, hidden_size=8, num_layers=2, strategy="recursive", skip="last",
+                           loss="gaussian", ensemble=2)
+    m = Forecaster(cfg, n_in=2, n_known=1, n_series=3, horizon=5, context=6, period=1).eval()
+    batch = {"x": torch.randn(4, 6, 2), "xf": torch.randn(4, 5, 1), "sid": torch.tensor([0, 1, 2, 1])}
+    with torch.no_grad():
+        assert m.nets[0].step_runner() is not None
+    assert m.nets[0].step_runner() is None  # gradients on (saliency): the autograd path
+    fast = m.predict(batch)
+    monkeypatch.setattr(_Net, "step_runner", lambda self: None)
+    slow = m.predict(batch)
+    for k in ("mean", "lower", "upper"):
+        torch.testing.assert_close(fast[k], slow[k], atol=1e-5, rtol=0)

@@ -154,3 +154,39 @@ def test_unknown_attention_lists_valid_names():
     from rnnkit.errors import ConfigError
     with pytest.raises(ConfigError, match="additive"):
         Seq2SeqConfig(attention="bahdanau")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "layernorm_gru"])
+def test_decoding_through_the_step_path_equals_calling_each_cell(cell, monkeypatch):
+    """greedy / beam search step the decoder cells through StepRunner; the same decoder step
+    through each cell's own forward (the path with gradients, and the ONNX step graph) agrees."""
+    torch.manual_seed(2)
+    model = Seq2Seq(Seq2SeqConfig(cell=cell, embed_size=8, hidden_size=12, decoder_layers=2), 10, 9).eval()
+    with torch.no_grad():  # sharper output distributions than the init's, so decoding is not a coin toss
+        model.out.weight.mul_(6.0)
+    g = torch.Generator().manual_seed(0)
+    src, src_len = torch.randint(4, 10, (5, 6), generator=g), torch.tensor([6, 3, 5, 1, 6])
+    with torch.no_grad():
+        memory, states, feed = model.encode(src, src_len)
+        runner = model.decoder_runner()
+        assert runner is not None
+        y = torch.full((5,), 1, dtype=torch.long)
+        for _ in range(4):
+            a = model.step(y, states, feed, memory, runner)
+            b = model.step(y, states, feed, memory)
+            torch.testing.assert_close(a[0], b[0], atol=1e-5, rtol=0)
+            for sa, sb in zip(a[1], b[1]):
+                for fa, fb in zip(sa, sb):
+                    torch.testing.assert_close(fa, fb, atol=1e-6, rtol=0)
+            y, states, feed = a[0].argmax(-1), a[1], a[2]
+    fast = (greedy(model, src, src_len, 8)[0], beam_search(model, src, src_len, 3, 0.5, 8))
+    monkeypatch.setattr(model, "decoder_runner", lambda: None)
+    assert fast == (greedy(model, src, src_len, 8)[0], beam_search(model, src, src_len, 3, 0.5, 8))
+
+
+def test_the_decoder_step_path_is_used_only_for_inference():
+    model = Seq2Seq(Seq2SeqConfig(embed_size=8, hidden_size=12, decoder_layers=2, dropout=0.2), 10, 9)
+    assert model.eval().decoder_runner() is None  # gradients on: each cell's forward, with autograd
+    with torch.no_grad():
+        assert model.eval().decoder_runner() is not None
+        assert model.train().decoder_runner() is None  # dropout between the cells is live in training

@@ -5,8 +5,10 @@
     logits = Linear(Dropout(h_t))                        # (B, T, V)  optionally tied to Embedding
     loss   = mean_t CE(logits_t, c_{t+1});  bpc = loss / ln 2
 
-Generation steps the recurrent state one character at a time (O(1) per character, the prefix is
-never re-run) and yields each character as it is produced, so callers can stream it.
+Generation runs the prompt as one sequence, then steps the recurrent state one character at a time
+(O(1) per character, the prefix is never re-run) through the no-grad single-step path
+(``rnnkit.layers.step``: packed weights, one native call per step for lstm/gru/rnn stacks), and
+yields each character as it is produced, so callers can stream it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from torch.nn import functional as F
 
 from rnnkit.errors import ConfigError
 from rnnkit.layers import Stack
+from rnnkit.layers.step import StepRunner, use_runner
 from rnnkit.limits import check_generate_length
 
 LN2 = math.log(2.0)
@@ -82,6 +85,22 @@ class CharLM(nn.Module):
     def explain_backend(self) -> str:
         return self.rnn.explain_backend()
 
+    def step_runner(self) -> StepRunner | None:
+        """The single-step path for generation now (None while gradients are on or when tracing:
+        then steps go through the Stack's forward). Build one per generation: it snapshots weights."""
+        return StepRunner.from_stack(self.rnn) if use_runner(self.rnn) else None
+
+    def step(self, token: torch.Tensor, state: Any, runner: StepRunner | None = None) -> tuple[torch.Tensor, Any]:
+        """Logits ``(B, V)`` after one token per row ``token (B,)`` and the carried state; through
+        ``runner`` when given, else as a T=1 forward (same numbers to float rounding)."""
+        e = self.embed(token)
+        if runner is None:
+            h, state = self.rnn(e[:, None], state)
+            h = h[:, 0]
+        else:
+            h, state = runner(e, state)
+        return self.head(self.drop(h)), state
+
     @torch.no_grad()
     def generate(self, prompt: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, seed: int | None = None, greedy: bool = False) -> Iterator[str]:
@@ -103,12 +122,13 @@ class CharLM(nn.Module):
             ids = self.tokenizer.encode("\n").to(device)
         logits, state = self(ids.view(1, -1))  # the prompt in one call
         logits, previous = logits[0, -1], int(ids[-1])
+        runner = self.step_runner()
         try:
             for _ in range(length):
                 nxt = _pick(logits, temperature, top_k, top_p, greedy, gen)
                 yield self.tokenizer.decode_piece(nxt, previous)
-                logits, state = self(torch.tensor([[nxt]], device=device), state)  # one step
-                logits, previous = logits[0, -1], nxt
+                logits, state = self.step(torch.tensor([nxt], device=device), state, runner)  # one step
+                logits, previous = logits[0], nxt
         finally:
             self.train(was_training)
 

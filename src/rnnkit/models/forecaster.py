@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from rnnkit.errors import ConfigError
 from rnnkit.layers.attention import build_attention
 from rnnkit.layers.stack import Stack
+from rnnkit.layers.step import StepRunner, use_runner
 
 STRATEGIES, DECODERS = ("direct", "recursive"), ("linear", "rnn")
 SKIPS = ("none", "last", "seasonal", "seasonal_trend")
@@ -124,10 +125,22 @@ class _Net(nn.Module):
             dec = torch.cat([dec, ctx], -1)
         return self._known(self.head(dec), xf)
 
-    def step(self, x: Tensor, sid: Tensor, known_next: Tensor, state=None) -> tuple[Tensor, object]:
-        """One-step-ahead outputs at every position of x: (B, T, n_in) -> (B, T, P), state."""
-        y, state = self.encoder(self._with_id(x, sid), state)
+    def step(self, x: Tensor, sid: Tensor, known_next: Tensor, state=None,
+             runner: StepRunner | None = None) -> tuple[Tensor, object]:
+        """One-step-ahead outputs at every position of x: (B, T, n_in) -> (B, T, P), state.
+        With ``runner`` (``step_runner()``, T=1 only) the encoder steps through the no-grad
+        single-step path instead of a one-step sequence forward; same numbers."""
+        if runner is None:
+            y, state = self.encoder(self._with_id(x, sid), state)
+        else:
+            y, state = runner(self._with_id(x, sid)[:, 0], state)
+            y = y[:, None]
         return self._known(self.head(y), known_next), state
+
+    def step_runner(self) -> StepRunner | None:
+        """The encoder's single-step path for recursive forecasting now, or None (gradients on,
+        tracing for export, training-mode dropout): then steps are T=1 forwards."""
+        return StepRunner.from_stack(self.encoder) if use_runner(self.encoder) else None
 
 
 class Forecaster(nn.Module):
@@ -185,6 +198,7 @@ class Forecaster(nn.Module):
         C, H = x.shape[1], self.horizon
         z = x[..., 0]
         out, state = net.step(xc, sid, torch.cat([x[:, 1:, 1:], xf[:, :1]], 1))
+        runner = net.step_runner()
         outs = []
         o = out[:, -1:]  # (B, 1, P)
         for h in range(H):
@@ -195,7 +209,7 @@ class Forecaster(nn.Module):
                 break
             z = torch.cat([z, self.point(o)], 1)
             inp = torch.cat([(z[:, -1:] - level)[..., None], xf[:, h:h + 1]], -1)
-            o, state = net.step(inp, sid, xf[:, h + 1:h + 2], state)
+            o, state = net.step(inp, sid, xf[:, h + 1:h + 2], state, runner)
         return torch.cat(outs, 1)
 
     def point(self, params: Tensor) -> Tensor:

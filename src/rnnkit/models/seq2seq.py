@@ -31,6 +31,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.layers.attention import ATTENTION, build_attention
 from rnnkit.layers.masks import lengths_to_mask
 from rnnkit.layers.stack import Stack
+from rnnkit.layers.step import StepRunner, use_runner
 
 ATTENTIONS = ("none", *ATTENTION)
 
@@ -135,17 +136,29 @@ class Seq2Seq(nn.Module):
         return Memory(keys, mask, projected, top[0]), states, keys.new_zeros(B, H)
 
     # ----------------------------------------------------------------- one decoder step
-    def step(self, y_prev: Tensor, states: list[State], feed: Tensor, memory: Memory
-             ) -> tuple[Tensor, list[State], Tensor, Tensor | None]:
-        """One target token: ``y_prev (B,)`` -> (logits (B, V), states, h~ (B, H), weights (B, S) | None)."""
+    def decoder_runner(self) -> StepRunner | None:
+        """The decoder cells' no-grad single-step path for decoding now, or None (gradients on,
+        tracing, or training-mode dropout between the cells): then ``step`` calls each cell.
+        Build one per decoding call: it snapshots the weights."""
+        if not use_runner(self) or (self.training and self.config.dropout > 0):
+            return None
+        return StepRunner(list(self.cells))
+
+    def step(self, y_prev: Tensor, states: list[State], feed: Tensor, memory: Memory,
+             runner: StepRunner | None = None) -> tuple[Tensor, list[State], Tensor, Tensor | None]:
+        """One target token: ``y_prev (B,)`` -> (logits (B, V), states, h~ (B, H), weights (B, S) | None).
+        ``runner`` (``decoder_runner()``) steps all decoder cells in one call; same numbers."""
         x = self.drop(self.tgt_embed(y_prev))
         if self.config.input_feeding:
             x = torch.cat([x, feed], -1)
-        new = []
-        for i, cell in enumerate(self.cells):
-            h, st = cell(x, states[i])
-            new.append(st)
-            x = self.drop(h) if i < len(self.cells) - 1 else h
+        if runner is not None:
+            h, new = runner.layers(x, states)
+        else:
+            new = []
+            for i, cell in enumerate(self.cells):
+                h, st = cell(x, states[i])
+                new.append(st)
+                x = self.drop(h) if i < len(self.cells) - 1 else h
         if self.attn is not None:
             ctx, weights = self.attn(h, memory.keys, mask=memory.mask, projected_keys=memory.projected)
         else:

@@ -32,12 +32,13 @@ def _trim(row: list[int]) -> list[int]:
 def greedy(model, src: Tensor, src_len: Tensor, max_len: int) -> tuple[list[list[int]], Tensor | None]:
     """Argmax decoding. Returns (ids per example, attention weights (B, T, S) or None)."""
     memory, states, feed = model.encode(src, src_len)
+    runner = model.decoder_runner()  # the no-grad single-step path of the decoder cells
     B = src.shape[0]
     y = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
     out, attn = [], []
     for _ in range(max_len):
-        logits, states, feed, w = model.step(y, states, feed, memory)
+        logits, states, feed, w = model.step(y, states, feed, memory, runner)
         y = _forbid_specials(logits).argmax(-1).masked_fill(done, PAD)
         out.append(y)
         if w is not None:
@@ -67,6 +68,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam_size: int, length_pena
     can still beat its best finished one; at ``max_len`` the live beams compete unfinished.
     """
     memory, states, feed = model.encode(src, src_len)
+    runner = model.decoder_runner()
     B, K, dev = src.shape[0], beam_size, src.device
     memory = type(memory)(*(None if m is None else m.repeat_interleave(K, 0) for m in memory))
     states = [type(s)(*(f.repeat_interleave(K, 0) for f in s)) for s in states]
@@ -80,7 +82,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam_size: int, length_pena
     base = torch.arange(B, device=dev)[:, None] * K
     lp = _penalty(torch.arange(max_len + 2, device=dev).float(), length_penalty)  # lp[length]
     for t in range(max_len):
-        logits, states, feed, _ = model.step(y, states, feed, memory)
+        logits, states, feed, _ = model.step(y, states, feed, memory, runner)
         logp = torch.log_softmax(_forbid_specials(logits).float(), -1)  # (B*K, V)
         V = logp.shape[1]
         top, idx = (scores.view(-1, 1) + logp).view(B, K * V).topk(min(2 * K, K * V), dim=1)  # (B, 2K)
