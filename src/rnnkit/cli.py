@@ -505,8 +505,9 @@ def import_keras_cmd(
 
 
 
-# export / serve (rnnkit.cli_ship) and explain (rnnkit.cli_explain) register their commands on import
-from rnnkit import cli_explain, cli_ship  # noqa: E402, F401
+# export / serve (rnnkit.cli_ship), explain (rnnkit.cli_explain) and bench train / generate
+# (rnnkit.cli_bench) register their commands on import
+from rnnkit import cli_bench, cli_explain, cli_ship  # noqa: E402, F401
 
 
 def main() -> None:
