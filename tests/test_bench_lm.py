@@ -57,7 +57,7 @@ def test_every_cell_is_set_beside_its_bare_reference_and_the_reference_beside_it
 def test_the_generation_paths_compute_the_same_logits_and_the_target_is_judged() -> None:
     res = bench_lm.run_generate_bench(("lstm",), reps=3, tokens=4, vocab=13, embed=5, hidden=8, layers=2)
     assert [r.label for r in res.rows] == ["nn.LSTM eager (bare)", "rnnkit lstm step path", "rnnkit lstm T=1 forward",
-                                           "nn.LSTM eager (bare) again"]
+                                           "nn.LSTM eager, oneDNN off (bare)", "nn.LSTM eager (bare) again"]
     text = bench_lm.lm_markdown(res)
     q = res.speedup("rnnkit lstm step path")
     assert f"| rnnkit lstm step path >= 2x faster than nn.LSTM eager (bare) | {q}x | " \

@@ -372,7 +372,7 @@ def targets_markdown(bench: CellBench) -> str:
                 got, want, ok = f"{q}x {base} time", f"<= {limit:.2f}x", q.median <= limit
             else:
                 q = paired(by[base].fwdbwd, by[auto[0]].fwdbwd)
-                got, want, ok = f"{q.format(1)}x faster than {base}", f">= {limit:.1f}x", q.median >= limit
+                got, want, ok = f"{q}x faster than {base}", f">= {limit:.1f}x", q.median >= limit
             lines.append(f"| {r.shape.name} | {r.device} | {auto[0]} | {got} | {want} | {'yes' if ok else 'NO'} |")
         key, least = GEMM_SHARE_TARGET
         if SHAPES.get(key) == r.shape:

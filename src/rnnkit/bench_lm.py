@@ -15,12 +15,15 @@ first bare model a second time in every repetition: its ratio to itself is the r
 - Generation: seconds per token of one step (embedding, recurrent stack, output layer; sampling
   is excluded as it is the same for all) at batch 1: ``CharLM.step`` through the no-grad
   single-step path (``layers/step.py``), the same model through a T=1 Stack forward (how
-  generation stepped before), and torch eager stepping of Embedding + nn.LSTM / nn.GRU + Linear.
+  generation stepped before), and torch eager stepping of Embedding + nn.LSTM / nn.GRU + Linear,
+  as written (the reference) and with oneDNN switched off (torch's ATen kernel: on CPU, torch
+  sends an LSTM call to oneDNN, whose per-call setup is most of a one-token step).
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,6 +229,11 @@ def run_generate_bench(cells: tuple[str, ...] = ("lstm", "gru"), reps: int = 15,
             for t in ids:
                 _, state = bare.step(t, state)
 
+        def eager_aten(bare: BareLM = bare) -> None:  # torch's own kernel without oneDNN's per-call setup
+            with warnings.catch_warnings(), torch.backends.mkldnn.flags(enabled=False):
+                warnings.simplefilter("ignore")  # a TF32 notice on every flag change
+                eager(bare)
+
         def stepped(model: CharLM = model, runner: Any = runner) -> None:
             state = None
             with torch.no_grad():
@@ -235,9 +243,12 @@ def run_generate_bench(cells: tuple[str, ...] = ("lstm", "gru"), reps: int = 15,
         def forward_t1(model: CharLM = model) -> None:
             _forward_steps(model, ids)
 
+        aten = f"nn.{c.upper()} eager, oneDNN off (bare)"
         runs[ref], runs[f"rnnkit {c} step path"], runs[f"rnnkit {c} T=1 forward"] = eager, stepped, forward_t1
+        runs[aten] = eager_aten
         rows += [Timed(ref, ref, "torch eager"), Timed(f"rnnkit {c} step path", ref, runner.backend()),
-                 Timed(f"rnnkit {c} T=1 forward", ref, "Stack.forward, T=1")]
+                 Timed(f"rnnkit {c} T=1 forward", ref, "Stack.forward, T=1"),
+                 Timed(aten, ref, "torch eager, torch.backends.mkldnn off")]
     first = rows[0].label
     runs[first + AGAIN] = runs[first]
     rows.append(Timed(first + AGAIN, first, "torch eager"))
