@@ -21,6 +21,7 @@ from rnnkit.cells import CELLS, RNNState
 from rnnkit.layers import Stack, native
 from rnnkit.layers.fastgru import FAST_CELLS, fastgru_forward
 from rnnkit.layers.recurrent import time_loop
+from rnnkit.layers.stack import NATIVE_FIRST
 
 FAST = ["gru", "layernorm_gru", "rnn", "rnn_relu"]
 TORCH = {"gru": lambda i, h: nn.GRU(i, h, batch_first=True), "rnn": lambda i, h: nn.RNN(i, h, batch_first=True),
@@ -174,7 +175,7 @@ def test_auto_runs_the_native_loop_on_cpu_and_torch_without_it(name: str) -> Non
     fused = Stack(name, 3, 8, num_layers=2, bidirectional=True, impl="fused")
     fused.load_state_dict(auto.state_dict())
     x, lengths = torch.randn(3, 5, 3), torch.tensor([5, 3, 1])
-    assert auto.impls_for(x) == ["fastloop", "fastloop"]
+    assert auto.impls_for(x) == ["fastloop", "fastloop"]  # training (the parameters need gradients), T=5
     assert "fastloop on CPU for batch x hidden" in auto.explain_backend()
     with native.enabled(False):
         assert auto.impls_for(x) == ["fused", "fused"]
@@ -182,16 +183,20 @@ def test_auto_runs_the_native_loop_on_cpu_and_torch_without_it(name: str) -> Non
     (ya, sa), (yf, sf) = auto(x, lengths=lengths), fused(x, lengths=lengths)
     torch.testing.assert_close(ya, yf, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(sa.h, sf.h, atol=1e-5, rtol=1e-4)
-    with torch.no_grad():  # inference: the native GRU skips saving its gates; same numbers
-        torch.testing.assert_close(auto(x, lengths=lengths)[0], ya.detach(), atol=0, rtol=0)
     assert auto.impls_for(x.half()) == ["fused", "fused"]  # the loops take float32/64 only
-    # the size rule: batch x hidden (8) up to 16384 in inference, 32768 when a gradient is needed
-    big = torch.zeros(16384 // 8 + 1, 1, 3)
+    # the rule's range (NATIVE_FIRST): batch x hidden (8) and T, for inference and for training
+    rng = NATIVE_FIRST[type(auto.cells[0])]
+    (bh_inf, bh_train), (t_inf, t_train) = rng.max_bh, rng.min_t
     with torch.no_grad():
-        assert auto.impls_for(big) == ["fused", "fused"]
-        assert auto.impls_for(big[:-1]) == ["fastloop", "fastloop"]
-    assert auto.impls_for(big) == ["fastloop", "fastloop"]  # the parameters need gradients
-    assert auto.impls_for(torch.zeros(32768 // 8 + 1, 1, 3)) == ["fused", "fused"]
+        xs = torch.zeros(bh_inf // 8, t_inf, 3)
+        assert auto.impls_for(xs) == ["fastloop", "fastloop"]
+        long = x.repeat(1, 8, 1)  # T=40: inference through the native loop (the GRU skips saving its gates)
+        torch.testing.assert_close(auto(long)[0], fused(long)[0], atol=1e-5, rtol=1e-4)
+        assert auto.impls_for(torch.zeros(bh_inf // 8 + 1, t_inf, 3)) == ["fused", "fused"]
+        assert auto.impls_for(xs[:, : t_inf - 1]) == ["fused", "fused"]
+    assert auto.impls_for(torch.zeros(bh_train // 8, t_train, 3)) == ["fastloop", "fastloop"]
+    assert auto.impls_for(torch.zeros(bh_train // 8 + 1, t_train, 3)) == ["fused", "fused"]
+    assert auto.impls_for(torch.zeros(1, t_train - 1, 3)) == ["fused", "fused"]
 
 
 def test_stack_with_a_layernorm_gru_trains_on_the_fastloop(loop: str) -> None:

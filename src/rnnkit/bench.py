@@ -176,7 +176,7 @@ def _candidates(shape: Shape, device: torch.device) -> dict[str, tuple[nn.Module
         default = Stack(cell, I, H)
         # what "auto" runs for this shape's f+b on this device (the native-first rule of gru/rnn decides
         # per input: device, batch x hidden, and whether a gradient is wanted; the targets judge f+b)
-        auto = default.impls_for(torch.empty(shape.batch, 1, I, device=device))[0]
+        auto = default.impls_for(torch.empty(shape.batch, shape.time, I, device=device))[0]
         method = default.resolved_scan_method(device)
         for suffix, kw in _impls(cell, shape.explicit):
             if kw.get("python_loops") and not (device.type == "cpu" and native.load()):

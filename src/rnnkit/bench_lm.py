@@ -178,7 +178,7 @@ def run_train_bench(cells: tuple[str, ...] = tuple(TRAIN_CELLS), reps: int = 7, 
         torch.manual_seed(0)
         m = CharLM(CharLMConfig(cell=c, hidden_size=s.hidden, num_layers=s.layers, embed_dim=s.embed, dropout=0.0),
                    s.vocab)
-        impl = "/".join(dict.fromkeys(m.rnn.impls_for(torch.empty(s.batch, 1, s.embed))))  # training, this batch
+        impl = "/".join(dict.fromkeys(m.rnn.impls_for(torch.empty(s.batch, s.seq_len, s.embed))))  # training shape
         models[f"rnnkit {c}"] = (m, f"{_BARE[TRAIN_CELLS[c]][0]} (bare)", impl)
     first = next(iter(models))
     runs: dict[str, Callable[[], None]] = {}

@@ -2,12 +2,14 @@
 
 ``impl`` is one of ``IMPLS``. "auto" takes, per layer (the rule, measured in docs/benchmarks.md):
 
-- GRU, RNN (tanh / relu): on CPU where the native loops are built and the step is small enough
-  (batch x hidden <= ``NATIVE_FIRST_MAX``: 16384 in inference, 32768 when a gradient is needed),
-  the one-node native loop (``fastgru``: torch's unfused CPU backward is dispatch-bound there; 1.3x
-  faster at B=64 H=256, 2-6x at B<=32); larger steps and other devices (CUDA: cuDNN) get torch's
-  fused kernel, which wins on big steps (native 0.6-0.9x in inference, 0.8-1.4x in training at
-  B x H = 65536, depending on the allocator). Decided per call from the input;
+- GRU, RNN (tanh / relu): on CPU where the native loops are built, the one-node native loop
+  (``fastgru``) when the call is in its winning range (``NATIVE_FIRST``: batch x hidden at most
+  16384 in inference / 32768 when a gradient is needed, and enough steps to amortise its per-call
+  set-up: T >= 4 in training, T >= 8 (GRU) / 32 (RNN) in inference); torch's fused kernel
+  otherwise, and on other devices (CUDA: cuDNN). Measured (docs/benchmarks.md): in training the
+  native GRU is 1.3x faster than nn.GRU at B=64 H=256 and 5.8x at B=1 T=1000 (torch's unfused CPU
+  backward is dispatch-bound), but 0.6-0.9x in inference at batch x hidden = 65536 and 0.7x at
+  T=1. Decided per call from the input;
 - LSTM: torch's fused kernel (oneDNN is as fast as the native loop on CPU);
 - peephole / layer-norm LSTM, layer-norm GRU: the one-node loop (``fastlstm`` / ``fastgru``);
 - minGRU / minLSTM: the linear scan; anything else (and zoneout): the explicit time loop.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -41,10 +44,28 @@ FASTLOOPS: dict[type[CellBase], Callable[..., tuple[Tensor, State]]] = {
     **{c: fastgru.fastgru_forward for c in fastgru.FAST_CELLS},
 }
 FASTLOOP_CELLS = tuple(FASTLOOPS)
-#: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU (see above),
-#: up to a step of batch x hidden_size (inference, training); measured in docs/benchmarks.md
-NATIVE_FIRST: tuple[type[CellBase], ...] = (GRUCell, RNNCell, ReLURNNCell)
-NATIVE_FIRST_MAX = {"inference": 16384, "training": 32768}
+
+
+@dataclass(frozen=True)
+class NativeRange:
+    """Where the native loop beats torch's kernel on CPU, for inference and for training (a
+    gradient is needed): batch x hidden_size at most ``max_bh``, time steps at least ``min_t``."""
+
+    max_bh: tuple[int, int] = (16384, 32768)  # (inference, training)
+    min_t: tuple[int, int] = (8, 4)
+
+    def holds(self, batch: int, hidden: int, steps: int, grad: bool) -> bool:
+        return batch * hidden <= self.max_bh[grad] and steps >= self.min_t[grad]
+
+    def describe(self) -> str:
+        return (f"batch x hidden <= {self.max_bh[0]} and T >= {self.min_t[0]} in inference, "
+                f"<= {self.max_bh[1]} and T >= {self.min_t[1]} in training")
+
+
+#: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU, in the range
+#: the benchmarks found it faster (docs/benchmarks.md, "Native GRU and RNN loops")
+NATIVE_FIRST: dict[type[CellBase], NativeRange] = {
+    GRUCell: NativeRange(), RNNCell: NativeRange(min_t=(32, 4)), ReLURNNCell: NativeRange(min_t=(32, 4))}
 DROPOUT_MODES = ("standard", "locked")
 #: merge name -> (combine forward and backward outputs, output size as a multiple of hidden_size)
 MERGES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
@@ -196,10 +217,10 @@ class Stack(nn.Module):
     def impls_for(self, x: Tensor) -> list[str]:
         """The implementation each layer runs for the input ``x``: the plan, with the native-first rule
         applied (a NATIVE_FIRST cell's "fused" layers run "fastloop" where the native loops can run on
-        ``x`` — CPU, float32/64, built, not switched off — and batch x hidden is within NATIVE_FIRST_MAX)."""
+        ``x`` — CPU, float32/64, built, not switched off — and the call is in the cell's NativeRange)."""
         if self.native_first and native.available_for(x):
             grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
-            if x.shape[0] * self.hidden_size <= NATIVE_FIRST_MAX["training" if grad else "inference"]:
+            if NATIVE_FIRST[type(self.cells[0])].holds(x.shape[0], self.hidden_size, x.shape[1], grad):
                 return ["fastloop" if p == "fused" else p for p, _ in self.plan]
         return [p for p, _ in self.plan]
 
@@ -255,8 +276,8 @@ class Stack(nn.Module):
             if impl == "fastloop":  # builds the native loops on first call (once per machine)
                 extra = f"; on CPU: {native.status()}, elsewhere the Python loops"
             elif impl == "fused" and self.native_first:
-                impl = (f"fastloop on CPU for batch x hidden <= {NATIVE_FIRST_MAX['inference']} "
-                        f"({NATIVE_FIRST_MAX['training']} in training), else fused" if native_cpu else "fused")
+                rng = NATIVE_FIRST[type(self.cells[0])].describe()
+                impl = f"fastloop on CPU for {rng}, else fused" if native_cpu else "fused"
                 extra = f"; on CPU: {native.status()}"
             lines.append(f"  layer {layer}: {impl} — {why}{extra}")
         if self.one_call:

@@ -2,9 +2,11 @@
 
 Every ``*.cpp`` file of this folder is one part of ONE extension (``TORCH_LIBRARY`` in loops.cpp,
 ``TORCH_LIBRARY_FRAGMENT`` in the others), exposed as ``torch.ops.rnnkit_native.*``: the forward
-and backward time loops of the LSTM family and the minGRU/minLSTM scan (``loops.cpp``). Each step
-is one ATen GEMM call plus one fused, vectorised pass over the gate row, instead of ~10
-Python-dispatched ops. At batch 1 that dispatch is most of a
+and backward time loops of the LSTM family and the minGRU/minLSTM scan (``loops.cpp``), of the GRU,
+layer-norm GRU and Elman RNN (``gru.cpp``), and the no-grad single step of a whole stack used for
+generation (``step.cpp``); ``common.h`` holds their shared vector helpers. Each step is one ATen
+GEMM call plus one fused, vectorised pass over the gate row, instead of ~10 Python-dispatched ops.
+At batch 1 that dispatch is most of a
 step (see docs/benchmarks.md). It is compiled once per machine and torch version with
 ``torch.utils.cpp_extension.load`` (needs a C++ compiler; ninja comes with rnnkit) into
 ``$RNNKIT_CACHE/native/<key>``; when that is not possible the Python loops run instead and
