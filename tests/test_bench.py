@@ -127,7 +127,9 @@ def test_targets_are_judged_on_the_median_paired_ratio_and_show_the_spread() -> 
                for ln in text.splitlines())
 
 
-def test_the_gemm_share_target_covers_every_fused_or_native_auto_impl_at_batch() -> None:
+def test_the_gemm_share_target_covers_every_fused_or_native_gate_loop_at_batch() -> None:
+    """Every auto impl that is torch's fused kernel or a native gate loop gets a row; the min cells'
+    scan does not (its FLOP count is only the input projection: see bench._fused_or_native)."""
     shape = bench.SHAPES["batch"]
     gemm_s = 1e-3  # the plain GEMM: 1e8 FLOPs in 1 ms = 100 GFLOP/s
     def at(share: float, cell: str) -> list[float]:  # f+b times that reach `share` of the GEMM's rate
@@ -138,7 +140,7 @@ def test_the_gemm_share_target_covers_every_fused_or_native_auto_impl_at_batch()
              "mingru scan sequential (auto)": at(0.6, "mingru")}
     lines = bench.targets_markdown(bench.CellBench([_result("batch", times)], 2, 3)).splitlines()
     share = {ln.split("|")[3].strip(): ln for ln in lines if "of GEMM" in ln}
-    assert set(share) == {"lstm fused (auto)", "layernorm_lstm fastloop (auto)", "mingru scan sequential (auto)"}
+    assert set(share) == {"lstm fused (auto)", "layernorm_lstm fastloop (auto)"}
     assert "80 (80-80)% of GEMM" in share["lstm fused (auto)"] and share["lstm fused (auto)"].endswith("| yes |")
     assert share["layernorm_lstm fastloop (auto)"].endswith("| NO |") and ">= 50%" in share["lstm fused (auto)"]
     # without the native extension the fastloop / scan rows run Python loops: only the fused kernel counts
