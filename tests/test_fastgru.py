@@ -22,6 +22,7 @@ from rnnkit.layers import Stack, native
 from rnnkit.layers.fastgru import FAST_CELLS, fastgru_forward
 from rnnkit.layers.recurrent import time_loop
 from rnnkit.layers.stack import NATIVE_FIRST
+from tests.test_fastlstm import _bound
 
 FAST = ["gru", "layernorm_gru", "rnn", "rnn_relu"]
 TORCH = {"gru": lambda i, h: nn.GRU(i, h, batch_first=True), "rnn": lambda i, h: nn.RNN(i, h, batch_first=True),
@@ -211,14 +212,3 @@ def test_stack_with_a_layernorm_gru_trains_on_the_fastloop(loop: str) -> None:
         s(x)[0].pow(2).sum().backward()
     for (n, a), (_, e) in zip(auto.named_parameters(), explicit.named_parameters()):
         torch.testing.assert_close(a.grad, e.grad, atol=1e-5, rtol=1e-4, msg=n)
-
-
-def _bound(cell, ps):
-    """A copy of ``cell`` whose parameters are the given (differentiable) tensors."""
-    twin = copy.deepcopy(cell)
-    for (name, _), p in zip(cell.named_parameters(), ps):
-        mod, _, attr = name.rpartition(".")
-        owner = twin.get_submodule(mod) if mod else twin
-        delattr(owner, attr)
-        setattr(owner, attr, p)
-    return twin

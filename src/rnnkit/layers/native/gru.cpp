@@ -22,6 +22,24 @@ using namespace rnnkit_native;
 using at::Tensor;
 
 // ------------------------------------------------------------------ GRU (reset after)
+// The update h = n + z (h_prev - n) and its gates, backward, at lanes [k, k+n) of one row: from
+// dLoss/dh_t (dh) and the saved r, z, n and hn (= U_n h_prev + b_hn, after LN_hh for the layer-norm
+// GRU) writes the gradients of the input pre-activations (dx: r, z, n), of the recurrent parts
+// (dp: r, z, hn) and the carry dh_t z + dy_{t-1} (dyn: dy_{t-1}'s row, null at t = 0).
+template <typename T>
+inline void gru_update_bwd(const Vec<T>& vr, const Vec<T>& vz, const Vec<T>& vn, const Vec<T>& vhn, const T* dh,
+                           const T* hprev, const T* dyn, T* dx, T* dp, T* cr, int64_t H, int64_t k, int64_t n) {
+  const Vec<T> one(T(1));
+  Vec<T> vdh = ld(dh, k, n);
+  Vec<T> dpn = vdh * (one - vz) * (one - vn * vn);
+  Vec<T> dpz = vdh * (ld(hprev, k, n) - vn) * vz * (one - vz);
+  Vec<T> dpr = dpn * vhn * vr * (one - vr);
+  st(dpr, dx, k, n); st(dpz, dx + H, k, n); st(dpn, dx + 2 * H, k, n);
+  st(dpr, dp, k, n); st(dpz, dp + H, k, n); st(dpn * vr, dp + 2 * H, k, n);
+  Vec<T> c = vdh * vz;
+  st(dyn ? c + ld(dyn, k, n) : c, cr, k, n);
+}
+
 //   r = σ(xr + hr), z = σ(xz + hz), n = tanh(xn + r (hn + bn)), h = n + z (h_prev - n)
 // with [hr hz hn] = h_prev W_hh^T. Saved per step: r, z, n and hn + bn -> gates (T, B, 4H).
 // keep = false (nothing will run the backward: inference): the gates are not written, and an
@@ -87,21 +105,13 @@ std::tuple<Tensor, Tensor, Tensor> gru_bwd(const Tensor& dy, const Tensor& w_hh,
       T_* dx_base = dxp.data_ptr<T_>() + t * B * G;
       T_* dp_base = dhp.data_ptr<T_>() + t * B * G;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
-        const Vec<T_> one(T_(1));
         for (int64_t b = b0; b < b1; ++b) {
           const T_ *g = g_base + b * 4 * H, *hprev = hprev_base + b * H, *dhr = dh_base + b * H;
           T_ *dx = dx_base + b * G, *dp = dp_base + b * G, *cr = cr_base + b * H;
           const T_* dyn = dyn_base ? dyn_base + b * H : nullptr;
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> vr = ld(g, k, n), vz = ld(g + H, k, n), vn = ld(g + 2 * H, k, n), vhn = ld(g + 3 * H, k, n);
-            Vec<T_> vdh = ld(dhr, k, n);
-            Vec<T_> dpn = vdh * (one - vz) * (one - vn * vn);
-            Vec<T_> dpz = vdh * (ld(hprev, k, n) - vn) * vz * (one - vz);
-            Vec<T_> dpr = dpn * vhn * vr * (one - vr);
-            st(dpr, dx, k, n); st(dpz, dx + H, k, n); st(dpn, dx + 2 * H, k, n);
-            st(dpr, dp, k, n); st(dpz, dp + H, k, n); st(dpn * vr, dp + 2 * H, k, n);
-            Vec<T_> c = vdh * vz;
-            st(dyn ? c + ld(dyn, k, n) : c, cr, k, n);
+            gru_update_bwd<T_>(ld(g, k, n), ld(g + H, k, n), ld(g + 2 * H, k, n), ld(g + 3 * H, k, n), dhr, hprev,
+                               dyn, dx, dp, cr, H, k, n);
           });
         }
       });
@@ -187,7 +197,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lngru_bwd(const Tensor& dy, const Ten
       T_* dx_base = dxp.data_ptr<T_>() + t * B * G;
       T_* dz_base = dzs.data_ptr<T_>() + t * B * G;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
-        const Vec<T_> one(T_(1));
         for (int64_t b = b0; b < b1; ++b) {
           const T_ *g = g_base + b * G, *z = z_base + b * G, *hprev = hprev_base + b * H, *dhr = dh_base + b * H;
           T_ *dx = dx_base + b * G, *dz = dz_base + b * G, *cr = cr_base + b * H, *acc = accp + b * G;
@@ -195,16 +204,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> lngru_bwd(const Tensor& dy, const Ten
           const Vec<T_> vm(st_base[b * 2]), vrs(st_base[b * 2 + 1]);
           // gate backward; dLoss/dLN_hh output (dx of r, z; dpn * r for n) goes to dz for now
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> vr = ld(g, k, n), vz = ld(g + H, k, n), vn = ld(g + 2 * H, k, n);
             Vec<T_> vhn = (ld(z + 2 * H, k, n) - vm) * vrs * ld(gp + 2 * H, k, n);
-            Vec<T_> vdh = ld(dhr, k, n);
-            Vec<T_> dpn = vdh * (one - vz) * (one - vn * vn);
-            Vec<T_> dpz = vdh * (ld(hprev, k, n) - vn) * vz * (one - vz);
-            Vec<T_> dpr = dpn * vhn * vr * (one - vr);
-            st(dpr, dx, k, n); st(dpz, dx + H, k, n); st(dpn, dx + 2 * H, k, n);
-            st(dpr, dz, k, n); st(dpz, dz + H, k, n); st(dpn * vr, dz + 2 * H, k, n);
-            Vec<T_> c = vdh * vz;
-            st(dyn ? c + ld(dyn, k, n) : c, cr, k, n);
+            gru_update_bwd<T_>(ld(g, k, n), ld(g + H, k, n), ld(g + 2 * H, k, n), vhn, dhr, hprev, dyn, dx, dz, cr, H,
+                               k, n);
           });
           // LN_hh backward over the 3H row, in place on dz: gain gradient, then the input gradient
           Vec<T_> s1(T_(0)), s2(T_(0));
