@@ -4,8 +4,8 @@
 
 - GRU, RNN (tanh / relu): on CPU where the native loops are built, the one-node native loop
   (``fastgru``) when the call is in its winning range (``NATIVE_FIRST``: batch x hidden at most
-  16384 in inference / 32768 when a gradient is needed, and enough steps to amortise its per-call
-  set-up: T >= 4 in training, T >= 8 (GRU) / 32 (RNN) in inference); torch's fused kernel
+  16384 in inference / 32768 (GRU) or 65536 (RNN) when a gradient is needed, and enough steps to
+  amortise its per-call set-up: T >= 4 in training, T >= 8 (GRU) / 32 (RNN) in inference); torch's fused kernel
   otherwise, and on other devices (CUDA: cuDNN). Measured (docs/benchmarks.md): in training the
   native GRU is 1.3x faster than nn.GRU at B=64 H=256 and 5.8x at B=1 T=1000 (torch's unfused CPU
   backward is dispatch-bound), but 0.6-0.9x in inference at batch x hidden = 65536 and 0.7x at
@@ -65,7 +65,10 @@ class NativeRange:
 #: cells with a fused kernel whose "auto" impl is nevertheless the native loop on CPU, in the range
 #: the benchmarks found it faster (docs/benchmarks.md, "Native GRU and RNN loops")
 NATIVE_FIRST: dict[type[CellBase], NativeRange] = {
-    GRUCell: NativeRange(), RNNCell: NativeRange(min_t=(32, 4)), ReLURNNCell: NativeRange(min_t=(32, 4))}
+    GRUCell: NativeRange(),
+    RNNCell: NativeRange(max_bh=(16384, 65536), min_t=(32, 4)),
+    ReLURNNCell: NativeRange(max_bh=(16384, 65536), min_t=(32, 4)),
+}
 DROPOUT_MODES = ("standard", "locked")
 #: merge name -> (combine forward and backward outputs, output size as a multiple of hidden_size)
 MERGES: dict[str, tuple[Callable[[Tensor, Tensor], Tensor], int]] = {
