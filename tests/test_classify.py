@@ -169,6 +169,32 @@ def test_dtw_matches_the_textbook_double_loop(window):
     assert nn1_dtw(shifted, np.array([0, 1]), [shifted[1] + 0.01]).tolist() == [1]
 
 
+@pytest.mark.parametrize("window", [None, 0, 3])
+@pytest.mark.parametrize("features", [1, 3])
+def test_native_dtw_search_finds_the_reference_nearest_neighbour(window, features):
+    """The native 1-NN DTW (early abandoning, band) against the torch diagonals in float64: the same
+    nearest index (first on ties: duplicated training series) and distance, inf where the band admits
+    no path; nn1_dtw gives the same predictions on both paths."""
+    from rnnkit.layers import native
+
+    if not native.load():
+        pytest.skip(native.status())
+    rng = np.random.default_rng(features)
+    train = [rng.normal(size=(int(rng.integers(6, 25)), features)).cumsum(0) for _ in range(30)]
+    train += train[:5]  # exact duplicates: the tie must go to the first
+    test = [rng.normal(size=(int(rng.integers(6, 25)), features)).cumsum(0) for _ in range(12)] + train[2:4]
+    (a, la), (b, lb) = _pad(test, torch.float64), _pad(train, torch.float64)
+    ref = dtw_distances(a, la, b, lb, window)
+    idx, dist = torch.ops.rnnkit_native.dtw_nn(a, la, b, lb, -1 if window is None else window)
+    best, arg = ref.min(1)
+    assert idx.tolist() == arg.tolist()
+    finite = torch.isfinite(best)
+    torch.testing.assert_close(dist[finite], best[finite], rtol=1e-12, atol=1e-10)  # torch: a²+b²-2ab
+    assert torch.isinf(dist[~finite]).all()
+    y = np.arange(len(train)) % 4
+    assert nn1_dtw(train, y, test, window).tolist() == nn1_dtw(train, y, test, window, use_native=False).tolist()
+
+
 def test_labels_scaler_split_and_bad_series():
     enc = LabelEncoder.fit(["10", "2", "b", "a"])
     assert enc.names == ["2", "10", "a", "b"]  # numbers in numeric order

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def _key(bundle: Any, train_x: list, train_y: np.ndarray, test_x: list, test_y: np.ndarray) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([bundle.raw.source, bundle.raw.kind, bundle.cfg.dtw_window, 2]).encode())
+    h.update(json.dumps([bundle.raw.source, bundle.raw.kind, bundle.cfg.dtw_window, 3]).encode())  # 3: native DTW
     for arr in (train_y, test_y):
         h.update(np.ascontiguousarray(arr).tobytes())
     for xs in (train_x, test_x):

@@ -6,8 +6,10 @@
 * :func:`nn1_dtw` -- 1-nearest-neighbour with dynamic time warping, the standard UCR baseline
   (Bagnall et al. 2017, "The great time series classification bake off"); ``window`` gives a
   Sakoe-Chiba band. Hand-written because no installed package provides DTW (tslearn / sktime /
-  aeon would pull numba and more); it is vectorised in torch over (test x train) pairs and the
-  cells of each anti-diagonal, so the Python loop runs ``n + m`` times per chunk, not ``n * m * pairs``.
+  aeon would pull numba and more). On CPU it runs rnnkit's native search (``layers/native/dtw.cpp``:
+  float64, the band, queries in parallel, a pair abandoned once a DP row exceeds the best distance
+  so far); elsewhere, or without the native extension, :func:`dtw_distances`, vectorised in torch
+  over (test x train) pairs and the cells of each anti-diagonal (the reference in the tests).
   Multivariate series use the dependent DTW (squared Euclidean cost over all features); series of
   different lengths are compared at their own lengths.
 * :func:`nn1_euclidean` -- 1-NN with Euclidean distance (equal-length series), and
@@ -101,11 +103,20 @@ def dtw_distances(a: torch.Tensor, la: torch.Tensor, b: torch.Tensor, lb: torch.
 
 
 def nn1_dtw(train_x: Sequence[np.ndarray], train_y: np.ndarray, test_x: Sequence[np.ndarray],
-            window: int | None = None, max_cells: int = 20_000_000) -> np.ndarray:
+            window: int | None = None, max_cells: int = 20_000_000, use_native: bool = True) -> np.ndarray:
     """1-NN DTW predictions for ``test_x`` (each (T_i, F)); ``window`` = Sakoe-Chiba band (None: full).
 
-    Test series are processed in chunks so the (chunk, train, n) diagonals stay under ``max_cells``.
+    The native search when available (``use_native``), else the torch diagonals: test series then go
+    in chunks so the (chunk, train, n) diagonals stay under ``max_cells``. Ties go to the first
+    training series in both.
     """
+    from rnnkit.layers import native
+
+    b, lb = _pad(train_x, torch.float64)
+    if use_native and native.available_for(b):
+        a, la = _pad(test_x, torch.float64)
+        idx, _ = torch.ops.rnnkit_native.dtw_nn(a, la, b, lb, -1 if window is None else int(window))
+        return train_y[idx.numpy()].astype(np.int64)
     b, lb = _pad(train_x)
     a_all, la_all = _pad(test_x)
     chunk = max(1, max_cells // max(len(train_x) * (a_all.shape[1] + 1), 1))

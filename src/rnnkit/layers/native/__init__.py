@@ -4,7 +4,8 @@ Every ``*.cpp`` file of this folder is one part of ONE extension (``TORCH_LIBRAR
 ``TORCH_LIBRARY_FRAGMENT`` in the others), exposed as ``torch.ops.rnnkit_native.*``: the forward
 and backward time loops of the LSTM family and the minGRU/minLSTM scan (``loops.cpp``), of the GRU,
 layer-norm GRU and Elman RNN (``gru.cpp``), and the no-grad single step of a whole stack used for
-generation (``step.cpp``); ``common.h`` holds their shared vector helpers. Each step is one ATen
+generation (``step.cpp``), and, not a layer but sharing the build, the 1-NN DTW search of the
+classify baselines (``dtw.cpp``); ``common.h`` holds their shared vector helpers. Each step is one ATen
 GEMM call plus one fused, vectorised pass over the gate row, instead of ~10 Python-dispatched ops.
 At batch 1 that dispatch is most of a
 step (see docs/benchmarks.md). It is compiled once per machine and torch version with
