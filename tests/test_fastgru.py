@@ -120,7 +120,7 @@ def test_weight_dropout_uses_the_same_mask_and_gradients(loop: str, name: str) -
                  _run(_explicit, cell, x, h0, weight_dropout=0.5), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [*FAST, "gru_nobias", "rnn_nobias"])
+@pytest.mark.parametrize("name", [*FAST, "gru_nobias", "rnn_nobias", "layernorm_gru_nobias"])
 def test_float64_gradcheck_of_the_custom_backward(loop: str, name: str) -> None:
     torch.manual_seed(2)
     cell = CELLS[name.replace("_nobias", "")](3, 5, bias=not name.endswith("_nobias")).double()
@@ -212,3 +212,19 @@ def test_stack_with_a_layernorm_gru_trains_on_the_fastloop(loop: str) -> None:
         s(x)[0].pow(2).sum().backward()
     for (n, a), (_, e) in zip(auto.named_parameters(), explicit.named_parameters()):
         torch.testing.assert_close(a.grad, e.grad, atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_layernorm_gru_retained_graph_gives_the_same_gradients_twice(loop: str) -> None:
+    """The layer-norm GRU's native backward writes its gradients over the saved xr and zs when the
+    graph is freed after it; with retain_graph=True it must not, so a second backward gets the same
+    gradients as the first, and both equal a fresh graph's."""
+    torch.manual_seed(5)
+    stack = Stack("layernorm_gru", 3, 6)
+    x = torch.randn(4, 7, 3, requires_grad=True)
+    loss = stack(x)[0].pow(2).sum()
+    first = torch.autograd.grad(loss, [x, *stack.parameters()], retain_graph=True)
+    second = torch.autograd.grad(loss, [x, *stack.parameters()])
+    fresh = torch.autograd.grad(stack(x)[0].pow(2).sum(), [x, *stack.parameters()])
+    for a, b, c in zip(first, second, fresh):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+        torch.testing.assert_close(a, c, rtol=0, atol=0)

@@ -122,112 +122,151 @@ std::tuple<Tensor, Tensor, Tensor> gru_bwd(const Tensor& dy, const Tensor& w_hh,
 }
 
 // ------------------------------------------------------------------ layer-norm GRU
-// [hr hz hn] = LN_hh(h_prev W_hh^T) (gain g_hh, no bias), then the GRU update above with bn = 0;
-// xp = LN_ih(x W_ih^T) comes from torch (no recurrence). Saved: zs = h_prev W_hh^T (T, B, 3H), the
-// row statistics (T, B, 2) = mean, 1/std and the gates (T, B, 3H) = r, z, n; hn is recomputed.
-std::tuple<Tensor, Tensor, Tensor, Tensor> lngru_fwd(const Tensor& xp, const Tensor& h0, const Tensor& w_hh,
-                                                     const Tensor& g_hh, double eps) {
-  check(xp, "xp", xp);
-  const int64_t T = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
-  Tensor ghh = g_hh.contiguous();
-  Tensor hs = at::empty({T + 1, B, H}, xp.options()), zs = at::empty({T, B, G}, xp.options());
-  Tensor stats = at::empty({T, B, 2}, xp.options()), gates = at::empty({T, B, G}, xp.options());
+// [xr xz xn] = LN_ih(x W_ih^T) (gain g_ih, bias b_ih), [hr hz hn] = LN_hh(h_prev W_hh^T) (gain g_hh),
+// then the GRU update above with bn = 0. As the layer-norm LSTM of loops.cpp, the node owns every
+// (T, B, 3H) buffer: only xr = x W_ih^T (the caller's) and zs = h_prev W_hh^T exist, both saved with
+// the row statistics (T, B, 4) = mean and 1/std of LN_ih and LN_hh; the gates live in a per-thread
+// row and the backward recomputes them, runs both layer norms' backward in the same pass, and writes
+// dLoss/dxr over dxr and dLoss/dzs over dz (the caller passes xr and zs themselves when the graph is
+// freed after this backward: each element is read before it is overwritten).
+
+// The activated gates (r, z, n) and hn = LN_hh's n part of one row.
+template <typename T>
+inline void lngru_gate_row(const T* x, const T* z, const T* s4, const T* gih, const T* bih, const T* ghh, int64_t H,
+                           T* g, T* hn) {
+  const Vec<T> vmx(s4[0]), vrx(s4[1]), vmz(s4[2]), vrz(s4[3]);
+  auto in = [&](int64_t j, int64_t k, int64_t n) {  // LN_ih of part j at lanes [k, k+n)
+    Vec<T> v = (ld(x + j * H, k, n) - vmx) * vrx * ld(gih + j * H, k, n);
+    return bih ? v + ld(bih + j * H, k, n) : v;
+  };
+  auto hid = [&](int64_t j, int64_t k, int64_t n) { return (ld(z + j * H, k, n) - vmz) * vrz * ld(ghh + j * H, k, n); };
+  for_vec<T>(H, [&](int64_t k, int64_t n) {
+    Vec<T> vr = sigm(in(0, k, n) + hid(0, k, n)), vhn = hid(2, k, n);
+    st(vr, g, k, n);
+    st(sigm(in(1, k, n) + hid(1, k, n)), g + H, k, n);
+    st(tnh(in(2, k, n) + vr * vhn), g + 2 * H, k, n);
+    st(vhn, hn, k, n);
+  });
+}
+
+// Layer-norm backward of one row (in place on d): d <- dLoss/d(input) from d = dLoss/d(output), the
+// input u, its statistics and gain; the gain's (and bias's) gradients are added into ag (ab).
+template <typename T>
+inline void ln_row_bwd(T* d, const T* u, T mean, T rstd, const T* gain, int64_t G, T* ag, T* ab) {
+  const Vec<T> vm(mean), vr(rstd);
+  Vec<T> s1(T(0)), s2(T(0));
+  for_vec<T>(G, [&](int64_t k, int64_t n) {
+    Vec<T> dv = ld<T>(d, k, n), uh = (ld(u, k, n) - vm) * vr;
+    st(ld<T>(ag, k, n) + dv * uh, ag, k, n);
+    if (ab) st(ld<T>(ab, k, n) + dv, ab, k, n);
+    Vec<T> dg = live(dv * ld(gain, k, n), n);
+    s1 = s1 + dg;
+    s2 = s2 + dg * uh;
+  });
+  const Vec<T> m1(hsum(s1) / T(G)), m2(hsum(s2) / T(G));
+  for_vec<T>(G, [&](int64_t k, int64_t n) {
+    Vec<T> uh = (ld(u, k, n) - vm) * vr;
+    st(vr * (ld<T>(d, k, n) * ld(gain, k, n) - m1 - uh * m2), d, k, n);
+  });
+}
+
+// -> (hs (T+1, B, H), zs (T, B, 3H), stats (T, B, 4))
+std::tuple<Tensor, Tensor, Tensor> lngru_fwd(const Tensor& xr, const Tensor& h0, const Tensor& w_hh,
+                                             const Tensor& g_ih, const std::optional<Tensor>& b_ih_,
+                                             const Tensor& g_hh, double eps_ih, double eps_hh) {
+  check(xr, "xr", xr);
+  const int64_t T = xr.size(0), B = xr.size(1), G = xr.size(2), H = G / 3;
+  Tensor gih = g_ih.contiguous(), bih = opt_contig(b_ih_), ghh = g_hh.contiguous();
+  Tensor hs = at::empty({T + 1, B, H}, xr.options()), zs = at::empty({T, B, G}, xr.options());
+  Tensor stats = at::empty({T, B, 4}, xr.options());
   hs[0].copy_(h0);
   Tensor wt = w_hh.t();
-  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "rnnkit_lngru_fwd", [&] {
+  AT_DISPATCH_FLOATING_TYPES(xr.scalar_type(), "rnnkit_lngru_fwd", [&] {
     using T_ = scalar_t;
-    const T_* gp = ghh.data_ptr<T_>();
+    const T_ *gi = gih.data_ptr<T_>(), *bi = bih.defined() ? bih.data_ptr<T_>() : nullptr, *gh = ghh.data_ptr<T_>();
     for (int64_t t = 0; t < T; ++t) {
       Tensor zt = zs[t];
       at::mm_out(zt, hs[t], wt);
       const T_* z_base = zt.data_ptr<T_>();
-      const T_* x_base = xp.data_ptr<T_>() + t * B * G;
+      const T_* x_base = xr.data_ptr<T_>() + t * B * G;
       const T_* hprev_base = hs.data_ptr<T_>() + t * B * H;
       T_* h_base = hs.data_ptr<T_>() + (t + 1) * B * H;
-      T_* g_base = gates.data_ptr<T_>() + t * B * G;
-      T_* st_base = stats.data_ptr<T_>() + t * B * 2;
+      T_* st_base = stats.data_ptr<T_>() + t * B * 4;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+        std::vector<T_> buf(4 * H);  // this row's gates (r, z, n) and hn
+        T_ *g = buf.data(), *hn = g + 3 * H;
         for (int64_t b = b0; b < b1; ++b) {
           const T_ *x = x_base + b * G, *z = z_base + b * G, *hprev = hprev_base + b * H;
-          T_ *h = h_base + b * H, *g = g_base + b * G, *s2 = st_base + b * 2;
-          std::tie(s2[0], s2[1]) = moments(z, G, eps);
-          const Vec<T_> vm(s2[0]), vrs(s2[1]);
-          auto ln = [&](int64_t j, int64_t k, int64_t n) {  // LN_hh of part j at lanes [k, k+n)
-            return (ld(z + j * H, k, n) - vm) * vrs * ld(gp + j * H, k, n);
-          };
+          T_ *h = h_base + b * H, *s4 = st_base + b * 4;
+          std::tie(s4[0], s4[1]) = moments(x, G, eps_ih);
+          std::tie(s4[2], s4[3]) = moments(z, G, eps_hh);
+          lngru_gate_row<T_>(x, z, s4, gi, bi, gh, H, g, hn);
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> vr = sigm(ld(x, k, n) + ln(0, k, n));
-            Vec<T_> vz = sigm(ld(x + H, k, n) + ln(1, k, n));
-            Vec<T_> vn = tnh(ld(x + 2 * H, k, n) + vr * ln(2, k, n));
-            st(vr, g, k, n); st(vz, g + H, k, n); st(vn, g + 2 * H, k, n);
-            st(vn + vz * (ld(hprev, k, n) - vn), h, k, n);
+            Vec<T_> vn = ld<T_>(g + 2 * H, k, n);
+            st(vn + ld<T_>(g + H, k, n) * (ld(hprev, k, n) - vn), h, k, n);
           });
         }
       });
     }
   });
-  return {hs, zs, stats, gates};
+  return {hs, zs, stats};
 }
 
-// -> (dxp (T, B, 3H), dzs (T, B, 3H) = dLoss/d(h W_hh^T), dh0 (B, H), dg_hh (3H))
-std::tuple<Tensor, Tensor, Tensor, Tensor> lngru_bwd(const Tensor& dy, const Tensor& w_hh, const Tensor& g_hh,
-                                                     const Tensor& hs, const Tensor& zs, const Tensor& stats,
-                                                     const Tensor& gates) {
+// Writes dLoss/dxr into dxr and dLoss/dzs into dz (either may be xr / zs themselves);
+// -> (dh0 (B, H), dg_ih (3H), db_ih (3H) or empty, dg_hh (3H)).
+std::tuple<Tensor, Tensor, Tensor, Tensor> lngru_bwd(
+    const Tensor& dy, const Tensor& w_hh, const Tensor& g_ih, const std::optional<Tensor>& b_ih_, const Tensor& g_hh,
+    const Tensor& hs, const Tensor& xr, const Tensor& zs, const Tensor& stats, const Tensor& dxr, const Tensor& dz) {
   check(dy, "dy", dy);
+  check(xr, "xr", dy);
   check(zs, "zs", dy);
-  check(gates, "gates", dy);
+  check(dxr, "dxr", dy);
+  check(dz, "dz", dy);
+  TORCH_CHECK(dxr.sizes() == xr.sizes() && dz.sizes() == zs.sizes(), "rnnkit native GRU loop: dxr / dz must have ",
+              "the shapes of xr / zs");
   const int64_t T = dy.size(0), B = dy.size(1), H = dy.size(2), G = 3 * H;
-  Tensor ghh = g_hh.contiguous();
-  Tensor dxp = at::empty({T, B, G}, dy.options()), dzs = at::empty({T, B, G}, dy.options());
+  Tensor gih = g_ih.contiguous(), bih = opt_contig(b_ih_), ghh = g_hh.contiguous();
   Tensor dh = at::empty({B, H}, dy.options()), carry = at::empty({B, H}, dy.options());
-  Tensor acc_rows = at::zeros({B, G}, dy.options());  // per-row sums of dLoss/dg_hh
+  Tensor acc_rows = at::zeros({B, 3 * G}, dy.options());  // per-row sums: g_ih | b_ih | g_hh
   AT_DISPATCH_FLOATING_TYPES(dy.scalar_type(), "rnnkit_lngru_bwd", [&] {
     using T_ = scalar_t;
-    const T_* gp = ghh.data_ptr<T_>();
+    const T_ *gi = gih.data_ptr<T_>(), *bi = bih.defined() ? bih.data_ptr<T_>() : nullptr, *gh = ghh.data_ptr<T_>();
     const T_* dh_base = dh.data_ptr<T_>();
     T_* cr_base = carry.data_ptr<T_>();
     T_* accp = acc_rows.data_ptr<T_>();
     for (int64_t t = T - 1; t >= 0; --t) {
-      if (t == T - 1) dh.copy_(dy[t]); else at::addmm_out(dh, carry, dzs[t + 1], w_hh);
-      const T_* g_base = gates.data_ptr<T_>() + t * B * G;
+      if (t == T - 1) dh.copy_(dy[t]); else at::addmm_out(dh, carry, dz[t + 1], w_hh);
+      const T_* x_base = xr.data_ptr<T_>() + t * B * G;
       const T_* z_base = zs.data_ptr<T_>() + t * B * G;
-      const T_* st_base = stats.data_ptr<T_>() + t * B * 2;
+      const T_* st_base = stats.data_ptr<T_>() + t * B * 4;
       const T_* hprev_base = hs.data_ptr<T_>() + t * B * H;
       const T_* dyn_base = t > 0 ? dy.data_ptr<T_>() + (t - 1) * B * H : nullptr;
-      T_* dx_base = dxp.data_ptr<T_>() + t * B * G;
-      T_* dz_base = dzs.data_ptr<T_>() + t * B * G;
+      T_* dx_base = dxr.data_ptr<T_>() + t * B * G;
+      T_* dz_base = dz.data_ptr<T_>() + t * B * G;
       at::parallel_for(0, B, grain(G), [&](int64_t b0, int64_t b1) {
+        std::vector<T_> buf(4 * H + 2 * G);  // gates, hn | dLoss/d(LN_ih out) | dLoss/d(LN_hh out)
+        T_ *g = buf.data(), *hn = g + 3 * H, *dxo = hn + H, *dho = dxo + G;
         for (int64_t b = b0; b < b1; ++b) {
-          const T_ *g = g_base + b * G, *z = z_base + b * G, *hprev = hprev_base + b * H, *dhr = dh_base + b * H;
-          T_ *dx = dx_base + b * G, *dz = dz_base + b * G, *cr = cr_base + b * H, *acc = accp + b * G;
-          const T_* dyn = dyn_base ? dyn_base + b * H : nullptr;
-          const Vec<T_> vm(st_base[b * 2]), vrs(st_base[b * 2 + 1]);
-          // gate backward; dLoss/dLN_hh output (dx of r, z; dpn * r for n) goes to dz for now
+          const T_ *x = x_base + b * G, *z = z_base + b * G, *s4 = st_base + b * 4;
+          const T_ *hprev = hprev_base + b * H, *dhr = dh_base + b * H, *dyn = dyn_base ? dyn_base + b * H : nullptr;
+          T_ *ag = accp + b * 3 * G, *cr = cr_base + b * H;
+          lngru_gate_row<T_>(x, z, s4, gi, bi, gh, H, g, hn);
           for_vec<T_>(H, [&](int64_t k, int64_t n) {
-            Vec<T_> vhn = (ld(z + 2 * H, k, n) - vm) * vrs * ld(gp + 2 * H, k, n);
-            gru_update_bwd<T_>(ld(g, k, n), ld(g + H, k, n), ld(g + 2 * H, k, n), vhn, dhr, hprev, dyn, dx, dz, cr, H,
-                               k, n);
+            gru_update_bwd<T_>(ld<T_>(g, k, n), ld<T_>(g + H, k, n), ld<T_>(g + 2 * H, k, n), ld<T_>(hn, k, n), dhr,
+                               hprev, dyn, dxo, dho, cr, H, k, n);
           });
-          // LN_hh backward over the 3H row, in place on dz: gain gradient, then the input gradient
-          Vec<T_> s1(T_(0)), s2(T_(0));
-          for_vec<T_>(G, [&](int64_t k, int64_t n) {
-            Vec<T_> d = ld<T_>(dz, k, n), zh = (ld(z, k, n) - vm) * vrs;
-            st(ld<T_>(acc, k, n) + d * zh, acc, k, n);
-            Vec<T_> dg = live(d * ld(gp, k, n), n);
-            s1 = s1 + dg;
-            s2 = s2 + dg * zh;
-          });
-          const Vec<T_> m1(hsum(s1) / T_(G)), m2(hsum(s2) / T_(G));
-          for_vec<T_>(G, [&](int64_t k, int64_t n) {
-            Vec<T_> zh = (ld(z, k, n) - vm) * vrs;
-            st(vrs * (ld<T_>(dz, k, n) * ld(gp, k, n) - m1 - zh * m2), dz, k, n);
-          });
+          ln_row_bwd<T_>(dho, z, s4[2], s4[3], gh, G, ag + 2 * G, nullptr);
+          ln_row_bwd<T_>(dxo, x, s4[0], s4[1], gi, G, ag, bi ? ag + G : nullptr);
+          std::copy(dho, dho + G, dz_base + b * G);  // after every read of z / x: they may be dz / dxr
+          std::copy(dxo, dxo + G, dx_base + b * G);
         }
       });
     }
   });
-  Tensor dh0 = T > 0 ? at::addmm(carry, dzs[0], w_hh) : dy.new_zeros({B, H});
-  return {dxp, dzs, dh0, acc_rows.sum(0)};
+  Tensor dh0 = T > 0 ? at::addmm(carry, dz[0], w_hh) : dy.new_zeros({B, H});
+  Tensor acc = acc_rows.sum(0);
+  return {dh0, acc.narrow(0, 0, G), bih.defined() ? acc.narrow(0, G, G) : at::empty({0}, dy.options()),
+          acc.narrow(0, 2 * G, G)};
 }
 
 // ------------------------------------------------------------------ Elman RNN
@@ -288,9 +327,10 @@ std::tuple<Tensor, Tensor> rnn_bwd(const Tensor& dy, const Tensor& w_hh, const T
 TORCH_LIBRARY_FRAGMENT(rnnkit_native, m) {
   m.def("gru_fwd(Tensor xp, Tensor h0, Tensor w_hh, Tensor? bn, bool keep) -> (Tensor, Tensor)");
   m.def("gru_bwd(Tensor dy, Tensor w_hh, Tensor hs, Tensor gates) -> (Tensor, Tensor, Tensor)");
-  m.def("lngru_fwd(Tensor xp, Tensor h0, Tensor w_hh, Tensor g_hh, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
-  m.def("lngru_bwd(Tensor dy, Tensor w_hh, Tensor g_hh, Tensor hs, Tensor zs, Tensor stats, Tensor gates) "
-        "-> (Tensor, Tensor, Tensor, Tensor)");
+  m.def("lngru_fwd(Tensor xr, Tensor h0, Tensor w_hh, Tensor g_ih, Tensor? b_ih, Tensor g_hh, float eps_ih, "
+        "float eps_hh) -> (Tensor, Tensor, Tensor)");
+  m.def("lngru_bwd(Tensor dy, Tensor w_hh, Tensor g_ih, Tensor? b_ih, Tensor g_hh, Tensor hs, Tensor xr, Tensor zs, "
+        "Tensor stats, Tensor(a!) dxr, Tensor(b!) dz) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def("rnn_fwd(Tensor xp, Tensor h0, Tensor w_hh, bool relu) -> Tensor");
   m.def("rnn_bwd(Tensor dy, Tensor w_hh, Tensor hs, bool relu) -> (Tensor, Tensor)");
 }
