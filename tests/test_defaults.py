@@ -66,6 +66,22 @@ def test_forecast_rules_follow_the_series() -> None:
     assert yearly["model.skip"] == "last" and "model.ensemble" not in yearly and yearly["data.context"] == 20
 
 
+def test_few_examples_per_class_train_on_all_of_them_for_a_fixed_run() -> None:
+    """Two examples per class (PigCVP's 104 series of 52 classes): a stratified split would validate on
+    one of each and train on the other; instead no split, early stopping off, a fixed 2,000 steps. From
+    five per class on, the usual validation split stays; the summary counts the smallest class."""
+    few = chosen("classify", Summary("classify", "series", n_train=104, n_classes=52, min_class=2, length=2000))
+    assert few["data.val_fraction"] == 0.0 and few["train.early_stopping_patience"] == 0
+    assert few["train.max_steps"] == 2000 and few["train.epochs"] is None
+    enough = chosen("classify", Summary("classify", "series", n_train=50, n_classes=10, min_class=5, length=361))
+    assert enough["data.val_fraction"] == 0.2 and enough["train.early_stopping_patience"] > 0
+    assert chosen("regress", Summary("regress", "series", n_train=100, min_class=1))["data.val_fraction"] == 0.2
+    from types import SimpleNamespace
+
+    raw = SimpleNamespace(kind="series", train_x=[np.zeros((6, 1))] * 7, train_y=["a", "a", "a", "a", "b", "b", "c"])
+    assert summarise_sequences("classify", raw).min_class == 1
+
+
 def test_the_users_settings_are_never_replaced() -> None:
     s = Summary("classify", "series", n_train=50, n_classes=2, length=150)
     got = chosen("classify", s, {"model.frontend", "train.lr"})

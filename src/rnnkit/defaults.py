@@ -31,6 +31,7 @@ class Summary:
     n_train: int = 0  # examples / rows / characters / pairs
     n_classes: int = 0
     imbalance: float = 1.0  # largest class / smallest class
+    min_class: int = 0  # training examples of the smallest class (classify)
     length: float = 0.0  # median length (steps, or words of a text)
     max_length: int = 0
     features: int = 1  # channels per step (numeric series)
@@ -97,17 +98,18 @@ def summarise_sequences(task: str, raw: Any) -> Summary:
     if raw.kind in ("series", "image") and n:
         first = np.asarray(raw.train_x[0])
         features = 1 if first.ndim == 1 else int(first.shape[-1])
-    n_classes, imbalance, per_step = 0, 1.0, False
+    n_classes, imbalance, min_class, per_step = 0, 1.0, 0, False
     if task == "classify":
         counts = np.unique(np.asarray([str(v) for v in raw.train_y]), return_counts=True)[1]
         n_classes, imbalance = len(counts), float(counts.max() / max(1, counts.min()))
+        min_class = int(counts.min()) if len(counts) else 0
     else:  # per-step targets: as long as their inputs (rnnkit.data.regress decides the same way)
         per_step = all(np.ndim(y) >= 1 and len(np.atleast_1d(y)) == n_in and n_in > 1
                        for y, n_in in zip(raw.train_y, lengths)) if raw.kind != "text" else False
     probe = (normalisation_probe(task, raw.train_x, raw.train_y) if raw.kind == "series" and not per_step
              else None)
-    return Summary(task, raw.kind, n, n_classes, imbalance, float(np.median(lengths)), int(max(lengths)), features,
-                   per_step=per_step, extra={"normalisation_probe": probe})
+    return Summary(task, raw.kind, n, n_classes, imbalance, min_class, float(np.median(lengths)), int(max(lengths)),
+                   features, per_step=per_step, extra={"normalisation_probe": probe})
 
 
 def summarise_frame(task: str, frame: Any, horizon: int) -> Summary:
@@ -195,6 +197,12 @@ SEQUENCE_RULES: list[Rule] = [
                     "train.optimizer": "adamw", "train.weight_decay": 1e-4},
          "batch about 1/20 of the data (8-64); epochs for about 2,000 steps (20-500), validated every "
          "epoch, early stopping after 20 epochs (and at least 500 steps) without improvement, 5 minutes at most"),
+    Rule("few examples per class: no validation split", lambda s: s.task == "classify" and 0 < s.min_class < 5,
+         lambda s: {"data.val_fraction": 0.0, "train.early_stopping_patience": 0, "train.epochs": None,
+                    "train.max_steps": 2000},
+         "a class with under 5 training examples: a stratified split takes at least one of them (more than "
+         "the 20% asked) and validates on single examples, which cannot pick a checkpoint; all of them train "
+         "instead, for a fixed 2,000 steps (5 minutes at most)"),
 ]
 
 
