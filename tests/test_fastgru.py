@@ -22,7 +22,7 @@ from rnnkit.layers import Stack, native
 from rnnkit.layers.fastgru import FAST_CELLS, fastgru_forward
 from rnnkit.layers.recurrent import time_loop
 from rnnkit.layers.stack import NATIVE_FIRST
-from tests.test_fastlstm import _bound
+from tests.test_fastlstm import _assert_same, _bound
 
 FAST = ["gru", "layernorm_gru", "rnn", "rnn_relu"]
 TORCH = {"gru": lambda i, h: nn.GRU(i, h, batch_first=True), "rnn": lambda i, h: nn.RNN(i, h, batch_first=True),
@@ -53,14 +53,6 @@ def _run(fn, cell, x, h0, lengths=None, reverse=False, weight_dropout=0.0):
 
 def _explicit(cell, x, st, lengths, reverse, p, training):
     return time_loop(cell, x, st, lengths, reverse, weight_dropout=p, training=training)
-
-
-def _assert_same(a: dict, b: dict, atol: float) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k] is not None and b[k] is not None, k
-        tol = atol * max(1.0, float(b[k].abs().max()))
-        torch.testing.assert_close(a[k], b[k], atol=tol, rtol=1e-4, msg=lambda m, k=k: f"{k}: {m}")
 
 
 def test_the_table_is_the_gru_and_rnn_family() -> None:
