@@ -112,9 +112,8 @@ def nn1_dtw(train_x: Sequence[np.ndarray], train_y: np.ndarray, test_x: Sequence
     """
     from rnnkit.layers import native
 
-    b, lb = _pad(train_x, torch.float64)
-    if use_native and native.available_for(b):
-        a, la = _pad(test_x, torch.float64)
+    if use_native and native.available_for(torch.empty(0, dtype=torch.float64)):  # CPU, built, switched on
+        (a, la), (b, lb) = _pad(test_x, torch.float64), _pad(train_x, torch.float64)
         idx, _ = torch.ops.rnnkit_native.dtw_nn(a, la, b, lb, -1 if window is None else int(window))
         return train_y[idx.numpy()].astype(np.int64)
     b, lb = _pad(train_x)
