@@ -41,6 +41,24 @@ def supports(cell: CellBase) -> bool:
 
 
 # ----------------------------------------------------------------------------- GRU
+def _update_coefficients(r: Tensor, z: Tensor, n: Tensor, hn: Tensor, h_prev: Tensor
+                         ) -> tuple[Tensor, Tensor, Tensor]:
+    """(kr, kz, kn): the gradients of the r, z, n pre-activations per unit dLoss/dh_t, for all steps
+    at once (they depend only on saved values); the Python twin of gru.cpp's ``gru_update_bwd``."""
+    kn = (1 - z) * (1 - n * n)
+    kz = (h_prev - n) * z * (1 - z)
+    kr = kn * hn * r * (1 - r)
+    return kr, kz, kn
+
+
+def _gate_grads(dh: Tensor, k: tuple[Tensor, Tensor, Tensor], r: Tensor, dx: Tensor, dp: Tensor) -> None:
+    """One step: dLoss/d(xr, xz, xn) into ``dx`` and dLoss/d(hr, hz, hn) into ``dp`` (both (B, 3H));
+    they differ only in the n part, which reaches hn through r."""
+    B, H = dh.shape
+    torch.stack([dh * k[0], dh * k[1], dh * k[2]], 1, out=dx.view(B, 3, H))
+    torch.cat([dx[:, : 2 * H], dx[:, 2 * H:] * r], 1, out=dp)
+
+
 def _gru_loop(xp: Tensor, h0: Tensor, w_hh: Tensor, bn: Tensor | None, keep: bool = True
               ) -> tuple[Tensor, Tensor]:
     """Python twin of the native ``gru_fwd``: -> (hs (T+1, B, H), gates (T, B, 4H) = r, z, n, U_n h + b_hn).
@@ -65,17 +83,13 @@ def _gru_adjoint(dy: Tensor, w_hh: Tensor, hs: Tensor, gates: Tensor) -> tuple[T
     depend only on saved values are computed for all steps at once; each step is one GEMM."""
     T, B, H = dy.shape
     r, z, n, hn = gates.view(T, B, 4, H).unbind(2)
-    kn = (1 - z) * (1 - n * n)  # dpre_n = dh * kn
-    kz = (hs[:-1] - n) * z * (1 - z)  # dpre_z = dh * kz
-    kr = kn * hn * r * (1 - r)  # dpre_r = dh * kr
+    kr, kz, kn = _update_coefficients(r, z, n, hn, hs[:-1])
     dxp, dhp = dy.new_empty(T, B, 3 * H), dy.new_empty(T, B, 3 * H)
     dh = dy[-1].clone()
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             dh = torch.addmm(torch.addcmul(dy[t], dh, z[t + 1]), dhp[t + 1], w_hh)
-        torch.stack([dh * kr[t], dh * kz[t], dh * kn[t]], 1, out=dxp[t].view(B, 3, H))
-        dhp[t] = dxp[t]
-        dhp[t, :, 2 * H:] *= r[t]
+        _gate_grads(dh, (kr[t], kz[t], kn[t]), r[t], dxp[t], dhp[t])
     return dxp, dhp, torch.addmm(dh * z[0], dhp[0], w_hh)
 
 
@@ -140,18 +154,14 @@ def _lngru_adjoint(dy: Tensor, w_hh: Tensor, g_ih: Tensor, b_ih: Tensor | None, 
     r = torch.sigmoid(xp[..., :H] + hp[..., :H])
     z = torch.sigmoid(xp[..., H:2 * H] + hp[..., H:2 * H])
     n = torch.tanh(xp[..., 2 * H:] + r * hp[..., 2 * H:])
-    kn = (1 - z) * (1 - n * n)
-    kz = (hs[:-1] - n) * z * (1 - z)
-    kr = kn * hp[..., 2 * H:] * r * (1 - r)
-    dxp, dzs = dy.new_empty(T, B, G), dy.new_empty(T, B, G)
+    kr, kz, kn = _update_coefficients(r, z, n, hp[..., 2 * H:], hs[:-1])
+    dxp, dzs, dln = dy.new_empty(T, B, G), dy.new_empty(T, B, G), dy.new_empty(B, G)
     dg = dy.new_zeros(G)
     dh = dy[-1].clone()
     for t in range(T - 1, -1, -1):
         if t < T - 1:
             dh = torch.addmm(torch.addcmul(dy[t], dh, z[t + 1]), dzs[t + 1], w_hh)
-        torch.stack([dh * kr[t], dh * kz[t], dh * kn[t]], 1, out=dxp[t].view(B, 3, H))
-        dln = dxp[t].clone()
-        dln[:, 2 * H:] *= r[t]
+        _gate_grads(dh, (kr[t], kz[t], kn[t]), r[t], dxp[t], dln)  # dln: dLoss/d(LN_hh output)
         dg += (dln * zh[t]).sum(0)
         d = dln * g_hh  # layer-norm backward over each 3H row
         dzs[t] = rz[t] * (d - d.mean(1, keepdim=True) - zh[t] * (d * zh[t]).mean(1, keepdim=True))
