@@ -34,6 +34,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from rnnkit.cells import CellBase, GRUCell, LSTMCell, ReLURNNCell, RNNCell, State
+from rnnkit.cells.gru import gru_update
 from rnnkit.layers import native
 
 #: exact cell type -> packed kind (subclasses may change a step, so they take the generic path)
@@ -196,11 +197,8 @@ class StepRunner:
                 x = torch.sigmoid(o) * torch.tanh(c)
                 new = self.state_type(x, c)
             elif self.kind == "gru":
-                xr, xz, xn = F.linear(x, w["w_ih"][k], w["b_ih"][k]).chunk(3, 1)
-                hr, hz, hn = F.linear(old.h, w["w_hh"][k], w["b_hh"][k]).chunk(3, 1)
-                r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-                n = torch.tanh(xn + r * hn)
-                x = n + z * (old.h - n)
+                x = gru_update(F.linear(x, w["w_ih"][k], w["b_ih"][k]), F.linear(old.h, w["w_hh"][k], w["b_hh"][k]),
+                               old.h)
                 new = self.state_type(x)
             else:
                 pre = torch.addmm(w["b"][k], torch.cat([x, old.h], 1), w["w"][k].t())
