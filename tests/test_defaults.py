@@ -64,6 +64,10 @@ def test_forecast_rules_follow_the_series() -> None:
     assert short["data.context"] == 12 and short["data.scaler"] == "standard"
     yearly = chosen("forecast", Summary("forecast", "series", n_train=5000, period=1, horizon=10))
     assert yearly["model.skip"] == "last" and "model.ensemble" not in yearly and yearly["data.context"] == 20
+    assert monthly["model.combine"] == "auto"  # the network, ETS or ARIMA, chosen on probe origins
+    # 15 years forecast 6 ahead: 9 rows before the held-out tail; the context leaves two windows (9 - 6 - 2 + 1)
+    m1 = chosen("forecast", Summary("forecast", "series", n_train=15, period=1, horizon=6))
+    assert m1["data.context"] == 2
 
 
 def test_few_examples_per_class_train_on_all_of_them_for_a_fixed_run() -> None:

@@ -180,6 +180,17 @@ def save_model_dir(run_dir: str | Path, model: nn.Module, config: dict[str, Any]
         save_weights(model, run_dir / weights)
 
 
+def add_artifacts(run_dir: str | Path, extra: dict[str, dict]) -> None:
+    """Add (or replace) artifact JSON files of a written model directory, listed and digested in
+    config.json like the others (the files first, then config.json, each atomically)."""
+    run_dir = Path(run_dir)
+    cfg = read_config(run_dir)
+    names = sorted(set(cfg.get("artifacts", [])) | set(extra))
+    digests = {**(cfg.get("artifact_sha256") or {}),
+               **{name: atomic_write_json(run_dir / name, extra[name]) for name in sorted(extra)}}
+    atomic_write_json(run_dir / CONFIG_FILE, {**cfg, "artifacts": names, "artifact_sha256": digests})
+
+
 def read_json(run_dir: str | Path, name: str) -> Any:
     """Read one JSON file of a model directory, with errors naming the file."""
     path = Path(run_dir) / name

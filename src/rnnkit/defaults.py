@@ -207,15 +207,18 @@ SEQUENCE_RULES: list[Rule] = [
 
 
 def _context(s: Summary) -> int:
-    """Three seasons (at least two horizons) where the series leaves room for several training windows."""
+    """Three seasons (at least two horizons) where the series leaves room for several training windows;
+    never so long that the rows before the held-out horizon hold fewer than two windows (a 15-year series
+    forecast 6 years ahead gets a context of 2)."""
     room = max(4, (s.n_train - 2 * s.horizon) // 2)
     want = max(3 * s.period, 2 * s.horizon) if s.period > 1 else max(2 * s.horizon, 8)
-    return int(min(want, room))
+    return int(max(1, min(want, room, s.n_train - 2 * s.horizon - 1)))
 
 
 FORECAST_RULES: list[Rule] = [
     Rule("seasonal context", lambda s: True, lambda s: {"data.context": _context(s)},
-         "the input window: three seasons (or two horizons) where the series leaves room for training windows"),
+         "the input window: three seasons (or two horizons) where the series leaves room for training windows "
+         "(two at least)"),
     Rule("skip: last value", lambda s: True,
          lambda s: {"model.skip": "last"},
          "the network learns the change from the last value; the season comes from the window and the "
@@ -239,6 +242,12 @@ FORECAST_RULES: list[Rule] = [
                     "model.decoder": "linear", "train.batch_size": 16, "train.lr": 3e-3, "train.max_steps": 500,
                     "train.eval_every": 100, "train.max_minutes": 5.0, "train.grad_clip": 1.0},
          "a direct 32-unit LSTM, 500 steps (small series learn in seconds)"),
+    Rule("combine on probe origins", lambda s: True,
+         lambda s: {"model.combine": "auto"},
+         "after training, the network is re-trained from up to three origins inside the training rows and "
+         "its forecasts there are scored beside ETS, ARIMA, (seasonal) naive and the mean of network, ETS "
+         "and ARIMA; the forecasts are the candidate with the lowest validation MASE (a series too short "
+         "for one probe: the mean). Never the test rows (rnnkit.evaluation.combine)"),
 ]
 
 CHARLM_RULES: list[Rule] = [

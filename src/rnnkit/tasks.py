@@ -76,6 +76,10 @@ class TaskSpec:
     # baseline_check(model, bundle, cfg) -> verdict: the model beside its best baseline on validation
     # (see `verdict`); None where a task has no baseline to compare with there
     baseline_check: Callable[[nn.Module, Any, RunConfig], dict[str, Any] | None] | None = None
+    # post_fit(model, bundle, cfg) -> {file: dict}: artifacts chosen after training on validation data (the
+    # forecast's combination with its baselines), added to the model directory; runs where baselines are
+    # compared (not in search trials)
+    post_fit: Callable[[nn.Module, Any, RunConfig], dict[str, dict]] | None = None
     # data-aware defaults: load_raw(cfg) reads the source into the task's raw form (what prepare_data
     # takes), summarise(cfg, raw) describes it for the rules of rnnkit.defaults
     load_raw: Callable[[RunConfig], Any] | None = None
@@ -270,7 +274,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
     seed_everything(cfg.train.seed)
     bundle = spec.prepare_data(cfg) if raw is None else spec.prepare_data(cfg, raw)
     artifacts = spec.artifacts(bundle)
-    if resume and ckpt.read_artifacts(run_dir) != artifacts:
+    if resume and not _same_artifacts(artifacts, ckpt.read_artifacts(run_dir)):
         raise CheckpointError(f"{run_dir}: the data now gives different artifacts "
                               f"({', '.join(artifacts)}) than the run was started with; cannot resume")
     seed_everything(cfg.train.seed)
@@ -280,6 +284,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                  resume=resume, progress=progress, callbacks=callbacks)
     model.eval()
     model.run_config, model.artifacts = cfg, artifacts
+    if spec.post_fit is not None and compare_baselines and main:
+        chosen_after = spec.post_fit(model, bundle, cfg)
+        if chosen_after:
+            artifacts = model.artifacts = {**artifacts, **chosen_after}
+            if run_dir is not None:
+                ckpt.add_artifacts(run_dir, chosen_after)
     check = spec.baseline_check is not None and compare_baselines and main
     vs = spec.baseline_check(model, bundle, cfg) if check else None
     if vs is not None and vs["behind"]:
@@ -299,6 +309,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
         if spec.report is not None:
             spec.report(model, bundle, metrics, run_dir)
     return TrainOutcome(run_dir, model, result, metrics, bundle, artifacts, vs, cfg, chosen)
+
+
+def _same_artifacts(from_data: dict[str, dict], saved: dict[str, dict]) -> bool:
+    """Whether the data gives the artifacts a model was trained with; those chosen after training
+    (``post_fit``, e.g. the forecast's combine.json) are not the data's and are not compared."""
+    return {k: v for k, v in saved.items() if k in from_data} == from_data
 
 
 def _check_run_dir(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
@@ -356,7 +372,7 @@ def evaluate_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] 
         raise CheckpointError(f"{run_dir} was trained on data given in memory (from Python), which it does not "
                               "hold; evaluate it there: rnnkit.load(run_dir).evaluate(X, y)")
     bundle = TASKS[cfg.task].prepare_data(cfg)
-    if TASKS[cfg.task].artifacts(bundle) != model.artifacts:
+    if not _same_artifacts(TASKS[cfg.task].artifacts(bundle), model.artifacts):
         raise CheckpointError(f"{run_dir}: the data source {getattr(cfg.data, 'source', '?')!r} now "
                               "gives different artifacts (e.g. vocabulary) than at training time")
     metrics = TASKS[cfg.task].evaluate(model, bundle, cfg)

@@ -49,8 +49,11 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
     source = getattr(cfg.data, "source", "")
     data = f" --data {source}" if source and source != IN_MEMORY else ""
     verb = "matches" if v["model"] == v["baseline"] else "beats"  # a tie counts as behind (see verdict)
-    return (f"the {v['best_baseline']} baseline {verb} the model on {v['split']}: {v['metric']} {v['baseline']:.4g} "
-            f"vs the model's {v['model']:.4g}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
+    what = (f"the {v['best_baseline']} baseline {verb} the model on {v['split']}: {v['metric']} {v['baseline']:.4g} "
+            f"vs the model's {v['model']:.4g}")
+    if v.get("note"):
+        what = v["note"]
+    return (f"{what}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
             "(or fit(..., tune=\"15m\")), or a longer budget (--set train.max_minutes=... / train.epochs=...)")
 
 

@@ -15,13 +15,25 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from rnnkit.baselines.forecast import run_baselines
 from rnnkit.config import RunConfig
 from rnnkit.data.forecast import Frame, load_frame
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
 from rnnkit.data.forecast_time import step_labels
 from rnnkit.defaults import summarise_frame
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.evaluation.backtest import compare, model_forecasts, rolling_origins
+from rnnkit.evaluation.backtest import compare, mase_scales, model_forecasts, rolling_origins, score, truth
+from rnnkit.evaluation.combine import (
+    AUTO,
+    COMBINATIONS,
+    COMBINE_FILE,
+    MIN_WINDOWS,
+    NETWORK,
+    TOO_SHORT,
+    members_needed,
+    probe_origins,
+)
+from rnnkit.evaluation.combine import choose as choose_candidate
 from rnnkit.models.forecaster import Forecaster, ForecasterConfig, forecast_loss
 from rnnkit.tasks import IN_MEMORY, TaskSpec, load_run
 from rnnkit.train.fit import fit
@@ -99,18 +111,76 @@ def validate(model: Forecaster, bundle: ForecastBundle) -> dict[str, float]:
 
 
 def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any]:
-    """Held-out forecast(s) scored beside the baselines on the identical origin(s)."""
-    fc = model_forecasts(model, bundle, bundle.test_origins)
-    res = compare(bundle, bundle.test_origins, fc, cfg.data.horizon, baselines=cfg.data.baselines,
+    """Held-out forecast(s) scored beside the baselines on the identical origin(s). With a combination
+    (``combine.json``) the headline is the combination's, and ``network`` holds the network alone's."""
+    origins = bundle.test_origins
+    fc = model_forecasts(model, bundle, origins)
+    res = compare(bundle, origins, fc, cfg.data.horizon, baselines=cfg.data.baselines,
                   interval=model.interval_level)
+    chosen = model.artifacts.get(COMBINE_FILE)
+    if chosen is not None:
+        res["combination"] = chosen["combination"]
+        res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False),
+                               cfg.data.horizon)
     res["data"] = bundle.frame.name
     return res
 
 
+def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, dict]:
+    """``model.combine``: the combination with the classical baselines, as the artifact ``combine.json``
+    (:mod:`rnnkit.evaluation.combine`). ``auto`` re-trains the network from up to three probe origins
+    inside the training rows and keeps the candidate (network, ETS or ARIMA, those in ``data.baselines``)
+    with the lowest mean MASE over them."""
+    how = cfg.model.combine
+    if how == "none":
+        return {}
+    if how != "auto":
+        return {COMBINE_FILE: {"combination": how, "members": list(COMBINATIONS[how]), "rule": "model.combine"}}
+    h = cfg.data.horizon
+    # the candidates made of the network and the run's baselines (data.baselines) only
+    names = tuple(n for n in AUTO if set(COMBINATIONS[n]) - {NETWORK} <= set(cfg.data.baselines))
+    short = TOO_SHORT if set(COMBINATIONS[TOO_SHORT]) - {NETWORK} <= set(cfg.data.baselines) else NETWORK
+    n_train = int(bundle.test_origins[0]) if len(bundle.test_origins) else len(bundle.frame.targets)
+    origins = probe_origins(n_train, h, cfg.data.context, cfg.data.val_size)
+    if not len(origins):
+        log.info("combine=auto: %d training rows leave no probe origin (each needs %d windows of context %d "
+                 "and horizon %d before it): the combination %r", n_train, MIN_WINDOWS, cfg.data.context, h, short)
+        return {COMBINE_FILE: {"combination": short, "members": list(COMBINATIONS[short]),
+                               "rule": "too short to probe"}}
+    probe_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, combine="none"))
+    parts = []
+    for i, o in enumerate(origins):
+        log.info("combine=auto: probe %d of %d, the network re-trained on the rows before %s", i + 1, len(origins),
+                 bundle.frame.times[int(o)])
+        parts.append(refit_forecast(probe_cfg, bundle, int(o)))
+    network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+    # every candidate the run's baselines allow is scored and recorded (the verdict compares with them)
+    scored = tuple(n for n, m in COMBINATIONS.items() if set(m) - {NETWORK} <= set(cfg.data.baselines))
+    base = run_baselines(bundle.frame.targets, origins, h, bundle.frame.period, members_needed(names + scored))
+    picked = choose_candidate(truth(bundle, origins, h), mase_scales(bundle, origins), network, base, names, scored)
+    picked.update(rule="auto", origins=[bundle.frame.times[int(o)] for o in origins])
+    log.info("combine=auto: %s (validation MASE over %d probe origins: %s)", picked["combination"], len(origins),
+             ", ".join(f"{k} {v:.3f}" for k, v in picked["val_mase"].items()))
+    return {COMBINE_FILE: picked}
+
+
 def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any] | None:
-    """Validation MASE (origins in the ``val_size`` tail, every baseline refitted before each origin)
-    beside naive / seasonal naive / ETS / ARIMA; None without a validation tail (the held-out test
-    comparison then says it, as ``rnn_loses``)."""
+    """The model beside the baselines on validation MASE: over the probe origins when ``combine=auto``
+    chose on them, else over the origins of the ``val_size`` tail (every baseline refitted before each
+    origin); None without either (the held-out test comparison then says it, as ``rnn_loses``)."""
+    chosen = model.artifacts.get(COMBINE_FILE) or {}
+    if "val_mase" in chosen:
+        scores = chosen["val_mase"]
+        v = verdict("val_mase", scores[chosen["combination"]],
+                    {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False)
+        if v is not None:
+            v.update(combination=chosen["combination"], network=scores[NETWORK])
+            if NETWORK not in COMBINATIONS[chosen["combination"]]:
+                v["note"] = (f"the network lost to {chosen['combination']} on the validation probes (val_mase "
+                             f"{scores[NETWORK]:.4g} vs {v['model']:.4g}): this model forecasts "
+                             f"{chosen['combination']}'s values (model.combine=auto; model.combine=none keeps the "
+                             "network's)")
+        return v
     origins = bundle.val_origins[:: cfg.data.horizon]
     if not len(origins):
         return None
@@ -140,7 +210,7 @@ TASK = TaskSpec(
                  "--target-column": ("data.target_columns", "CSV: target column(s), comma-separated"),
                  "--covariates": ("data.past_covariates", "CSV: past covariate columns, comma-separated"),
                  "--known-covariates": ("data.known_covariates", "CSV: covariates known ahead, comma-separated")},
-    baseline_check=baseline_check, load_raw=lambda cfg: load_frame(cfg.data),
+    baseline_check=baseline_check, post_fit=choose_combination, load_raw=lambda cfg: load_frame(cfg.data),
     summarise=lambda cfg, frame: summarise_frame("forecast", frame, cfg.data.horizon),
 )
 

@@ -20,6 +20,7 @@ import torch
 from rnnkit.baselines.forecast import run_baselines
 from rnnkit.data.forecast import pairs
 from rnnkit.data.forecast_bundle import ForecastBundle
+from rnnkit.evaluation.combine import COMBINE_FILE, combined_forecasts
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +52,43 @@ def forecast_metrics(y: np.ndarray, pred: np.ndarray, scale: np.ndarray, lower: 
 
 
 @torch.no_grad()
-def model_forecasts(model: torch.nn.Module, bundle: ForecastBundle, origins: np.ndarray) -> dict[str, np.ndarray]:
-    """Forecasts in original units for every (origin, series): arrays (N, K, H); one forward pass."""
+def model_forecasts(model: torch.nn.Module, bundle: ForecastBundle, origins: np.ndarray,
+                    combine: bool = True) -> dict[str, np.ndarray]:
+    """Forecasts in original units for every (origin, series): arrays (N, K, H); one forward pass.
+
+    A model whose artifacts hold a combination with the classical baselines (``combine.json``, see
+    :mod:`rnnkit.evaluation.combine`) forecasts that combination; ``combine=False``: the network alone."""
     o, s = pairs(origins, bundle.n_series)
     batch = bundle.windows.batch(o, s, with_target=False)
     device = next(model.parameters()).device
     pred = model.predict({k: v.to(device) for k, v in batch.items()})
     cols = s[:, None]
     shape = (len(origins), bundle.n_series, -1)
-    return {k: bundle.target_scaler.inverse(v.cpu().double().numpy(), cols).reshape(shape)
-            for k, v in pred.items()}
+    out = {k: bundle.target_scaler.inverse(v.cpu().double().numpy(), cols).reshape(shape) for k, v in pred.items()}
+    chosen = (getattr(model, "artifacts", None) or {}).get(COMBINE_FILE) if combine else None
+    if chosen is None:
+        return out
+    return combined_forecasts(chosen["combination"], out, bundle.frame.targets, origins, bundle.frame.period,
+                              getattr(model, "interval_level", None))
 
 
 def truth(bundle: ForecastBundle, origins: np.ndarray, horizon: int) -> np.ndarray:
     """Observed values (N, K, H) after each origin."""
     idx = np.asarray(origins)[:, None] + np.arange(horizon)
     return bundle.frame.targets[idx].transpose(0, 2, 1)
+
+
+def mase_scales(bundle: ForecastBundle, origins: np.ndarray) -> np.ndarray:
+    """(N, K): the MASE denominator of each series at each origin (from the rows before it)."""
+    t, period = bundle.frame.targets, bundle.frame.period
+    return np.array([[mase_scale(t[:o, k], period) for k in range(bundle.n_series)] for o in origins])
+
+
+def score(bundle: ForecastBundle, origins: np.ndarray, fc: dict[str, np.ndarray], horizon: int,
+          prefix: str = "test_") -> dict[str, float]:
+    """The metrics of forecasts ``fc`` at ``origins`` (no baselines)."""
+    y = truth(bundle, origins, horizon)
+    return {f"{prefix}{k}": v for k, v in _score(y, fc, mase_scales(bundle, origins)).items()}
 
 
 def _score(y: np.ndarray, f: dict[str, Any], scales: np.ndarray) -> dict[str, float]:
@@ -83,7 +105,7 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
     """Score the model and the baselines on the same origins; skill = 1 - MASE / best baseline MASE."""
     y, period = truth(bundle, origins, horizon), bundle.frame.period
     targets = bundle.frame.targets
-    scales = np.array([[mase_scale(targets[:o, k], period) for k in range(bundle.n_series)] for o in origins])
+    scales = mase_scales(bundle, origins)
     res: dict[str, Any] = {f"{prefix}{k}": v for k, v in _score(y, model_fc, scales).items()}
     if interval is not None and "lower" in model_fc:
         res["interval"] = interval
@@ -107,7 +129,7 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
         "origins": [bundle.frame.times[int(o)] for o in origins],
     })
     if res["rnn_loses"]:
-        log.warning("the RNN loses to %s on MASE (%.3f vs %.3f)", best, res[f"{prefix}mase"], best_mase)
+        log.warning("the model loses to %s on MASE (%.3f vs %.3f)", best, res[f"{prefix}mase"], best_mase)
     return res
 
 

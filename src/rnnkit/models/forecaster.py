@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from rnnkit.errors import ConfigError
+from rnnkit.evaluation.combine import CHOICES as COMBINE_CHOICES
 from rnnkit.layers.attention import build_attention
 from rnnkit.layers.stack import Stack
 from rnnkit.layers.step import StepRunner, use_runner
@@ -61,6 +62,9 @@ class ForecasterConfig:
     skip: str = "seasonal"  # none | last | seasonal | seasonal_trend
     id_embedding: int = 4  # static series-id embedding (global models over several series)
     ensemble: int = 1
+    # none: the network's own forecasts | auto: the network, a classical baseline or their mean, whichever
+    # forecasts best from probe origins inside the training rows | a named candidate (rnnkit.evaluation.combine)
+    combine: str = "none"
 
     #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
     RANGES: ClassVar[dict[str, str]] = {
@@ -73,6 +77,8 @@ class ForecasterConfig:
                            ("loss", LOSSES), ("attention", ATTENTIONS)):
             if getattr(self, key) not in valid:
                 raise ConfigError(f"model.{key}={getattr(self, key)!r}; valid: {', '.join(valid)}")
+        if self.combine not in COMBINE_CHOICES:
+            raise ConfigError(f"model.combine={self.combine!r}; valid: {', '.join(COMBINE_CHOICES)}")
         if self.attention != "none" and self.decoder != "rnn":
             raise ConfigError("model.attention needs model.decoder=rnn (it attends from decoder states)")
         if self.skip == "seasonal_trend" and self.strategy != "direct":

@@ -1,0 +1,109 @@
+"""Forecast combinations of the network with the classical baselines, chosen on rolling validation origins.
+
+A small network trained on one short series often loses to ETS or ARIMA, and a forecaster that knows it
+should not ship the loser. With ``model.combine = "auto"`` (the data-aware default) the forecast task
+re-trains the network from a few *probe* origins inside the training rows (the last ones, a horizon
+apart; every probe sees only the rows before its origin, as a backtest does), forecasts each probe's
+next horizon with the network and with every baseline, and keeps the candidate of :data:`COMBINATIONS`
+with the lowest mean MASE over the probes (of :data:`AUTO`: the network, ETS, ARIMA). The choice is saved as the artifact ``combine.json``; every
+forecast of the model (evaluate, ``rnnkit forecast``, backtest, serve) is then that candidate: the network
+alone, a baseline alone, or the equal-weight mean of the network, ETS and ARIMA (the combination the
+M-competitions found hard to beat). The test split is never read.
+
+A series too short for one probe (each needs its own training windows before the origin) keeps
+:data:`TOO_SHORT` (see docs/defaults.md for how it was chosen).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from rnnkit.baselines.forecast import run_baselines
+
+log = logging.getLogger(__name__)
+
+COMBINE_FILE = "combine.json"
+NETWORK = "network"
+
+#: candidate -> its members (equal weights); "network" is the trained model's own forecast
+COMBINATIONS: dict[str, tuple[str, ...]] = {
+    NETWORK: (NETWORK,),
+    "mean": (NETWORK, "ets", "arima"),
+    "ets": ("ets",),
+    "arima": ("arima",),
+    "seasonal_naive": ("seasonal_naive",),
+    "naive": ("naive",),
+}
+#: the candidates ``auto`` chooses among. Chosen on the development series (scripts/dev_forecast_combine.py,
+#: docs/defaults.md): over all six candidates the probes' noise picked naive on shampoo and ETS on yearly
+#: series the network forecast better; these three gave the best test MASE of the rules compared there
+AUTO = (NETWORK, "ets", "arima")
+#: model.combine values: none (the network alone, no probes), auto (chosen on probes) or a candidate
+CHOICES = ("none", "auto", *COMBINATIONS)
+#: the combination of a series too short for one probe
+TOO_SHORT = "mean"
+PROBES = 3  # probe origins at most
+MIN_WINDOWS = 4  # training windows a probe's network needs before its origin
+
+
+def probe_origins(n_train: int, horizon: int, context: int, val_size: int, probes: int = PROBES) -> np.ndarray:
+    """The last ``probes`` origins inside the first ``n_train`` rows, ``horizon`` apart, each leaving the
+    network at least :data:`MIN_WINDOWS` training windows (and its validation tail) before it."""
+    need = val_size + context + horizon + MIN_WINDOWS - 1
+    origins = n_train - horizon * np.arange(1, probes + 1)
+    return np.sort(origins[origins >= need])
+
+
+def members_needed(names: tuple[str, ...] = tuple(COMBINATIONS)) -> tuple[str, ...]:
+    """The baselines the candidates ``names`` read (in a stable order)."""
+    return tuple(dict.fromkeys(m for n in names for m in COMBINATIONS[n] if m != NETWORK))
+
+
+def blend(name: str, network: dict[str, np.ndarray], baselines: dict[str, dict]) -> dict[str, np.ndarray]:
+    """The candidate ``name``'s forecast from the network's (``{"mean": (N, K, H), "lower"...}``) and the
+    baselines' (:func:`run_baselines`) on the same origins. The network's interval, if it has one, moves
+    with the mean (its width stays the network's), except that a single baseline with its own interval
+    (ARIMA's) brings that one."""
+    members = COMBINATIONS[name]
+    mean = np.mean([network["mean"] if m == NETWORK else baselines[m]["mean"] for m in members], axis=0)
+    out = {k: (mean if k == "mean" else v + (mean - network["mean"])) for k, v in network.items()}
+    only = baselines.get(members[0]) if len(members) == 1 and members[0] != NETWORK else None
+    if only is not None and only.get("lower") is not None and "lower" in network:
+        out.update(lower=only["lower"], upper=only["upper"])
+    return out
+
+
+def combined_forecasts(name: str, network: dict[str, np.ndarray], targets: np.ndarray, origins: np.ndarray,
+                       period: int, interval: float | None) -> dict[str, np.ndarray]:
+    """Apply the saved combination ``name`` at ``origins`` of the series ``targets (T, K)``: the
+    baselines it needs are fitted on the rows before each origin."""
+    if name == NETWORK:
+        return network
+    H = network["mean"].shape[-1]
+    base = run_baselines(targets, np.asarray(origins), H, period, members_needed((name,)), interval or 0.9)
+    return blend(name, network, base)
+
+
+def mase_per_origin(y: np.ndarray, pred: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """MASE of each origin (N,), averaged over series and steps: |error| / the series' in-sample scale."""
+    return np.nanmean(np.abs(pred - y).mean(-1) / scales, axis=1)
+
+
+def choose(y: np.ndarray, scales: np.ndarray, network: dict[str, np.ndarray], baselines: dict[str, dict],
+           names: tuple[str, ...] = AUTO, scored: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The candidate of ``names`` with the lowest mean MASE over the probe origins (ties: the earlier in
+    ``names``, so the network alone wins a tie); ``val_mase`` also scores the candidates ``scored`` (the
+    run's baselines, for the verdict beside them). ``y`` (N, K, H) the observed values after each probe
+    origin, ``scales`` (N, K) their MASE denominators."""
+    every = tuple(dict.fromkeys(names + scored))
+    scores = {n: float(np.mean(mase_per_origin(y, blend(n, network, baselines)["mean"], scales))) for n in every}
+    finite = [n for n in names if np.isfinite(scores[n])]
+    best = min(finite, key=lambda n: (scores[n], names.index(n))) if finite else NETWORK
+    return {"combination": best, "members": list(COMBINATIONS[best]), "val_mase": scores}
+
+
+__all__ = ["AUTO", "CHOICES", "COMBINATIONS", "COMBINE_FILE", "MIN_WINDOWS", "NETWORK", "PROBES", "TOO_SHORT", "blend",
+           "choose", "combined_forecasts", "members_needed", "probe_origins"]

@@ -1,0 +1,113 @@
+"""model.combine: the forecast's combination with the classical baselines, chosen on probe origins."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.baselines.forecast import run_baselines
+from rnnkit.evaluation.combine import COMBINATIONS, NETWORK, blend, choose, probe_origins
+
+
+def test_probe_origins_leave_training_windows_before_each() -> None:
+    # 100 training rows, horizon 6, context 12, no validation tail: 3 origins a horizon apart
+    assert probe_origins(100, 6, 12, 0).tolist() == [82, 88, 94]
+    # each probe's network needs val_size + context + horizon + 3 rows before its origin
+    assert probe_origins(40, 6, 12, 6).tolist() == [28, 34]  # 22 < 6 + 12 + 6 + 3: too few rows before it
+    assert probe_origins(15, 6, 4, 0).tolist() == []  # a short yearly series: nothing to probe
+
+
+def test_blend_and_choose_by_hand() -> None:
+    y = np.array([[[10.0, 10.0]], [[20.0, 20.0]]])  # (N=2 origins, K=1 series, H=2)
+    scales = np.ones((2, 1))
+    net = {"mean": y + 3.0, "lower": y - 1.0, "upper": y + 7.0}
+    base = {"ets": {"mean": y - 1.0, "lower": None}, "arima": {"mean": y + 1.0, "lower": y - 2, "upper": y + 2},
+            "seasonal_naive": {"mean": y + 4.0, "lower": None}, "naive": {"mean": y + 2.0, "lower": None}}
+    mean = blend("mean", net, base)
+    np.testing.assert_allclose(mean["mean"], y + 1.0)  # (3 - 1 + 1) / 3
+    np.testing.assert_allclose(mean["upper"] - mean["lower"], 8.0)  # the network's width, moved with the mean
+    np.testing.assert_allclose(blend("arima", net, base)["lower"], y - 2)  # a baseline's own interval
+    np.testing.assert_allclose(blend("ets", net, base)["mean"], y - 1.0)
+    picked = choose(y, scales, net, base, tuple(COMBINATIONS))
+    assert picked["val_mase"] == pytest.approx({"network": 3, "mean": 1, "ets": 1, "arima": 1,
+                                                "seasonal_naive": 4, "naive": 2})
+    assert picked["combination"] == "mean"  # a three-way tie at 1: the earliest candidate
+    same = {**base, "ets": {"mean": y - 1.0}, "arima": {"mean": y + 1.0}}
+    tie = choose(y, scales, {"mean": y + 1.0}, same, ("network", "ets", "arima"))
+    assert tie["combination"] == NETWORK  # the network alone wins its ties
+
+
+def _csv(tmp_path, n: int = 96, noise: float = 0.0):
+    t = np.arange(n)
+    y = 50 + 10 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, noise, n)
+    path = tmp_path / "s.csv"
+    path.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{v:.4f}\n" for i, v in enumerate(y)))
+    return path
+
+
+TINY = ["train.max_steps=5", "train.eval_every=5", "train.batch_size=8", "model.hidden_size=4", "model.ensemble=1",
+        "data.context=12", "data.horizon=6", "data.val_size=0"]
+
+
+def test_a_baseline_that_wins_on_the_probes_is_what_the_model_forecasts(tmp_path) -> None:
+    """A season with little noise: ETS is near exact on every probe, a 5-step network is not. ``auto``
+    keeps ETS, the held-out forecasts are ETS's (fitted independently here), the model directory reloads
+    to the same forecasts, and the end of training says the network lost."""
+    from rnnkit.apps.forecast import forecast_run
+    from rnnkit.tasks import load_run, make_run_config, train_run
+
+    csv = _csv(tmp_path, noise=0.3)
+    cfg = make_run_config("forecast", [*TINY, "model.combine=auto", "data.baselines=seasonal_naive,ets"],
+                          data=str(csv))
+    out = train_run(cfg, tmp_path / "run")
+    chosen = json.loads((tmp_path / "run" / "combine.json").read_text())
+    assert chosen["combination"] == "ets" and len(chosen["origins"]) == 3
+    assert chosen["val_mase"]["ets"] < 2 < chosen["val_mase"][NETWORK]
+    assert set(chosen["val_mase"]) == {NETWORK, "ets", "seasonal_naive"}  # every candidate the baselines allow
+    y = np.loadtxt(csv, delimiter=",", skiprows=1, usecols=1)
+    ref = run_baselines(y[:, None], np.array([90]), 6, 12, ("ets",))["ets"]["mean"]
+    fc = forecast_run(tmp_path / "run", holdout=True)
+    np.testing.assert_allclose(fc["mean"][0], ref[0, 0], rtol=1e-6)
+    sn = out.metrics["baselines"]["ets"]["test_mase"]
+    assert out.metrics["test_mase"] == pytest.approx(sn) and out.metrics["combination"] == "ets"
+    assert out.metrics["network"]["test_mase"] > 2 * sn  # the network alone is reported beside it
+    v = out.metrics["vs_baselines"]
+    assert v["behind"] and "the network lost to ets" in v["note"]
+    again = load_run(tmp_path / "run")
+    assert again.artifacts["combine.json"] == chosen
+    np.testing.assert_allclose(forecast_run(tmp_path / "run", holdout=True)["mean"], fc["mean"])
+
+
+def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -> None:
+    from rnnkit.apps.forecast import forecast_run
+    from rnnkit.tasks import make_run_config, train_run
+
+    csv = _csv(tmp_path, noise=1.0)
+    base = [*TINY, "data.baselines=naive,seasonal_naive"]
+    out = train_run(make_run_config("forecast", [*base, "model.combine=none"], data=str(csv)), tmp_path / "a")
+    assert not (tmp_path / "a" / "combine.json").exists() and "combination" not in out.metrics
+    named = train_run(make_run_config("forecast", [*base, "model.combine=naive"], data=str(csv)), tmp_path / "b")
+    assert json.loads((tmp_path / "b" / "combine.json").read_text())["rule"] == "model.combine"
+    fc = forecast_run(tmp_path / "b", holdout=True)
+    assert np.allclose(fc["mean"][0], fc["history"][0][-1])  # naive: the last value, repeated
+    assert named.metrics["network"]["test_mase"] == pytest.approx(out.metrics["test_mase"], rel=1e-5)
+
+
+def test_a_series_too_short_to_probe_gets_the_mean(tmp_path) -> None:
+    from rnnkit.tasks import make_run_config, train_run
+
+    csv = _csv(tmp_path, n=22, noise=1.0)  # 16 training rows: the one probe origin (10) leaves no window
+    cfg = make_run_config("forecast", [*TINY, "data.context=8", "model.combine=auto"], data=str(csv))
+    out = train_run(cfg)
+    assert out.model.artifacts["combine.json"]["rule"] == "too short to probe"
+    assert out.metrics["combination"] == "mean" and set(COMBINATIONS["mean"]) == {NETWORK, "ets", "arima"}
+
+
+def test_combine_is_validated_with_the_config() -> None:
+    from rnnkit.errors import ConfigError
+    from rnnkit.tasks import make_run_config
+
+    with pytest.raises(ConfigError, match="model.combine='ensemble'; valid: none, auto, network, mean"):
+        make_run_config("forecast", ["model.combine=ensemble"])
