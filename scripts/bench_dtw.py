@@ -47,7 +47,8 @@ def main() -> None:
         ratios = [a / b for a, b in zip(times[False], times[True])]
         acc = float((preds[True] == np.asarray(d.test_y)).mean())
         print(f"| {name} | {len(z)} x {len(q)} | {w} | {statistics.median(times[False]):.2f} | "
-              f"{statistics.median(times[True]):.3f} | {statistics.median(ratios):.1f} ({min(ratios):.1f}-{max(ratios):.1f})"
+              f"{statistics.median(times[True]):.3f} | {statistics.median(ratios):.1f} "
+              f"({min(ratios):.1f}-{max(ratios):.1f})"
               f" | {bool((preds[True] == preds[False]).all())} | {acc:.3f} |", flush=True)
 
 

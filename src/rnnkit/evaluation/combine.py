@@ -4,14 +4,15 @@ A small network trained on one short series often loses to ETS or ARIMA, and a f
 should not ship the loser. With ``model.combine = "auto"`` (the data-aware default) the forecast task
 re-trains the network from a few *probe* origins inside the training rows (the last ones, a horizon
 apart; every probe sees only the rows before its origin, as a backtest does), forecasts each probe's
-next horizon with the network and with every baseline, and keeps the candidate of :data:`COMBINATIONS`
-with the lowest mean MASE over the probes (of :data:`AUTO`: the network, ETS, ARIMA). The choice is saved as the artifact ``combine.json``; every
-forecast of the model (evaluate, ``rnnkit forecast``, backtest, serve) is then that candidate: the network
-alone, a baseline alone, or the equal-weight mean of the network, ETS and ARIMA (the combination the
-M-competitions found hard to beat). The test split is never read.
+next horizon with the network and with the baselines, and keeps the candidate of :data:`AUTO` (the
+network, ETS, ARIMA) with the lowest mean MASE over the probes. The choice is saved as the artifact
+``combine.json``; every forecast of the model (evaluate, ``rnnkit forecast``, backtest, serve) is then
+that candidate. :data:`COMBINATIONS` also holds the equal-weight mean of the network, ETS and ARIMA (the
+kind of combination the M-competitions found hard to beat) and the naive forecasts, which
+``model.combine`` can name. The test split is never read.
 
-A series too short for one probe (each needs its own training windows before the origin) keeps
-:data:`TOO_SHORT` (see docs/defaults.md for how it was chosen).
+A series too short for one probe (each needs its own training windows before the origin) gets
+:data:`TOO_SHORT` (see docs/defaults.md for how both were chosen).
 """
 
 from __future__ import annotations
