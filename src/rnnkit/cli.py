@@ -27,8 +27,9 @@ from rnnkit.errors import RnnkitError
 
 app = typer.Typer(help="rnnkit: recurrent neural networks — train, evaluate and use them on real data.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
-err_console = Console(stderr=True)
+# emoji=False: ":100:" in a set name (m1-yearly:100) or a path must print as written, not as an emoji
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 @contextlib.contextmanager

@@ -107,7 +107,7 @@ def reporters_for(verbose: int | str, fields: dict[str, str] | None = None) -> l
     """Reporters for an estimator's ``verbose``: 0 none, 1 a progress bar, 2 one line per
     evaluation, "auto" a bar on a terminal or in a notebook and nothing otherwise; none on a torchrun
     worker other than rank 0 (it trains the same run)."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, emoji=False)
     if verbose == "auto":
         verbose = 1 if (console.is_terminal or console.is_jupyter) else 0
     if verbose not in (0, 1, 2):
