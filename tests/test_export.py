@@ -120,3 +120,17 @@ def test_frozen_time_axis_is_caught(tmp_path):
     spec.axes = {"x": {0: "batch"}}
     with pytest.raises(ExportError, match="frozen"):
         verify(spec, path)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_second_export_in_one_process_keeps_time_dynamic(tmp_path, cell):
+    """torch.onnx swaps in a while-loop RNN decomposition without clearing the op's dispatch cache: once
+    the op had run, a second export unrolled the loop at the example's length (frozen time axis)."""
+    model = Forecaster(ForecasterConfig(hidden_size=4, cell=cell, skip="last"), 1, 0, 1, 6, 12, 12)
+    model.eval()
+    for attempt in ("first", "second"):
+        spec = GRAPHS["forecast"](model)[0]
+        model.predict({k: v for k, v in zip(["x", "xf", "sid"], spec.example(3, 20))})  # the op runs eagerly
+        path = tmp_path / f"{attempt}.onnx"
+        export_graph(spec, path)
+        assert frozen_axes(path, spec.axes) == [], attempt

@@ -93,6 +93,16 @@ def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -
     fc = forecast_run(tmp_path / "b", holdout=True)
     assert np.allclose(fc["mean"][0], fc["history"][0][-1])  # naive: the last value, repeated
     assert named.metrics["network"]["test_mase"] == pytest.approx(out.metrics["test_mase"], rel=1e-5)
+    # a backtest's refitted networks forecast in the run's combination too (naive: exactly the baseline)
+    from rnnkit.apps.forecast import backtest_run
+
+    b = backtest_run(tmp_path / "b", folds=2, refit="always", baselines=("naive",))
+    assert b["combination"] == "naive" and b["test_mase"] == pytest.approx(b["baselines"]["naive"]["test_mase"])
+    # an ONNX export holds the network alone and says so
+    from rnnkit.export import export_run
+
+    manifest = export_run(tmp_path / "b", tmp_path / "onnx")
+    assert manifest["combine"]["combination"] == "naive" and (tmp_path / "onnx" / "combine.json").is_file()
 
 
 def test_a_series_too_short_to_probe_gets_the_mean(tmp_path) -> None:

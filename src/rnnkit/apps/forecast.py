@@ -30,6 +30,7 @@ from rnnkit.evaluation.combine import (
     MIN_WINDOWS,
     NETWORK,
     TOO_SHORT,
+    combined_forecasts,
     members_needed,
     probe_origins,
 )
@@ -266,6 +267,8 @@ def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int |
            "times": step_labels(f.times, f.ordinal, f.freq, origin + np.arange(H)),
            "history_times": bundle.frame.times[:origin], "history": bundle.frame.targets[:origin].T.tolist(),
            "interval": model.interval_level, **{k: v.tolist() for k, v in fc.items()}}
+    if COMBINE_FILE in model.artifacts:
+        out["combination"] = model.artifacts[COMBINE_FILE]["combination"]
     if holdout:
         out["actual"] = bundle.frame.targets[origin:origin + H].T.tolist()
     return out
@@ -284,7 +287,9 @@ def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5
 
     Origins inside the run's held-out tail use the trained model in one batched pass. Earlier origins
     would be in-sample for it, so (``refit="auto"`` or ``"always"``) a fresh model is trained per origin
-    on the rows before it only, with the run's config; ``refit="never"`` refuses such origins.
+    on the rows before it only, with the run's config, and forecasts in the run's saved combination
+    (``combine.json``, if any: the candidate chosen once, not again per origin); ``refit="never"`` refuses
+    such origins.
     ``baselines`` overrides the run's ``data.baselines``.
     """
     if refit not in ("auto", "always", "never"):
@@ -307,8 +312,14 @@ def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5
         return res
     parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
     fc = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+    chosen = model.artifacts.get(COMBINE_FILE)
+    if chosen is not None:  # the refitted networks forecast as the model does: in its saved combination
+        fc = combined_forecasts(chosen["combination"], fc, bundle.frame.targets, origins, bundle.frame.period,
+                                model.interval_level)
     res = compare(bundle, origins, fc, h, baselines=cfg.data.baselines, interval=model.interval_level)
     res["refit"] = True
+    if chosen is not None:
+        res["combination"] = chosen["combination"]
     return res
 
 

@@ -25,6 +25,7 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.errors import RnnkitError
+from rnnkit.evaluation.combine import COMBINE_FILE, NETWORK
 from rnnkit.export.graphs import GraphSpec, export_mode
 from rnnkit.export.models import GRAPHS
 
@@ -64,6 +65,7 @@ def export_graph(spec: GraphSpec, path: Path, example: tuple[int, int] = EXAMPLE
         k = len(params) - 1
         shapes = (*shapes[:k], tuple(shapes[k:]))
     args = spec.example(*example)
+    _forget_rnn_dispatch()
     with torch.no_grad(), export_mode(spec.module), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -72,6 +74,18 @@ def export_graph(spec: GraphSpec, path: Path, example: tuple[int, int] = EXAMPLE
         except Exception as e:  # the exporter raises many types; one line for the user
             raise ExportError(f"{spec.name}: the ONNX exporter failed: {_summary(e)}") from e
     program.save(str(path), external_data=False)
+
+
+def _forget_rnn_dispatch() -> None:
+    """Clear the dispatch caches of aten's LSTM / GRU ops before an export.
+
+    For a dynamic time axis torch.onnx swaps in a while-loop decomposition of ``aten.lstm`` / ``aten.gru``
+    by writing the op's ``py_kernels`` directly (torch.export._patches, torch 2.13), which does not clear
+    the op's dispatch cache. Once the op has run (any training or inference, or the previous export's
+    check), the cache holds the default kernel, the swap is skipped, and the export unrolls the loop at
+    the example's length: the second LSTM export of a process froze its time axis."""
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        op._dispatch_cache.clear()
 
 
 def _summary(e: BaseException) -> str:
@@ -229,6 +243,15 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
     first = next(iter(graphs.values()))["file"]
     manifest = {"format_version": FORMAT_VERSION, "task": cfg.task, "opset": _opset(out / first),
                 "torch": torch.__version__, "graphs": graphs}
+    chosen = (model.artifacts or {}).get(COMBINE_FILE)
+    if chosen is not None and chosen["combination"] != NETWORK:
+        # the graph is the network; the statistical members are refitted on each history and cannot be a graph
+        manifest["combine"] = {"combination": chosen["combination"], "members": chosen["members"],
+                               "note": "the ONNX graph is the network alone; this model's forecasts (rnnkit "
+                                       "forecast / serve) are the combination in combine.json: "
+                                       "rnnkit.evaluation.combine.combined_forecasts applies it to the graph's output"}
+        log.warning("the export holds the network alone: this model forecasts %s (combine.json), whose "
+                    "statistical members are fitted on each history at forecast time", chosen["combination"])
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 
