@@ -74,3 +74,35 @@ def test_cli_tune_writes_a_normal_run(tmp_path) -> None:
     assert r.exit_code == 0, r.output
     assert "trial   0" in r.output and "best trial" in r.output and "test_accuracy=" in r.output
     assert rnnkit.load(tmp_path / "t").predict(["a fine plot"]).shape == (1,)
+
+
+def _short_yearly(tmp_path, n: int) -> str:
+    y = 100 + 3 * np.arange(n) + np.random.default_rng(0).normal(0, 2, n)
+    csv = tmp_path / "short.csv"
+    csv.write_text("year,y\n" + "".join(f"{1950 + i},{v:.3f}\n" for i, v in enumerate(y)))
+    return str(csv)
+
+
+def test_forecast_tune_on_a_short_series_and_a_trial_the_data_cannot_take(tmp_path, monkeypatch) -> None:
+    """A 21-year series with horizon 6 (M1 yearly sized): the search's validation tail leaves 9 rows, so
+    the context shrinks to 2 instead of every trial failing; a trial whose configuration the data cannot
+    take fails alone, recorded with its reason, and the search goes on. 15 rows cannot be tuned: one line."""
+    from rnnkit import tune as tune_mod
+    from rnnkit.tasks import make_run_config
+    from rnnkit.tune import tune_run
+
+    space = tune_mod.SPACES["forecast"]
+
+    def first_trial_bad(trial, bundle):
+        sets = space(trial, bundle)
+        return sets + ["data.context=50"] if trial.number == 0 else sets
+
+    monkeypatch.setitem(tune_mod.SPACES, "forecast", first_trial_bad)
+    base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=20", "model.ensemble=1",
+                                        "data.baselines=naive"], data=_short_yearly(tmp_path, 21))
+    out = tune_run(base, "20s", tmp_path / "run")
+    assert out.trials[0]["state"] == "FAIL" and "series too short" in out.trials[0]["error"]
+    assert any(t["state"] == "COMPLETE" for t in out.trials)
+    assert out.final.config.data.context <= 2 and np.isfinite(out.final.metrics["test_mase"])
+    with pytest.raises(ConfigError, match="too short to tune with horizon 6"):
+        tune_run(make_run_config("forecast", ["data.horizon=6"], data=_short_yearly(tmp_path, 15)), "20s")

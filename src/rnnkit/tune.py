@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.config import RunConfig, apply_overrides
-from rnnkit.errors import ConfigError
+from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.tasks import TASKS, TrainOutcome, train_run
 from rnnkit.train.progress import ProgressReporter
 
@@ -84,12 +84,20 @@ def _sequence_space(trial: Any, bundle: Any) -> list[str]:
 def _forecast_space(trial: Any, bundle: Any) -> list[str]:
     period = max(1, bundle.frame.period)
     positive = bool((bundle.frame.targets > 0).all())
+    room = max(1, int(bundle.train_origins[-1]) - 1)  # the longest context leaving two training windows
+    skips = ["none", "last", "seasonal", "seasonal_trend"] if period > 1 else ["none", "last"]
+    skip = trial.suggest_categorical("skip", skips)
+    context = min(max(4, period * trial.suggest_int("context_periods", 1, 3)), room)
+    if skip == "seasonal_trend":  # it reads two seasons back: two seasons of context, or the last value
+        context = min(max(context, 2 * period), room)
+    if skip.startswith("seasonal") and context < (2 if skip == "seasonal_trend" else 1) * period:
+        skip = "last"  # the series cannot hold the context a seasonal skip needs
     return [f"model.cell={trial.suggest_categorical('cell', ['gru', 'lstm'])}",
             f"model.hidden_size={trial.suggest_categorical('hidden_size', [16, 32, 64])}",
-            f"model.skip={trial.suggest_categorical('skip', ['none', 'last', 'seasonal', 'seasonal_trend'])}",
+            f"model.skip={skip}",
             f"model.ensemble={trial.suggest_categorical('ensemble', [1, 3])}",
             f"model.input_dropout={trial.suggest_float('input_dropout', 0.0, 0.3)}",
-            f"data.context={max(4, period * trial.suggest_int('context_periods', 1, 3))}",
+            f"data.context={context}",
             f"data.scaler={trial.suggest_categorical('scaler', ['standard', 'log1p'] if positive else ['standard'])}",
             f"train.lr={trial.suggest_float('lr', 3e-4, 1e-2, log=True)}"]
 
@@ -147,12 +155,25 @@ def _n_examples(bundle: Any) -> int:
     return len(getattr(bundle.raw, "train_x", None) or []) if hasattr(bundle, "raw") else SMALL
 
 
-def _search_base(base: RunConfig) -> RunConfig:
-    """What the trials train: the base, with a validation split where the base has none."""
+def _search_base(base: RunConfig, raw: Any = None) -> RunConfig:
+    """What the trials train: the base, with a validation split where the base has none (forecast: the
+    last horizon of the training rows, the context shortened where the rest would hold under two
+    training windows; a series too short even then cannot be tuned)."""
     if base.task in ("classify", "regress") and base.data.val_fraction == 0:
         return apply_overrides(base, ["data.val_fraction=0.2"])
     if base.task == "forecast" and base.data.val_size == 0:
-        return apply_overrides(base, [f"data.val_size={base.data.horizon}"])
+        h = base.data.horizon
+        sets = [f"data.val_size={h}"]
+        if raw is not None:
+            n_fit = len(raw.targets) - (base.data.test_size or h) - h
+            if n_fit - h - 1 < 1:
+                raise ConfigError(
+                    f"{len(raw.targets)} rows are too short to tune with horizon {h}: the test and validation "
+                    f"horizons leave {n_fit} rows, under two training windows; the one-command default "
+                    "(rnnkit train forecast) already chooses between the network, ETS and ARIMA on probe origins")
+            if base.data.context > n_fit - h - 1:
+                sets.append(f"data.context={n_fit - h - 1}")
+        return apply_overrides(base, sets)
     return base
 
 
@@ -220,7 +241,7 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     deadline = start + 0.75 * total
     # the search starts from the data-aware defaults; each trial overrides some of them
     base, raw, _ = resolve_defaults(base, raw)
-    base = _search_base(base)
+    base = _search_base(base, raw)
     probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
@@ -228,10 +249,16 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     records: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
-        return _run_trial(trial, base, raw, spec, deadline, probe, (deadline - start) / MIN_TRIALS)
+        try:
+            return _run_trial(trial, base, raw, spec, deadline, probe, (deadline - start) / MIN_TRIALS)
+        except RnnkitError as e:
+            trial.set_user_attr("error", str(e))
+            log.warning("trial %d failed: %s", trial.number, e)
+            raise
 
     def record(study: Any, trial: Any) -> None:
         rec = {"number": trial.number, "state": trial.state.name, "value": trial.value,
+               **({"error": trial.user_attrs["error"]} if "error" in trial.user_attrs else {}),
                "params": trial.params, "overrides": trial.user_attrs.get("overrides", []),
                "best_step": trial.user_attrs.get("best_step"), "seconds": round(trial.duration.total_seconds(), 1)}
         records.append(rec)
@@ -241,7 +268,8 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
         if time.monotonic() >= deadline:
             study.stop()
 
-    study.optimize(objective, timeout=max(1.0, deadline - time.monotonic()), callbacks=[record])
+    # a trial whose configuration the data cannot take fails alone (recorded with its reason); the search goes on
+    study.optimize(objective, timeout=max(1.0, deadline - time.monotonic()), callbacks=[record], catch=(RnnkitError,))
     done = [r for r in records if r["state"] == "COMPLETE"]
     if not done:
         raise ConfigError(f"no trial finished within the budget ({total / 60:.1f} min); give a larger --budget")
