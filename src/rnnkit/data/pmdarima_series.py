@@ -49,7 +49,7 @@ import numpy as np
 from rnnkit.data.archive import DatasetError, read_member
 from rnnkit.data.containers import Series
 from rnnkit.data.forecast_time import ordinal_to_str, to_ordinal
-from rnnkit.data.series import interpolate_missing
+from rnnkit.data.series import format_by_member, interpolate_missing
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +123,7 @@ def read_literal(source: str, function: str, variable: str = "rslt", where: str 
 
 def parse_pmdarima(archive: Path, member: str, interpolate: bool = False) -> Series:
     """Read the series whose module is ``member`` (one of :data:`FORMATS`) from the pmdarima wheel."""
-    by_member = {f.member: k for k, f in FORMATS.items()}
-    if member not in by_member:
-        raise DatasetError(f"no pmdarima series format for {member}; known: {sorted(by_member)}")
-    name = by_member[member]
-    fmt = FORMATS[name]
+    name, fmt = format_by_member(FORMATS, member, "pmdarima series")
     raw = read_literal(read_member(archive, member).decode("utf-8"), fmt.function, fmt.variable, member)
     tail = raw[fmt.length:]
     if len(raw) < fmt.length or any(v is not None for v in tail):

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,13 +140,17 @@ def interpolate_missing(values: np.ndarray) -> np.ndarray:
     return cols.reshape(out.shape)
 
 
+def format_by_member(formats: dict[str, Any], member: str, what: str = "series") -> tuple[str, Any]:
+    """(name, format) of the table entry ``formats`` whose archive member is ``member``."""
+    by_member = {f.member: k for k, f in formats.items()}
+    if member not in by_member:
+        raise DatasetError(f"no {what} format for {member}; known: {sorted(by_member)}")
+    return by_member[member], formats[by_member[member]]
+
+
 def parse_series(archive: Path, member: str, interpolate: bool = False) -> Series:
     """Read the series stored at ``member`` (one of :data:`FORMATS`) from the archive."""
-    by_member = {f.member: k for k, f in FORMATS.items()}
-    if member not in by_member:
-        raise DatasetError(f"no series format for {member}; known: {sorted(by_member)}")
-    name = by_member[member]
-    fmt = FORMATS[name]
+    name, fmt = format_by_member(FORMATS, member)
     text = read_member(archive, fmt.member).decode("utf-8")
     reader = csv.DictReader(io.StringIO(text))
     missing_cols = [c for c in fmt.time_cols + fmt.value_cols if c not in (reader.fieldnames or [])]
