@@ -77,6 +77,23 @@ def train_estimator() -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in est.model_.state_dict().items()}
 
 
+def train_forecast(out: Path) -> None:
+    """A forecast run with model.combine=auto: rank 0 alone re-trains the probes after the data-parallel fit
+    (in its own process: they must not wait for rank 1 in a collective)."""
+    import numpy as np
+
+    from rnnkit.tasks import make_run_config, train_run
+
+    t = np.arange(60)
+    csv = out / f"series{os.environ.get('RANK')}.csv"
+    csv.write_text("date,y\n" + "".join(f"{2000 + i // 12}-{i % 12 + 1:02d},{10 + np.sin(i / 2):.4f}\n" for i in t))
+    cfg = make_run_config("forecast", ["data.horizon=6", "data.context=12", "data.val_size=0", "train.max_steps=5",
+                                       "train.eval_every=5", "train.batch_size=8", "model.hidden_size=4",
+                                       "model.ensemble=1", "model.combine=auto", "data.baselines=seasonal_naive,ets"],
+                          data=str(csv))
+    train_run(cfg, out / "forecast")
+
+
 def main(mode: str, out: Path) -> None:
     logging.basicConfig(level=logging.INFO, format=f"[rank {os.environ.get('RANK')}] %(name)s: %(message)s")
     main_rank = os.environ.get("RANK", "0") == "0"
@@ -92,6 +109,8 @@ def main(mode: str, out: Path) -> None:
             torch.save(lm, out / "lm.pt")
             torch.save(from_file, out / "lm_tokenfile.pt")
             torch.save(clf, out / "clf.pt")
+        train_forecast(out)
+        torch.distributed.barrier()
     elif mode == "fault":
         if os.environ.get("RANK") == "1" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":
             os.environ["RNNKIT_FAULT"] = f"step:{KILL_AT}"  # rnnkit.faults: SIGKILL after that step

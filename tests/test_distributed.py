@@ -86,6 +86,15 @@ def test_estimator_fit_under_torchrun(two_ranks: Path, one_thread: None) -> None
     assert diff < TOL
 
 
+def test_forecast_combination_under_torchrun(two_ranks: Path) -> None:
+    """The forecast's probes after a data-parallel fit run on rank 0 alone and finish (they once waited
+    for rank 1 in a collective it never joined): combine.json and metrics.json are written."""
+    run = two_ranks / "forecast"
+    chosen = json.loads((run / "combine.json").read_text())
+    assert chosen["rule"] == "auto" and set(chosen["val_mase"]) >= {"network", "ets"}
+    assert "combination" in json.loads((run / "metrics.json").read_text())
+
+
 def test_killed_worker_resumes_to_the_same_weights(two_ranks: Path, tmp_path: Path) -> None:
     log = torchrun("fault", tmp_path, "--max-restarts", "1")
     last_ckpt = worker.KILL_AT // worker.EVAL_EVERY * worker.EVAL_EVERY

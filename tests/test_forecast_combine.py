@@ -121,3 +121,34 @@ def test_combine_is_validated_with_the_config() -> None:
 
     with pytest.raises(ConfigError, match="model.combine='ensemble'; valid: none, auto, network, mean"):
         make_run_config("forecast", ["model.combine=ensemble"])
+
+
+def test_a_history_without_seasonal_change_is_scored_by_mae() -> None:
+    """An exactly periodic history has no MASE scale (its seasonal differences are all 0): the choice falls
+    back to MAE instead of NaN scores that would keep the network and hide the verdict."""
+    y = np.array([[[1.0, 2.0]], [[1.0, 2.0]]])
+    base = {"ets": {"mean": y.copy()}, "arima": {"mean": y + 0.5}}
+    picked = choose(y, np.full((2, 1), np.nan), {"mean": y + 3.0}, base)
+    assert picked["combination"] == "ets" and picked["metric"] == "val_mae"
+    assert picked["val_mase"] == pytest.approx({"network": 3.0, "ets": 0.0, "arima": 0.5})
+
+
+def test_auto_without_its_choice_warns_and_forecasts_the_network(tmp_path, caplog) -> None:
+    """A run stopped between training and the probes leaves a loadable directory without combine.json:
+    its forecasts are the network's, and it says so."""
+    import dataclasses
+    import logging
+
+    from rnnkit.evaluation.backtest import model_forecasts
+    from rnnkit.tasks import make_run_config, train_run
+
+    cfg = make_run_config("forecast", [*TINY, "data.baselines=naive"], data=str(_csv(tmp_path, noise=1.0)))
+    out = train_run(cfg)
+    model = out.model
+    model.run_config = dataclasses.replace(out.config, model=dataclasses.replace(out.config.model, combine="auto"))
+    model.artifacts = {k: v for k, v in model.artifacts.items() if k != "combine.json"}
+    with caplog.at_level(logging.WARNING):
+        fc = model_forecasts(model, out.bundle, out.bundle.test_origins)
+    assert "no combine.json" in caplog.text
+    np.testing.assert_allclose(fc["mean"], model_forecasts(model, out.bundle, out.bundle.test_origins,
+                                                           combine=False)["mean"])

@@ -106,3 +106,18 @@ def test_forecast_tune_on_a_short_series_and_a_trial_the_data_cannot_take(tmp_pa
     assert out.final.config.data.context <= 2 and np.isfinite(out.final.metrics["test_mase"])
     with pytest.raises(ConfigError, match="too short to tune with horizon 6"):
         tune_run(make_run_config("forecast", ["data.horizon=6"], data=_short_yearly(tmp_path, 15)), "20s")
+
+
+def test_a_search_whose_every_trial_fails_says_why(tmp_path, monkeypatch) -> None:
+    from rnnkit import tune as tune_mod
+    from rnnkit.tasks import make_run_config
+    from rnnkit.tune import tune_run
+
+    space = tune_mod.SPACES["forecast"]
+    monkeypatch.setitem(tune_mod.SPACES, "forecast", lambda trial, bundle: space(trial, bundle) + ["data.context=50"])
+    base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=5", "model.ensemble=1"],
+                           data=_short_yearly(tmp_path, 30))
+    t0 = time.monotonic()
+    with pytest.raises(ConfigError, match="every trial failed .* series too short"):
+        tune_run(base, "60s")
+    assert time.monotonic() - t0 < 30  # it stopped after a few failures instead of spinning to the deadline

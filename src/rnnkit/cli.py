@@ -369,6 +369,8 @@ def forecast(
                 for i, t in enumerate(fc["times"]):
                     table.add_row(t, *(f"{fc[c if c != 'forecast' else 'mean'][k][i]:.4g}" for c in cols[1:]))
                 console.print(table)
+            if "combination" in fc:
+                console.print(f"forecasts: {fc['combination']} (model.combine, chosen after training)")
         if plot is not None:
             from rnnkit.evaluation.forecast_plot import plot_forecast
             console.print(f"plot -> {plot_forecast(fc, plot)}")
@@ -393,7 +395,8 @@ def backtest(
         else:
             _print_metrics(metrics, TASK.headline)
             verdict = "LOSES to" if metrics["rnn_loses"] else "beats"
-            console.print(f"{metrics['folds']} fold(s) (refit={metrics['refit']}): the RNN {verdict} the best "
+            what = f"the model ({metrics['combination']})" if "combination" in metrics else "the RNN"
+            console.print(f"{metrics['folds']} fold(s) (refit={metrics['refit']}): {what} {verdict} the best "
                           f"baseline ({metrics['best_baseline']}), skill "
                           + ("n/a (the baseline is exact)" if metrics["skill_vs_best_baseline"] is None
                              else f"{metrics['skill_vs_best_baseline']:+.3f}"))

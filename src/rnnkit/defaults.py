@@ -245,9 +245,9 @@ FORECAST_RULES: list[Rule] = [
     Rule("combine on probe origins", lambda s: True,
          lambda s: {"model.combine": "auto"},
          "after training, the network is re-trained from up to three origins inside the training rows and "
-         "its forecasts there are scored beside ETS, ARIMA, (seasonal) naive and the mean of network, ETS "
-         "and ARIMA; the forecasts are the candidate with the lowest validation MASE (a series too short "
-         "for one probe: the mean). Never the test rows (rnnkit.evaluation.combine)"),
+         "its forecasts there are scored beside ETS and ARIMA; the forecasts are the one with the lowest "
+         "validation MASE (a series too short for one probe: the mean of the three). Never the test rows "
+         "(rnnkit.evaluation.combine)"),
 ]
 
 CHARLM_RULES: list[Rule] = [

@@ -155,6 +155,9 @@ def _n_examples(bundle: Any) -> int:
     return len(getattr(bundle.raw, "train_x", None) or []) if hasattr(bundle, "raw") else SMALL
 
 
+MAX_FAILURES = 5  # consecutive failed trials, none finished, end the search with the first one's reason
+
+
 def _search_base(base: RunConfig, raw: Any = None) -> RunConfig:
     """What the trials train: the base, with a validation split where the base has none (forecast: the
     last horizon of the training rows, the context shortened where the rest would hold under two
@@ -265,12 +268,16 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
         log.info("trial %d %s: %s %s", trial.number, rec["state"], spec.monitor, rec["value"])
         if on_trial is not None:
             on_trial(rec)
-        if time.monotonic() >= deadline:
-            study.stop()
+        failed = [r for r in records if r["state"] == "FAIL"]
+        if time.monotonic() >= deadline or (len(failed) >= MAX_FAILURES and len(failed) == len(records)):
+            study.stop()  # the budget is spent, or every trial so far failed (the data cannot take the space)
 
     # a trial whose configuration the data cannot take fails alone (recorded with its reason); the search goes on
     study.optimize(objective, timeout=max(1.0, deadline - time.monotonic()), callbacks=[record], catch=(RnnkitError,))
     done = [r for r in records if r["state"] == "COMPLETE"]
+    if not done and any("error" in r for r in records):
+        first = next(r for r in records if "error" in r)
+        raise ConfigError(f"every trial failed ({len(records)}); the first: {first['error']}")
     if not done:
         raise ConfigError(f"no trial finished within the budget ({total / 60:.1f} min); give a larger --budget")
     best = min(done, key=lambda r: r["value"])

@@ -141,6 +141,9 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
     # the candidates made of the network and the run's baselines (data.baselines) only
     names = tuple(n for n in AUTO if set(COMBINATIONS[n]) - {NETWORK} <= set(cfg.data.baselines))
     short = TOO_SHORT if set(COMBINATIONS[TOO_SHORT]) - {NETWORK} <= set(cfg.data.baselines) else NETWORK
+    if names == (NETWORK,):  # data.baselines leave nothing to choose: no probes
+        return {COMBINE_FILE: {"combination": NETWORK, "members": [NETWORK],
+                               "rule": "no ETS / ARIMA in data.baselines"}}
     n_train = int(bundle.test_origins[0]) if len(bundle.test_origins) else len(bundle.frame.targets)
     origins = probe_origins(n_train, h, cfg.data.context, cfg.data.val_size)
     if not len(origins):
@@ -148,12 +151,16 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
                  "and horizon %d before it): the combination %r", n_train, MIN_WINDOWS, cfg.data.context, h, short)
         return {COMBINE_FILE: {"combination": short, "members": list(COMBINATIONS[short]),
                                "rule": "too short to probe"}}
-    probe_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, combine="none"))
+    # the probes share the run's time budget once more (a forecast network trains in seconds; the cap is
+    # for the rare long series), and run in this process alone after a data-parallel run
+    minutes = cfg.train.max_minutes and cfg.train.max_minutes / len(origins)
+    probe_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, combine="none"),
+                                    train=dataclasses.replace(cfg.train, max_minutes=minutes))
     parts = []
     for i, o in enumerate(origins):
         log.info("combine=auto: probe %d of %d, the network re-trained on the rows before %s", i + 1, len(origins),
                  bundle.frame.times[int(o)])
-        parts.append(refit_forecast(probe_cfg, bundle, int(o)))
+        parts.append(refit_forecast(probe_cfg, bundle, int(o), local=True))
     network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
     # every candidate the run's baselines allow is scored and recorded (the verdict compares with them)
     scored = tuple(n for n, m in COMBINATIONS.items() if set(m) - {NETWORK} <= set(cfg.data.baselines))
@@ -172,7 +179,7 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
     chosen = model.artifacts.get(COMBINE_FILE) or {}
     if "val_mase" in chosen:
         scores = chosen["val_mase"]
-        v = verdict("val_mase", scores[chosen["combination"]],
+        v = verdict(chosen.get("metric", "val_mase"), scores[chosen["combination"]],
                     {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False)
         if v is not None:
             v.update(combination=chosen["combination"], network=scores[NETWORK])
@@ -187,8 +194,14 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
         return None
     res = compare(bundle, origins, model_forecasts(model, bundle, origins), cfg.data.horizon, prefix="val_",
                   baselines=cfg.data.baselines, interval=model.interval_level)
-    return verdict("val_mase", res["val_mase"], {k: v["val_mase"] for k, v in res["baselines"].items()},
-                   higher_is_better=False)
+    v = verdict("val_mase", res["val_mase"], {k: v["val_mase"] for k, v in res["baselines"].items()},
+                higher_is_better=False)
+    name = chosen.get("combination")
+    if v is not None and name and NETWORK not in COMBINATIONS[name]:
+        v["note"] = (f"this model forecasts {name}'s values (model.combine={name}): it matches the {name} "
+                     f"baseline on validation by construction (val_mase {v['model']:.4g}; the best baseline "
+                     f"{v['best_baseline']} {v['baseline']:.4g})")
+    return v
 
 
 TASK = TaskSpec(
@@ -258,9 +271,13 @@ def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int |
     with _HORIZON_LOCK:
         trained, model.horizon = model.horizon, max(H, cfg.data.horizon)
         try:
-            fc = model_forecasts(model, bundle, np.array([origin]))
+            fc = model_forecasts(model, bundle, np.array([origin]), combine=False)
         finally:
             model.horizon = trained
+    chosen = model.artifacts.get(COMBINE_FILE)
+    if chosen is not None:  # outside the lock: ETS / ARIMA fits must not hold up other requests
+        fc = combined_forecasts(chosen["combination"], fc, bundle.frame.targets, np.array([origin]),
+                                bundle.frame.period, model.interval_level)
     fc = {k: v[0, :, :H] for k, v in fc.items()}
     f = bundle.frame
     out = {"series": f.target_names, "origin": origin,
@@ -305,32 +322,38 @@ def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5
     if refit == "never" and in_sample.any():
         raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
                           f"(before row {n_train}); use refit=auto or fewer folds")
+    chosen = model.artifacts.get(COMBINE_FILE)
     if refit != "always" and not in_sample.any():
         res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, baselines=cfg.data.baselines,
                       interval=model.interval_level)
         res["refit"] = False
+        if chosen is not None:
+            res["combination"] = chosen["combination"]
+            res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False), h)
         return res
     parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
-    fc = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
-    chosen = model.artifacts.get(COMBINE_FILE)
+    network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+    fc = network
     if chosen is not None:  # the refitted networks forecast as the model does: in its saved combination
-        fc = combined_forecasts(chosen["combination"], fc, bundle.frame.targets, origins, bundle.frame.period,
+        fc = combined_forecasts(chosen["combination"], network, bundle.frame.targets, origins, bundle.frame.period,
                                 model.interval_level)
     res = compare(bundle, origins, fc, h, baselines=cfg.data.baselines, interval=model.interval_level)
     res["refit"] = True
     if chosen is not None:
         res["combination"] = chosen["combination"]
+        res["network"] = score(bundle, origins, network, h)
     return res
 
 
-def refit_forecast(cfg: RunConfig, full: ForecastBundle, origin: int) -> dict[str, np.ndarray]:
-    """Train a fresh model on rows before ``origin`` only (scalers too) and forecast from ``origin``."""
+def refit_forecast(cfg: RunConfig, full: ForecastBundle, origin: int, local: bool = False) -> dict[str, np.ndarray]:
+    """Train a fresh model on rows before ``origin`` only (scalers too) and forecast from ``origin``
+    (``local``: in this process alone, even under torchrun)."""
     from rnnkit.tasks import TASKS  # the spec, so build_model is the very function `train` uses
 
     b = prepare(cfg.data, cfg.train.batch_size, cfg.train.seed, cutoff=origin, frame=full.frame)
     torch.manual_seed(cfg.train.seed)
     model = TASKS["forecast"].build_model(cfg, artifacts(b))
-    fit(model, b.train, cfg.train, evaluate=lambda m: validate(m, b), monitor="val_loss")
+    fit(model, b.train, cfg.train, evaluate=lambda m: validate(m, b), monitor="val_loss", local=local)
     model.eval()
     log.info("refit for origin %s done", full.frame.times[origin])
     return model_forecasts(model, b, np.array([origin]))

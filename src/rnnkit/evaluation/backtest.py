@@ -67,6 +67,11 @@ def model_forecasts(model: torch.nn.Module, bundle: ForecastBundle, origins: np.
     out = {k: bundle.target_scaler.inverse(v.cpu().double().numpy(), cols).reshape(shape) for k, v in pred.items()}
     chosen = (getattr(model, "artifacts", None) or {}).get(COMBINE_FILE) if combine else None
     if chosen is None:
+        cfg = getattr(model, "run_config", None)
+        if combine and cfg is not None and getattr(cfg.model, "combine", "none") != "none":
+            _warn_once(f"model.combine={cfg.model.combine} but the model directory has no {COMBINE_FILE} (the "
+                       "choice after training did not finish: interrupted?): forecasting with the network alone; "
+                       "train again with --resume to choose")
         return out
     return combined_forecasts(chosen["combination"], out, bundle.frame.targets, origins, bundle.frame.period,
                               getattr(model, "interval_level", None))
@@ -76,6 +81,15 @@ def truth(bundle: ForecastBundle, origins: np.ndarray, horizon: int) -> np.ndarr
     """Observed values (N, K, H) after each origin."""
     idx = np.asarray(origins)[:, None] + np.arange(horizon)
     return bundle.frame.targets[idx].transpose(0, 2, 1)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning("%s", message)
 
 
 def mase_scales(bundle: ForecastBundle, origins: np.ndarray) -> np.ndarray:

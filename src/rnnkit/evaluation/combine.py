@@ -95,15 +95,19 @@ def mase_per_origin(y: np.ndarray, pred: np.ndarray, scales: np.ndarray) -> np.n
 
 def choose(y: np.ndarray, scales: np.ndarray, network: dict[str, np.ndarray], baselines: dict[str, dict],
            names: tuple[str, ...] = AUTO, scored: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The candidate of ``names`` with the lowest mean MASE over the probe origins (ties: the earlier in
+    """The candidate of ``names`` with the lowest mean MASE over the probe origins (MAE where a history has
+    no MASE scale: ``metric`` says which; the scores stay under ``val_mase``) (ties: the earlier in
     ``names``, so the network alone wins a tie); ``val_mase`` also scores the candidates ``scored`` (the
     run's baselines, for the verdict beside them). ``y`` (N, K, H) the observed values after each probe
     origin, ``scales`` (N, K) their MASE denominators."""
     every = tuple(dict.fromkeys(names + scored))
+    metric = "val_mase"
+    if not np.isfinite(scales).all():  # a history without seasonal change has no MASE scale: score by MAE
+        scales, metric = np.ones_like(scales), "val_mae"
     scores = {n: float(np.mean(mase_per_origin(y, blend(n, network, baselines)["mean"], scales))) for n in every}
     finite = [n for n in names if np.isfinite(scores[n])]
     best = min(finite, key=lambda n: (scores[n], names.index(n))) if finite else NETWORK
-    return {"combination": best, "members": list(COMBINATIONS[best]), "val_mase": scores}
+    return {"combination": best, "members": list(COMBINATIONS[best]), "metric": metric, "val_mase": scores}
 
 
 __all__ = ["AUTO", "CHOICES", "COMBINATIONS", "COMBINE_FILE", "MIN_WINDOWS", "NETWORK", "PROBES", "TOO_SHORT", "blend",

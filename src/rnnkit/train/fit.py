@@ -84,7 +84,7 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
         run_dir: str | Path | None = None, run_config: dict[str, Any] | None = None,
         artifacts: dict[str, dict] | None = None, resume: bool = False,
         progress: ProgressReporter | None = None,
-        callbacks: Sequence[Callable[[int], None] | ProgressReporter] = ()) -> FitResult:
+        callbacks: Sequence[Callable[[int], None] | ProgressReporter] = (), local: bool = False) -> FitResult:
     """Train `model` on `train_data` under `cfg`; checkpoints go to `run_dir` when given.
 
     `run_config` (the RunConfig dict) and `artifacts` (e.g. {"tokenizer.json": {...}}) are written
@@ -94,12 +94,14 @@ def fit(model: nn.Module, train_data: TrainData, cfg: TrainConfig, *,
     the best weights. Ctrl-C (or a KeyboardInterrupt from a callback) saves a resumable
     checkpoint (unless the steps since the last check went non-finite), then re-raises. A run
     directory is locked while the run writes to it; a fresh run removes the leftovers of a killed
-    one there (temp files, unpublished checkpoints) and starts a new metrics.jsonl.
+    one there (temp files, unpublished checkpoints) and starts a new metrics.jsonl. ``local``: train in
+    this process alone even under torchrun (rank 0's own work after a data-parallel run, such as the
+    forecast's probe retrainings).
     """
     reporters = [progress or ProgressReporter(), *(c for c in callbacks if isinstance(c, ProgressReporter))]
     step_fns = [c for c in callbacks if not isinstance(c, ProgressReporter)]
-    env = distributed.dist_env()
-    resume = distributed.auto_resume(run_dir, resume)
+    env = distributed.DistEnv() if local else distributed.dist_env()
+    resume = resume if local else distributed.auto_resume(run_dir, resume)
     locked = run_dir is not None and env.is_main  # rank 0 alone writes into run_dir
     with run_lock(run_dir) if locked else contextlib.nullcontext():
         loop = _Loop(model, train_data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
