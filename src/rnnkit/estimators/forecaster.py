@@ -67,7 +67,9 @@ class Forecaster(Estimator):
     Model: ``cell``, ``hidden_size``, ``num_layers``, ``dropout``, ``input_dropout``, ``strategy``
     ("direct" | "recursive"), ``decoder`` ("linear" | "rnn"), ``attention``, ``loss`` ("mse", "mae",
     "gaussian" and "quantile" give intervals), ``quantiles``, ``interval``, ``skip`` (learn a
-    correction to "last", "seasonal" or "seasonal_trend" naive forecasts), ``ensemble``, ``impl``.
+    correction to "last", "seasonal" or "seasonal_trend" naive forecasts), ``ensemble``, ``impl``,
+    ``combine`` ("auto", the data-aware default: the network, ETS or ARIMA, whichever forecast best from
+    probe origins inside the training rows; "none": the network alone; or a named candidate).
     Data: ``horizon``, ``context`` (input window), ``scaler`` ("none", "standard", "minmax",
     "log1p"), ``calendar`` (calendar features), ``freq`` / ``seasonal_period`` (inferred when
     unset), ``test_size`` / ``val_size`` (held-out and validation tails, rows), ``impute``
@@ -87,7 +89,8 @@ class Forecaster(Estimator):
                  input_dropout: float | None = None, strategy: str | None = None, decoder: str | None = None,
                  attention: str | None = None, loss: str | None = None, quantiles: tuple[float, ...] | None = None,
                  interval: float | None = None, skip: str | None = None, ensemble: int | None = None,
-                 impl: str | None = None, scaler: str | None = None, calendar: bool | None = None,
+                 combine: str | None = None, impl: str | None = None, scaler: str | None = None,
+                 calendar: bool | None = None,
                  freq: str | None = None, seasonal_period: int | None = None, test_size: int | None = None,
                  val_size: int | None = None, impute: str | None = None, epochs: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None,
