@@ -93,6 +93,11 @@ def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -
     fc = forecast_run(tmp_path / "b", holdout=True)
     assert np.allclose(fc["mean"][0], fc["history"][0][-1])  # naive: the last value, repeated
     assert named.metrics["network"]["test_mase"] == pytest.approx(out.metrics["test_mase"], rel=1e-5)
+    # an evaluation-time override decides: none -> the network's own forecasts
+    from rnnkit.tasks import evaluate_run
+
+    again = evaluate_run(tmp_path / "b", overrides=["model.combine=none"])
+    assert "combination" not in again and again["test_mase"] == pytest.approx(named.metrics["network"]["test_mase"])
     # a backtest's refitted networks forecast in the run's combination too (naive: exactly the baseline)
     from rnnkit.apps.forecast import backtest_run
 

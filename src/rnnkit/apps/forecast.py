@@ -22,7 +22,15 @@ from rnnkit.data.forecast_bundle import ForecastBundle, prepare
 from rnnkit.data.forecast_time import step_labels
 from rnnkit.defaults import summarise_frame
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.evaluation.backtest import compare, mase_scales, model_forecasts, rolling_origins, score, truth
+from rnnkit.evaluation.backtest import (
+    combination_of,
+    compare,
+    mase_scales,
+    model_forecasts,
+    rolling_origins,
+    score,
+    truth,
+)
 from rnnkit.evaluation.combine import (
     AUTO,
     COMBINATIONS,
@@ -118,9 +126,9 @@ def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[
     fc = model_forecasts(model, bundle, origins)
     res = compare(bundle, origins, fc, cfg.data.horizon, baselines=cfg.data.baselines,
                   interval=model.interval_level)
-    chosen = model.artifacts.get(COMBINE_FILE)
-    if chosen is not None:
-        res["combination"] = chosen["combination"]
+    name = combination_of(model)
+    if name is not None:
+        res["combination"] = name
         res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False),
                                cfg.data.horizon)
     res["data"] = bundle.frame.name
@@ -274,18 +282,18 @@ def forecast_model(model: Forecaster, frame: Frame | None = None, horizon: int |
             fc = model_forecasts(model, bundle, np.array([origin]), combine=False)
         finally:
             model.horizon = trained
-    chosen = model.artifacts.get(COMBINE_FILE)
-    if chosen is not None:  # outside the lock: ETS / ARIMA fits must not hold up other requests
-        fc = combined_forecasts(chosen["combination"], fc, bundle.frame.targets, np.array([origin]),
-                                bundle.frame.period, model.interval_level)
+    name = combination_of(model)
+    if name is not None:  # outside the lock: ETS / ARIMA fits must not hold up other requests
+        fc = combined_forecasts(name, fc, bundle.frame.targets, np.array([origin]), bundle.frame.period,
+                                model.interval_level)
     fc = {k: v[0, :, :H] for k, v in fc.items()}
     f = bundle.frame
     out = {"series": f.target_names, "origin": origin,
            "times": step_labels(f.times, f.ordinal, f.freq, origin + np.arange(H)),
            "history_times": bundle.frame.times[:origin], "history": bundle.frame.targets[:origin].T.tolist(),
            "interval": model.interval_level, **{k: v.tolist() for k, v in fc.items()}}
-    if COMBINE_FILE in model.artifacts:
-        out["combination"] = model.artifacts[COMBINE_FILE]["combination"]
+    if name is not None:
+        out["combination"] = name
     if holdout:
         out["actual"] = bundle.frame.targets[origin:origin + H].T.tolist()
     return out
@@ -322,25 +330,25 @@ def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5
     if refit == "never" and in_sample.any():
         raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
                           f"(before row {n_train}); use refit=auto or fewer folds")
-    chosen = model.artifacts.get(COMBINE_FILE)
+    name = combination_of(model)
     if refit != "always" and not in_sample.any():
         res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, baselines=cfg.data.baselines,
                       interval=model.interval_level)
         res["refit"] = False
-        if chosen is not None:
-            res["combination"] = chosen["combination"]
+        if name is not None:
+            res["combination"] = name
             res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False), h)
         return res
     parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
     network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
     fc = network
-    if chosen is not None:  # the refitted networks forecast as the model does: in its saved combination
-        fc = combined_forecasts(chosen["combination"], network, bundle.frame.targets, origins, bundle.frame.period,
+    if name is not None:  # the refitted networks forecast as the model does: in its saved combination
+        fc = combined_forecasts(name, network, bundle.frame.targets, origins, bundle.frame.period,
                                 model.interval_level)
     res = compare(bundle, origins, fc, h, baselines=cfg.data.baselines, interval=model.interval_level)
     res["refit"] = True
-    if chosen is not None:
-        res["combination"] = chosen["combination"]
+    if name is not None:
+        res["combination"] = name
         res["network"] = score(bundle, origins, network, h)
     return res
 

@@ -65,16 +65,31 @@ def model_forecasts(model: torch.nn.Module, bundle: ForecastBundle, origins: np.
     cols = s[:, None]
     shape = (len(origins), bundle.n_series, -1)
     out = {k: bundle.target_scaler.inverse(v.cpu().double().numpy(), cols).reshape(shape) for k, v in pred.items()}
-    chosen = (getattr(model, "artifacts", None) or {}).get(COMBINE_FILE) if combine else None
-    if chosen is None:
-        cfg = getattr(model, "run_config", None)
-        if combine and cfg is not None and getattr(cfg.model, "combine", "none") != "none":
-            _warn_once(f"model.combine={cfg.model.combine} but the model directory has no {COMBINE_FILE} (the "
-                       "choice after training did not finish: interrupted?): forecasting with the network alone; "
-                       "train again with --resume to choose")
+    name = combination_of(model) if combine else None
+    if name is None:
         return out
-    return combined_forecasts(chosen["combination"], out, bundle.frame.targets, origins, bundle.frame.period,
+    return combined_forecasts(name, out, bundle.frame.targets, origins, bundle.frame.period,
                               getattr(model, "interval_level", None))
+
+
+def combination_of(model: torch.nn.Module) -> str | None:
+    """The combination a model forecasts in: its config's ``model.combine`` when that names one (an
+    evaluation-time ``--set model.combine=...`` too; ``none``: the network), the choice saved in
+    ``combine.json`` for ``auto``; None for the network alone."""
+    cfg = getattr(model, "run_config", None)
+    how = getattr(getattr(cfg, "model", None), "combine", None)
+    chosen = (getattr(model, "artifacts", None) or {}).get(COMBINE_FILE)
+    if how == "none":
+        return None
+    if how not in (None, "auto"):
+        return how
+    if chosen is None:
+        if how == "auto":
+            _warn_once(f"model.combine=auto but the model directory has no {COMBINE_FILE} (the choice after "
+                       "training did not finish: interrupted?): forecasting with the network alone; train "
+                       "again with --resume to choose")
+        return None
+    return chosen["combination"]
 
 
 def truth(bundle: ForecastBundle, origins: np.ndarray, horizon: int) -> np.ndarray:

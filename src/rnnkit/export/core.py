@@ -25,7 +25,8 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.errors import RnnkitError
-from rnnkit.evaluation.combine import COMBINE_FILE, NETWORK
+from rnnkit.evaluation.backtest import combination_of
+from rnnkit.evaluation.combine import COMBINATIONS, NETWORK
 from rnnkit.export.graphs import GraphSpec, export_mode
 from rnnkit.export.models import GRAPHS
 
@@ -243,7 +244,8 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
     first = next(iter(graphs.values()))["file"]
     manifest = {"format_version": FORMAT_VERSION, "task": cfg.task, "opset": _opset(out / first),
                 "torch": torch.__version__, "graphs": graphs}
-    chosen = (model.artifacts or {}).get(COMBINE_FILE)
+    name = combination_of(model)
+    chosen = {"combination": name, "members": list(COMBINATIONS[name])} if name else None
     if chosen is not None and chosen["combination"] != NETWORK:
         # the graph is the network; the statistical members are refitted on each history and cannot be a graph
         manifest["combine"] = {"combination": chosen["combination"], "members": chosen["members"],
