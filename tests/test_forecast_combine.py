@@ -55,7 +55,7 @@ def test_a_baseline_that_wins_on_the_probes_is_what_the_model_forecasts(tmp_path
     """A season with little noise: ETS is near exact on every probe, a 5-step network is not. ``auto``
     keeps ETS, the held-out forecasts are ETS's (fitted independently here), the model directory reloads
     to the same forecasts, and the end of training says the network lost."""
-    from rnnkit.apps.forecast import forecast_run
+    from rnnkit.apps.forecast_ops import forecast_run
     from rnnkit.tasks import load_run, make_run_config, train_run
 
     csv = _csv(tmp_path, noise=0.3)
@@ -81,7 +81,7 @@ def test_a_baseline_that_wins_on_the_probes_is_what_the_model_forecasts(tmp_path
 
 
 def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -> None:
-    from rnnkit.apps.forecast import forecast_run
+    from rnnkit.apps.forecast_ops import forecast_run
     from rnnkit.tasks import make_run_config, train_run
 
     csv = _csv(tmp_path, noise=1.0)
@@ -99,7 +99,7 @@ def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -
     again = evaluate_run(tmp_path / "b", overrides=["model.combine=none"])
     assert "combination" not in again and again["test_mase"] == pytest.approx(named.metrics["network"]["test_mase"])
     # a backtest's refitted networks forecast in the run's combination too (naive: exactly the baseline)
-    from rnnkit.apps.forecast import backtest_run
+    from rnnkit.apps.forecast_ops import backtest_run
 
     b = backtest_run(tmp_path / "b", folds=2, refit="always", baselines=("naive",))
     assert b["combination"] == "naive" and b["test_mase"] == pytest.approx(b["baselines"]["naive"]["test_mase"])

@@ -357,7 +357,7 @@ def forecast(
     from rich.table import Table
 
     with clean_errors():
-        from rnnkit.apps.forecast import forecast_run
+        from rnnkit.apps.forecast_ops import forecast_run
         fc = forecast_run(run, horizon, holdout)
         if as_json:
             console.out(json.dumps({k: v for k, v in fc.items() if not k.startswith("history")}), highlight=False)
@@ -387,7 +387,8 @@ def backtest(
 ) -> None:
     """Rolling-origin backtest of a forecast run beside naive, seasonal naive, ETS and ARIMA."""
     with clean_errors():
-        from rnnkit.apps.forecast import TASK, backtest_run
+        from rnnkit.apps.forecast import TASK
+        from rnnkit.apps.forecast_ops import backtest_run
         names = tuple(b.strip() for b in baselines.split(",") if b.strip()) if baselines else None
         metrics = backtest_run(run, folds, step, refit, names)
         if as_json:

@@ -140,7 +140,7 @@ class Forecaster(Estimator):
         upper of the ``interval``."""
         import pandas as pd
 
-        from rnnkit.apps.forecast import forecast_model
+        from rnnkit.apps.forecast_ops import forecast_model
 
         fc = forecast_model(self.model_, self._frame(data, time), horizon, holdout)
         rows = []
@@ -156,7 +156,7 @@ class Forecaster(Estimator):
                  ) -> dict[str, Any]:
         """Rolling-origin backtest over the last ``folds`` origins, beside the baselines on the same
         origins; origins inside the training rows refit a fresh model on the rows before them."""
-        from rnnkit.apps.forecast import backtest_model
+        from rnnkit.apps.forecast_ops import backtest_model
 
         return backtest_model(self.model_, self._frame(data, time), folds, step, refit, baselines)
 

@@ -1,4 +1,4 @@
-"""Plot a forecast (from `rnnkit.apps.forecast.forecast_run`) with its interval and, if known, the actuals."""
+"""Plot a forecast (from `rnnkit.apps.forecast_ops.forecast_run`) with its interval and, if known, the actuals."""
 
 from __future__ import annotations
 

@@ -95,7 +95,7 @@ def create_app(run_dir: str | Path, limits: Limits | None = None, backend: str =
     est = load(run_dir)
     task = est.config_.task
     if task == "forecast" and est.config_.data.source == IN_MEMORY:
-        from rnnkit.apps.forecast import IN_MEMORY_FORECASTER
+        from rnnkit.apps.forecast_ops import IN_MEMORY_FORECASTER
 
         raise RnnkitError(f"{run_dir}: cannot serve it: {IN_MEMORY_FORECASTER}")
     gen, backend_name = _backend(est, run_dir, backend, threads) if task in GENERATIVE else (None, "torch")
@@ -172,7 +172,7 @@ def create_app(run_dir: str | Path, limits: Limits | None = None, backend: str =
     @app.post("/forecast")
     def forecast(req: ForecastRequest) -> dict[str, Any]:
         """The next ``horizon`` steps of the run's own series (original units), with the recent history."""
-        from rnnkit.apps.forecast import forecast_model
+        from rnnkit.apps.forecast_ops import forecast_model
 
         need("forecast")
         too_long("horizon", req.horizon or 0, limits.max_horizon)
