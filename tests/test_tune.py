@@ -101,6 +101,7 @@ def test_forecast_tune_on_a_short_series_and_a_trial_the_data_cannot_take(tmp_pa
     base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=20", "model.ensemble=1",
                                         "data.baselines=naive"], data=_short_yearly(tmp_path, 21))
     out = tune_run(base, "20s", tmp_path / "run")
+    assert out.final.vs_baselines is None or out.final.vs_baselines.get("tuned")  # the search's own advice
     assert out.trials[0]["state"] == "FAIL" and "series too short" in out.trials[0]["error"]
     assert any(t["state"] == "COMPLETE" for t in out.trials)
     assert out.final.config.data.context <= 2 and np.isfinite(out.final.metrics["test_mase"])
@@ -121,3 +122,15 @@ def test_a_search_whose_every_trial_fails_says_why(tmp_path, monkeypatch) -> Non
     with pytest.raises(ConfigError, match="every trial failed .* series too short"):
         tune_run(base, "60s")
     assert time.monotonic() - t0 < 30  # it stopped after a few failures instead of spinning to the deadline
+
+
+def test_the_advice_after_a_search_is_a_longer_search() -> None:
+    from rnnkit.tasks import make_run_config
+    from rnnkit.verdicts import behind_message, verdict
+
+    cfg = make_run_config("forecast", [], "airline")
+    v = verdict("val_mase", 1.2, {"ets": 1.0}, higher_is_better=False)
+    assert "Try a search: rnnkit tune forecast --data airline --budget 15m" in behind_message(cfg, v)
+    after = behind_message(cfg, {**v, "tuned": True})
+    assert "after the search" in after and "--budget 1h" in after and "15m" not in after
+

@@ -245,13 +245,14 @@ class TrainOutcome:
 def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool = False,
               progress: ProgressReporter | None = None, raw: Any = None,
               callbacks: tuple | list = (), final_evaluation: bool = True, compare_baselines: bool = True,
-              defaults: list[tuple[str, Any, str, str]] | None = None) -> TrainOutcome:
+              defaults: list[tuple[str, Any, str, str]] | None = None, tuned: bool = False) -> TrainOutcome:
     """prepare data -> build model -> fit (checkpoints in run_dir, if given) -> final evaluation.
 
     ``raw`` is data already in memory in the task's raw form (what an estimator's ``fit(X, y)``
     builds); without it the task reads ``cfg.data.source``. ``final_evaluation=False`` skips the
     held-out evaluation (data given in memory has no test split); ``compare_baselines=False`` skips
-    the validation comparison with the baselines (search trials). Data-aware defaults are chosen
+    the validation comparison with the baselines (search trials); ``tuned`` marks a search's final run
+    (its "behind a baseline" advice is a longer budget, not a search). Data-aware defaults are chosen
     here (:func:`resolve_defaults`) unless the caller already did and passes its ``defaults``.
     The run directory is locked (:mod:`rnnkit.runlock`) before anything in it is read or written.
 
@@ -264,7 +265,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
         with run_lock(run_dir):  # then the same call again, now holding the lock
             return train_run(cfg, run_dir, resume=resume, progress=progress, raw=raw, callbacks=callbacks,
                              final_evaluation=final_evaluation, compare_baselines=compare_baselines,
-                             defaults=defaults)
+                             defaults=defaults, tuned=tuned)
     spec = TASKS[cfg.task]
     run_dir = None if run_dir is None else Path(run_dir)
     if run_dir is not None:
@@ -292,6 +293,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path | None = None, *, resume: bool
                 ckpt.add_artifacts(run_dir, chosen_after)
     check = spec.baseline_check is not None and compare_baselines and main
     vs = spec.baseline_check(model, bundle, cfg) if check else None
+    if vs is not None and tuned:
+        vs["tuned"] = True  # the final run of a search: its advice is not "search"
     if vs is not None and vs["behind"]:
         log.warning("%s", behind_message(cfg, vs))
     metrics: dict[str, Any] = {}

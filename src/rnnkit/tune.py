@@ -284,7 +284,8 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     final_cfg = apply_overrides(base, best["overrides"] + _final_overrides(base, best, probe))
     left = max(0.5, (start + total - time.monotonic()) / 60)
     final_cfg = apply_overrides(final_cfg, [f"train.max_minutes={max(left, (best['seconds'] or 0) / 60)}"])
-    final = train_run(final_cfg, run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation)
+    final = train_run(final_cfg, run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation,
+                      tuned=True)
     if run_dir is not None:
         write_trials(Path(run_dir) / "tune", records, best, spec.monitor)
     return TuneOutcome(best, records, final, final_cfg)

@@ -53,6 +53,9 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
             f"vs the model's {v['model']:.4g}")
     if v.get("note"):
         what = v["note"]
+    if v.get("tuned"):  # a search's final run: a longer search is what is left
+        return (f"{what}, after the search. Try a longer one: rnnkit tune {cfg.task}{data} --budget 1h "
+                "(or fit(..., tune=\"1h\"))")
     return (f"{what}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
             "(or fit(..., tune=\"15m\")), or a longer budget (--set train.max_minutes=... / train.epochs=...)")
 
