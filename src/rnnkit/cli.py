@@ -278,39 +278,6 @@ def evaluate(
 
 
 @app.command()
-def generate(
-    run: Path = typer.Argument(..., help="Run directory of a language model."),
-    prompt: str = typer.Option("", "--prompt", help="Priming text."),
-    length: int = typer.Option(500, "--length", help="Characters to generate."),
-    temperature: float = typer.Option(1.0, "--temperature"),
-    top_k: int = typer.Option(None, "--top-k"),
-    top_p: float = typer.Option(None, "--top-p"),
-    seed: int = typer.Option(None, "--seed", help="Seed for reproducible sampling."),
-    greedy: bool = typer.Option(False, "--greedy", help="Always take the most likely character."),
-) -> None:
-    """Generate text from a trained language model, streamed as it is produced."""
-    with clean_errors():
-        lm = _load_estimator(run, "generate", "LanguageModel")
-        console.out(prompt, end="", highlight=False)
-        for piece in lm.generate(prompt, length, temperature=temperature, top_k=top_k, top_p=top_p,
-                                 seed=seed, greedy=greedy, stream=True):
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
-
-
-def _load_estimator(run: Path, command: str, kind: str) -> Any:
-    """``rnnkit.load(run)``, refused with one line when the run is not a ``kind`` estimator."""
-    from rnnkit.estimators import load
-
-    est = load(run)
-    if type(est).__name__ != kind:
-        raise RnnkitError(f"{run} holds a {est.config_.task!r} model ({type(est).__name__}); "
-                          f"`rnnkit {command}` needs a {kind}")
-    return est
-
-
-@app.command()
 def datasets() -> None:
     """List the bundled data sets (fetched from registry packages on first use)."""
     from rich.table import Table
@@ -326,175 +293,8 @@ def datasets() -> None:
         console.print(table)
 
 
-@app.command()
-def translate(
-    run: Path = typer.Argument(..., help="Run directory of a seq2seq model."),
-    texts: list[str] = typer.Argument(..., help="Source text(s) to translate."),
-    beam: int = typer.Option(None, "--beam", help="Beam size (default: the run's model.beam_size; 1 = greedy)."),
-    length_penalty: float = typer.Option(None, "--length-penalty", help="GNMT length penalty alpha."),
-    plot: Path = typer.Option(None, "--plot", help="Write the attention alignment of the first text to this PNG."),
-) -> None:
-    """Translate text with a trained sequence-to-sequence model (one output line per input)."""
-    with clean_errors():
-        s2s = _load_estimator(run, "translate", "Seq2Seq")
-        for line in s2s.translate(list(texts), beam=beam, length_penalty=length_penalty):
-            console.out(line, highlight=False)
-        if plot is not None:
-            from rnnkit.apps.seq2seq_plot import plot_alignment
-            plot_alignment(s2s.model_, texts[0], plot)
-            console.print(f"attention alignment -> {plot}")
-
-
-@app.command()
-def forecast(
-    run: Path = typer.Argument(..., help="Run directory of a forecast model."),
-    horizon: int = typer.Option(None, "--horizon", help="Steps to forecast (default: the trained horizon)."),
-    holdout: bool = typer.Option(False, "--holdout", help="Forecast the held-out tail, with actuals."),
-    plot: Path = typer.Option(None, "--plot", help="Write a PNG of history, forecast and interval."),
-    as_json: bool = typer.Option(False, "--json", help="Print the forecast as one JSON object."),
-) -> None:
-    """Forecast the next steps of the series (with prediction intervals for probabilistic models)."""
-    from rich.table import Table
-
-    with clean_errors():
-        from rnnkit.apps.forecast_ops import forecast_run
-        fc = forecast_run(run, horizon, holdout)
-        if as_json:
-            console.out(json.dumps({k: v for k, v in fc.items() if not k.startswith("history")}), highlight=False)
-        else:
-            for k, name in enumerate(fc["series"]):
-                cols = ["time", "forecast"] + (["lower", "upper"] if "lower" in fc else []) + (
-                    ["actual"] if "actual" in fc else [])
-                table = Table(*cols, title=name)
-                for i, t in enumerate(fc["times"]):
-                    table.add_row(t, *(f"{fc[c if c != 'forecast' else 'mean'][k][i]:.4g}" for c in cols[1:]))
-                console.print(table)
-            if "combination" in fc:
-                console.print(f"forecasts: {fc['combination']} (model.combine, chosen after training)")
-        if plot is not None:
-            from rnnkit.evaluation.forecast_plot import plot_forecast
-            console.print(f"plot -> {plot_forecast(fc, plot)}")
-
-
-@app.command()
-def backtest(
-    run: Path = typer.Argument(..., help="Run directory of a forecast model."),
-    folds: int = typer.Option(5, "--folds", help="Rolling origins (the last ones, --step apart)."),
-    step: int = typer.Option(None, "--step", help="Steps between origins (default: the horizon)."),
-    refit: str = typer.Option("auto", "--refit", help="auto | always | never: retrain per origin on earlier rows."),
-    baselines: str = typer.Option(None, "--baselines", help="Comma-separated baselines (default: the run's)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
-) -> None:
-    """Rolling-origin backtest of a forecast run beside naive, seasonal naive, ETS and ARIMA."""
-    with clean_errors():
-        from rnnkit.apps.forecast import TASK
-        from rnnkit.apps.forecast_ops import backtest_run
-        names = tuple(b.strip() for b in baselines.split(",") if b.strip()) if baselines else None
-        metrics = backtest_run(run, folds, step, refit, names)
-        if as_json:
-            console.out(json.dumps(metrics), highlight=False)
-        else:
-            _print_metrics(metrics, TASK.headline)
-            verdict = "LOSES to" if metrics["rnn_loses"] else "beats"
-            what = f"the model ({metrics['combination']})" if "combination" in metrics else "the RNN"
-            console.print(f"{metrics['folds']} fold(s) (refit={metrics['refit']}): {what} {verdict} the best "
-                          f"baseline ({metrics['best_baseline']}), skill "
-                          + ("n/a (the baseline is exact)" if metrics["skill_vs_best_baseline"] is None
-                             else f"{metrics['skill_vs_best_baseline']:+.3f}"))
-
-
-@app.command()
-def predict(
-    run: Path = typer.Argument(..., help="Run directory of a classify model."),
-    inputs: list[str] = typer.Argument(None, help="Text(s) to classify, or series as \"0.1,0.5,0.3\"."),
-    input_file: Path = typer.Option(None, "--input", help="CSV/TSV/JSONL (the run's text column), .npz or .ts."),
-    attention: Path = typer.Option(None, "--attention", help="Write the attention map of the first input (PNG)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
-) -> None:
-    """Classify new inputs with a trained classify run: label and probability per input."""
-    with clean_errors():
-        from rnnkit.apps.classify_predict import predict_run
-        results = predict_run(run, inputs or [], input_file, attention)
-        for r in results:
-            if as_json:
-                console.out(json.dumps(r), highlight=False)
-            else:
-                console.out(f"{r['label']}\t{r['probability']:.3f}\t{r['input']}", highlight=False)
-        if attention is not None:
-            console.print(f"attention map -> {attention}")
-
-
 bench_app = typer.Typer(help="Speed benchmarks.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
-
-
-@bench_app.command("cells")
-def bench_cells(
-    shape: list[str] = typer.Option([], "--shape", help="batch | stream | min100 | min4096 (repeat; default all)."),
-    reps: int = typer.Option(5, "--reps", help="Recorded repetitions (interleaved) after one warm-up."),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
-    device: list[str] = typer.Option([], "--device", help="cpu | cuda (repeat; default cpu and cuda if present)."),
-    accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Scan accuracy at T=4096."),
-    write: Path = typer.Option(None, "--write", help="Also write the table as the 'Cells speed' section of "
-                               "this markdown file (e.g. docs/benchmarks.md)."),
-) -> None:
-    """Every cell and impl side by side with bare nn.LSTM / nn.GRU: medians, ratios, GFLOP/s vs a GEMM."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from rnnkit.bench import cells_markdown, run_cell_bench, write_section
-
-    with clean_errors(), Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  console=err_console, transient=True) as bar:
-        task = bar.add_task("bench", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
-
-        try:
-            result = run_cell_bench(shape or None, reps, device or None, threads, accuracy, progress)
-        except ValueError as e:
-            raise RnnkitError(str(e)) from None
-    table = cells_markdown(result)
-    console.out(table, highlight=False)
-    if write is not None:
-        cmd = "rnnkit bench cells" + "".join(f" --shape {x}" for x in shape) + f" --reps {reps}" + (
-            f" --threads {threads}" if threads else "") + "".join(f" --device {d}" for d in device) + (
-            "" if accuracy else " --no-accuracy") + f" --write {write}"
-        write_section(str(write), "Cells speed", f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
-        console.print(f"written to {write}")
-
-
-@bench_app.command("quality")
-def bench_quality(
-    suite: str = typer.Option("held-out", "--suite", help="held-out (report only) | development (designed on)."),
-    only: str = typer.Option(None, "--only", help="Comma-separated set names of the suite (default: all)."),
-    out: Path = typer.Option(Path("runs/quality"), "--out", help="Runs and <suite>.json (a stopped suite resumes)."),
-    write: Path = typer.Option(None, "--write", help="Also write the table into this markdown file."),
-) -> None:
-    """The one-command defaults on every set of a suite, each beside its best baseline and the floor."""
-    from rnnkit.bench_quality import markdown, run_suite
-
-    def show(name: str, row: dict | None) -> None:
-        if row is None:
-            console.print(f"[bold]{name}[/] ...", highlight=False)
-        elif row.get("result") == "error":
-            console.print(f"  {name}: [red]error[/] {row['error']}", highlight=False)
-        else:
-            console.print(f"  {name}: {row['metric']} {row['model']:.4g} vs {row['best_baseline']} "
-                          f"{row['best_baseline_value']:.4g} -> {row['result']} ({row['minutes']:.1f} min)",
-                          highlight=False)
-
-    with clean_errors():
-        result = run_suite(suite, out, [s.strip() for s in only.split(",")] if only else None, show)
-        table = markdown(result)
-        console.out(table, highlight=False)
-        if write is not None:
-            from rnnkit.bench import write_section
-
-            cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
-            body = f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"
-            write_section(str(write), f"Quality suite: {suite}", body)
-            console.print(f"written to {write}")
 
 
 @app.command("import-keras")
@@ -514,9 +314,9 @@ def import_keras_cmd(
 
 
 
-# export / serve (rnnkit.cli_ship), explain (rnnkit.cli_explain) and bench train / generate
-# (rnnkit.cli_bench) register their commands on import
-from rnnkit import cli_bench, cli_explain, cli_ship  # noqa: E402, F401
+# generate / translate / forecast / backtest / predict (rnnkit.cli_use), export / serve (rnnkit.cli_ship),
+# explain (rnnkit.cli_explain) and bench (rnnkit.cli_bench) register their commands on import
+from rnnkit import cli_bench, cli_explain, cli_ship, cli_use  # noqa: E402, F401
 
 
 def main() -> None:

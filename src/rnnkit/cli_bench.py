@@ -1,5 +1,6 @@
-"""`rnnkit bench train | generate`: char-LM training throughput per cell and per-token generation
-latency, each beside the bare PyTorch model (rnnkit.bench_lm). Registered on ``bench_app`` when
+"""`rnnkit bench cells | quality | train | generate`: cell speed, the quality suites, char-LM training
+throughput per cell and per-token generation latency, each beside the bare PyTorch model
+(rnnkit.bench, rnnkit.bench_quality, rnnkit.bench_lm). Registered on ``bench_app`` when
 rnnkit.cli imports this module."""
 
 from __future__ import annotations
@@ -86,3 +87,72 @@ def _bench_progress() -> Iterator[Callable[[str, int, int], None]]:
                   transient=True) as bar:
         task = bar.add_task("bench", total=None)
         yield lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
+
+
+@bench_app.command("cells")
+def bench_cells(
+    shape: list[str] = typer.Option([], "--shape", help="batch | stream | min100 | min4096 (repeat; default all)."),
+    reps: int = typer.Option(5, "--reps", help="Recorded repetitions (interleaved) after one warm-up."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's)."),
+    device: list[str] = typer.Option([], "--device", help="cpu | cuda (repeat; default cpu and cuda if present)."),
+    accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Scan accuracy at T=4096."),
+    write: Path = typer.Option(None, "--write", help="Also write the table as the 'Cells speed' section of "
+                               "this markdown file (e.g. docs/benchmarks.md)."),
+) -> None:
+    """Every cell and impl side by side with bare nn.LSTM / nn.GRU: medians, ratios, GFLOP/s vs a GEMM."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from rnnkit.bench import cells_markdown, run_cell_bench, write_section
+
+    with clean_errors(), Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                  console=err_console, transient=True) as bar:
+        task = bar.add_task("bench", total=None)
+
+        def progress(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        try:
+            result = run_cell_bench(shape or None, reps, device or None, threads, accuracy, progress)
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+    table = cells_markdown(result)
+    console.out(table, highlight=False)
+    if write is not None:
+        cmd = "rnnkit bench cells" + "".join(f" --shape {x}" for x in shape) + f" --reps {reps}" + (
+            f" --threads {threads}" if threads else "") + "".join(f" --device {d}" for d in device) + (
+            "" if accuracy else " --no-accuracy") + f" --write {write}"
+        write_section(str(write), "Cells speed", f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
+        console.print(f"written to {write}")
+
+
+@bench_app.command("quality")
+def bench_quality(
+    suite: str = typer.Option("held-out", "--suite", help="held-out (report only) | development (designed on)."),
+    only: str = typer.Option(None, "--only", help="Comma-separated set names of the suite (default: all)."),
+    out: Path = typer.Option(Path("runs/quality"), "--out", help="Runs and <suite>.json (a stopped suite resumes)."),
+    write: Path = typer.Option(None, "--write", help="Also write the table into this markdown file."),
+) -> None:
+    """The one-command defaults on every set of a suite, each beside its best baseline and the floor."""
+    from rnnkit.bench_quality import markdown, run_suite
+
+    def show(name: str, row: dict | None) -> None:
+        if row is None:
+            console.print(f"[bold]{name}[/] ...", highlight=False)
+        elif row.get("result") == "error":
+            console.print(f"  {name}: [red]error[/] {row['error']}", highlight=False)
+        else:
+            console.print(f"  {name}: {row['metric']} {row['model']:.4g} vs {row['best_baseline']} "
+                          f"{row['best_baseline_value']:.4g} -> {row['result']} ({row['minutes']:.1f} min)",
+                          highlight=False)
+
+    with clean_errors():
+        result = run_suite(suite, out, [s.strip() for s in only.split(",")] if only else None, show)
+        table = markdown(result)
+        console.out(table, highlight=False)
+        if write is not None:
+            from rnnkit.bench import write_section
+
+            cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
+            body = f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"
+            write_section(str(write), f"Quality suite: {suite}", body)
+            console.print(f"written to {write}")
