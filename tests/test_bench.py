@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rnnkit import bench
+from rnnkit import bench, bench_report
 from rnnkit.cells import CELLS
 from rnnkit.layers import Stack, native
 
@@ -31,7 +31,7 @@ def test_every_cell_and_impl_is_timed_and_auto_is_marked_once_per_cell(monkeypat
                 "minlstm scan sequential (auto)", "minlstm scan sequential python"} <= set(labels)
     assert {"scan sequential", "scan parallel", "scan log"} <= {" ".join(lab.split()[1:3]) for lab in labels
                                                                   if lab.startswith("mingru")}
-    text = bench.cells_markdown(result)
+    text = bench_report.cells_markdown(result)
     assert all(f"| {lab} |" in text for lab in labels)
 
 
@@ -43,7 +43,7 @@ def test_a_shape_with_one_reference_and_no_explicit_loop_renders_its_own_columns
     labels = [r.label for r in result.results[0].rows]
     assert labels[0] == "nn.GRU (bare)" and "nn.LSTM (bare)" not in labels and labels[-1] == "nn.GRU (bare) again"
     assert not any("explicit" in lab for lab in labels)
-    table = [ln for ln in bench.cells_markdown(result).splitlines() if ln.startswith("|")]
+    table = [ln for ln in bench_report.cells_markdown(result).splitlines() if ln.startswith("|")]
     header = table[0]
     assert "nn.LSTM" not in header and "f+b / nn.GRU" in header
     assert len({ln.count("|") for ln in table[: len(labels) + 2]}) == 1  # every row has the header's columns
@@ -60,14 +60,14 @@ def test_scan_accuracy_is_relative_to_a_float64_reference() -> None:
 def test_write_section_replaces_only_its_generated_block(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Tasks\n\nkeep me\n\n## Cells speed\n\nmy notes\n\n## Later\n\nkeep too\n")
-    bench.write_section(str(doc), "Cells speed", "old table\n")
-    bench.write_section(str(doc), "Cells speed", "new table\n")
+    bench_report.write_section(str(doc), "Cells speed", "old table\n")
+    bench_report.write_section(str(doc), "Cells speed", "new table\n")
     text = doc.read_text()
     assert "old table" not in text and text.count("new table") == 1
     for kept in ("keep me", "my notes", "keep too"):
         assert text.count(kept) == 1
     assert text.index("## Tasks") < text.index("new table") < text.index("my notes") < text.index("## Later")
-    bench.write_section(str(tmp_path / "fresh.md"), "Cells speed", "t\n")
+    bench_report.write_section(str(tmp_path / "fresh.md"), "Cells speed", "t\n")
     assert "## Cells speed" in (tmp_path / "fresh.md").read_text()
 
 
@@ -99,7 +99,7 @@ def test_a_module_compared_with_itself_reads_one_within_its_noise(monkeypatch: p
     by = {r.label: r for r in result.rows}
     q = bench.paired(by["nn.LSTM (bare) again"].fwdbwd, by["nn.LSTM (bare)"].fwdbwd)
     assert q.lo <= q.median <= q.hi and 0.5 < q.median < 2.0  # ~1; wide bounds: a shared, busy machine
-    table = bench.cells_markdown(bench.CellBench([result], 1, 7))
+    table = bench_report.cells_markdown(bench.CellBench([result], 1, 7))
     assert "| nn.LSTM (bare) again |" in table and "1.00 (1.00-1.00)" in table  # each reference vs itself
 
 
@@ -117,7 +117,7 @@ def test_targets_are_judged_on_the_median_paired_ratio_and_show_the_spread() -> 
     res = _result("stream", {"nn.GRU (bare)": base, "nn.RNN (bare)": base,
                              "gru fastloop (auto)": [b / 3.2 for b in base],  # 3.2x faster: met
                              "rnn fused (auto)": [b / 1.5 for b in base]})  # 1.5x faster than nn.RNN: not met
-    text = bench.targets_markdown(bench.CellBench([res], 2, 5))
+    text = bench_report.targets_markdown(bench.CellBench([res], 2, 5))
     gru = next(ln for ln in text.splitlines() if "gru fastloop (auto)" in ln and "faster" in ln)
     assert "3.20 (3.20-3.20)x faster than nn.GRU (bare)" in gru and ">= 3.0x" in gru and gru.endswith("| yes |")
     rnn = next(ln for ln in text.splitlines() if "rnn fused (auto)" in ln and "faster" in ln)
@@ -129,7 +129,7 @@ def test_targets_are_judged_on_the_median_paired_ratio_and_show_the_spread() -> 
 
 def test_the_gemm_share_target_covers_every_fused_or_native_gate_loop_at_batch() -> None:
     """Every auto impl that is torch's fused kernel or a native gate loop gets a row; the min cells'
-    scan does not (its FLOP count is only the input projection: see bench._fused_or_native)."""
+    scan does not (its FLOP count is only the input projection: see bench_report._fused_or_native)."""
     shape = bench.SHAPES["batch"]
     gemm_s = 1e-3  # the plain GEMM: 1e8 FLOPs in 1 ms = 100 GFLOP/s
     def at(share: float, cell: str) -> list[float]:  # f+b times that reach `share` of the GEMM's rate
@@ -138,13 +138,13 @@ def test_the_gemm_share_target_covers_every_fused_or_native_gate_loop_at_batch()
              "layernorm_lstm fastloop (auto)": at(0.4, "layernorm_lstm"), "lstm fastloop": at(0.9, "lstm"),
              "gru_reset_before explicit (auto)": at(0.1, "gru_reset_before"),
              "mingru scan sequential (auto)": at(0.6, "mingru")}
-    lines = bench.targets_markdown(bench.CellBench([_result("batch", times)], 2, 3)).splitlines()
+    lines = bench_report.targets_markdown(bench.CellBench([_result("batch", times)], 2, 3)).splitlines()
     share = {ln.split("|")[3].strip(): ln for ln in lines if "of GEMM" in ln}
     assert set(share) == {"lstm fused (auto)", "layernorm_lstm fastloop (auto)"}
     assert "80 (80-80)% of GEMM" in share["lstm fused (auto)"] and share["lstm fused (auto)"].endswith("| yes |")
     assert share["layernorm_lstm fastloop (auto)"].endswith("| NO |") and ">= 50%" in share["lstm fused (auto)"]
     # without the native extension the fastloop / scan rows run Python loops: only the fused kernel counts
-    lines = bench.targets_markdown(bench.CellBench([_result("batch", times, native=False)], 2, 3)).splitlines()
+    lines = bench_report.targets_markdown(bench.CellBench([_result("batch", times, native=False)], 2, 3)).splitlines()
     assert [ln.split("|")[3].strip() for ln in lines if "of GEMM" in ln] == ["lstm fused (auto)"]
 
 

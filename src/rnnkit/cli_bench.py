@@ -26,8 +26,8 @@ def bench_train(
                                "section of this markdown file."),
 ) -> None:
     """Char-LM training tokens/s per cell beside the bare Embedding + nn.LSTM/nn.GRU + Linear loop."""
-    from rnnkit.bench import write_section
     from rnnkit.bench_lm import TRAIN_CELLS, lm_markdown, recipe_shape, run_train_bench
+    from rnnkit.bench_report import write_section
 
     with clean_errors(), _bench_progress() as progress:
         try:
@@ -58,8 +58,8 @@ def bench_generate(
                                "section of this markdown file."),
 ) -> None:
     """Per-token latency of a char-LM step at batch 1: the single-step path vs torch eager nn.LSTM/nn.GRU."""
-    from rnnkit.bench import write_section
     from rnnkit.bench_lm import lm_markdown, run_generate_bench
+    from rnnkit.bench_report import write_section
 
     with clean_errors(), _bench_progress() as progress:
         try:
@@ -102,7 +102,8 @@ def bench_cells(
     """Every cell and impl side by side with bare nn.LSTM / nn.GRU: medians, ratios, GFLOP/s vs a GEMM."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rnnkit.bench import cells_markdown, run_cell_bench, write_section
+    from rnnkit.bench import run_cell_bench
+    from rnnkit.bench_report import cells_markdown, write_section
 
     with clean_errors(), Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                                   console=err_console, transient=True) as bar:
@@ -150,7 +151,7 @@ def bench_quality(
         table = markdown(result)
         console.out(table, highlight=False)
         if write is not None:
-            from rnnkit.bench import write_section
+            from rnnkit.bench_report import write_section
 
             cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
             body = f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"

@@ -61,7 +61,7 @@ def bench_serve(
 ) -> None:
     """Loopback load test of `rnnkit serve`: concurrent streams, per-token latency p50 / p95, errors."""
     with clean_errors():
-        from rnnkit.bench import write_section
+        from rnnkit.bench_report import write_section
         from rnnkit.serve.loadtest import markdown, run_load_test
 
         result = run_load_test(run, streams, rounds, length, backend)
