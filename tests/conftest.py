@@ -1,6 +1,8 @@
 import pytest
 import torch
 
+from rnnkit.layers import native
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
@@ -15,3 +17,13 @@ def _one_thread():
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(params=["native", "python"])
+def loop(request):
+    """Run the test once with the native C++ loops and once with the Python loops (test_fastlstm.py,
+    test_fastgru.py)."""
+    if request.param == "native" and not native.load():
+        pytest.skip(native.status())
+    with native.enabled(request.param == "native"):
+        yield request.param

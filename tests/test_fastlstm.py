@@ -20,16 +20,6 @@ from rnnkit.layers.fastlstm import fastlstm_forward
 from rnnkit.layers.recurrent import time_loop
 
 FAST = ["lstm", "peephole_lstm", "layernorm_lstm"]
-LOOPS = ["native", "python"]
-
-
-@pytest.fixture(params=LOOPS)
-def loop(request):
-    """Run the test once with the native C++ loops and once with the Python loops."""
-    if request.param == "native" and not native.load():
-        pytest.skip(native.status())
-    with native.enabled(request.param == "native"):
-        yield request.param
 
 
 def test_native_loops_build_where_a_compiler_exists() -> None:
@@ -143,11 +133,12 @@ def test_saturated_gates_stay_finite_and_match(loop: str, name: str) -> None:
         _assert_same(got, _run(time_loop, cell, xs, ss, None, False), atol=atol)
 
 
-@pytest.mark.parametrize("name", FAST)
+@pytest.mark.parametrize("name", [*FAST, "layernorm_gru"])
 def test_retained_graph_gives_the_same_gradients_twice(loop: str, name: str) -> None:
-    """The layer-norm backward writes its gradients over saved buffers when the graph is freed
-    after it; with retain_graph=True it must not, so a second backward (jacobians, gradient
-    penalties) gets the same gradients as the first, and both equal a fresh graph's."""
+    """The layer-norm backwards (LSTM's, and the layer-norm GRU's of layers/fastgru.py) write their
+    gradients over saved buffers when the graph is freed after them; with retain_graph=True they must
+    not, so a second backward (jacobians, gradient penalties) gets the same gradients as the first, and
+    both equal a fresh graph's."""
     torch.manual_seed(5)
     stack = Stack(name, 3, 6)
     x = torch.randn(4, 7, 3, requires_grad=True)
