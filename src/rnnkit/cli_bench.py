@@ -27,23 +27,14 @@ def bench_train(
 ) -> None:
     """Char-LM training tokens/s per cell beside the bare Embedding + nn.LSTM/nn.GRU + Linear loop."""
     from rnnkit.bench_lm import TRAIN_CELLS, lm_markdown, recipe_shape, run_train_bench
-    from rnnkit.bench_report import write_section
 
     with clean_errors(), _bench_progress() as progress:
-        try:
-            result = run_train_bench(tuple(cell) or tuple(TRAIN_CELLS), reps, steps, recipe_shape(recipe), threads,
-                                     progress)
-        except ValueError as e:
-            raise RnnkitError(str(e)) from None
-    table = lm_markdown(result)
-    console.out(table, highlight=False)
-    if write is not None:
-        cmd = ("rnnkit bench train" + "".join(f" --cell {c}" for c in cell) + f" --reps {reps} --steps {steps}"
-               + (f" --recipe {recipe}" if recipe != "charlm" else "") + (f" --threads {threads}" if threads else "")
-               + f" --write {write}")
-        write_section(str(write), "Char-LM training throughput",
-                      f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
-        console.print(f"written to {write}")
+        result = run_train_bench(tuple(cell) or tuple(TRAIN_CELLS), reps, steps, recipe_shape(recipe), threads,
+                                 progress)
+    cmd = ("rnnkit bench train" + "".join(f" --cell {c}" for c in cell) + f" --reps {reps} --steps {steps}"
+           + (f" --recipe {recipe}" if recipe != "charlm" else "") + (f" --threads {threads}" if threads else "")
+           + f" --write {write}")
+    publish_table(lm_markdown(result), write, "Char-LM training throughput", cmd)
 
 
 @bench_app.command("generate")
@@ -59,34 +50,41 @@ def bench_generate(
 ) -> None:
     """Per-token latency of a char-LM step at batch 1: the single-step path vs torch eager nn.LSTM/nn.GRU."""
     from rnnkit.bench_lm import lm_markdown, run_generate_bench
-    from rnnkit.bench_report import write_section
 
     with clean_errors(), _bench_progress() as progress:
-        try:
-            result = run_generate_bench(tuple(cell) or ("lstm", "gru"), reps, tokens, hidden=hidden, layers=layers,
-                                        threads=threads, progress=progress)
-        except ValueError as e:
-            raise RnnkitError(str(e)) from None
-    table = lm_markdown(result)
-    console.out(table, highlight=False)
-    if write is not None:
-        cmd = ("rnnkit bench generate" + "".join(f" --cell {c}" for c in cell)
-               + f" --reps {reps} --tokens {tokens} --hidden {hidden} --layers {layers}"
-               + (f" --threads {threads}" if threads else "") + f" --write {write}")
-        write_section(str(write), "Generation step latency",
-                      f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
-        console.print(f"written to {write}")
+        result = run_generate_bench(tuple(cell) or ("lstm", "gru"), reps, tokens, hidden=hidden, layers=layers,
+                                    threads=threads, progress=progress)
+    cmd = ("rnnkit bench generate" + "".join(f" --cell {c}" for c in cell)
+           + f" --reps {reps} --tokens {tokens} --hidden {hidden} --layers {layers}"
+           + (f" --threads {threads}" if threads else "") + f" --write {write}")
+    publish_table(lm_markdown(result), write, "Generation step latency", cmd)
 
 
 @contextlib.contextmanager
 def _bench_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A transient progress bar on stderr and the ``(what, done, total)`` callback that drives it."""
+    """A transient progress bar on stderr and the ``(what, done, total)`` callback that drives it; a
+    benchmark's ValueError (an unknown --cell or --shape) becomes one clean line."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err_console,
                   transient=True) as bar:
         task = bar.add_task("bench", total=None)
-        yield lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
+        try:
+            yield lambda what, done, total: bar.update(task, description=what, completed=done, total=total)
+        except ValueError as e:
+            raise RnnkitError(str(e)) from None
+
+
+def publish_table(table: str, write: Path | None, title: str, cmd: str | None = None) -> None:
+    """Print a benchmark's markdown table and, with ``write``, put it in that file's generated section
+    ``title`` (under the command that made it, when ``cmd`` is given; it runs under the CPU lock)."""
+    console.out(table, highlight=False)
+    if write is not None:
+        from rnnkit.bench_report import write_section
+
+        body = table if cmd is None else f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"
+        write_section(str(write), title, body)
+        console.print(f"written to {write}")
 
 
 @bench_app.command("cells")
@@ -100,30 +98,15 @@ def bench_cells(
                                "this markdown file (e.g. docs/benchmarks.md)."),
 ) -> None:
     """Every cell and impl side by side with bare nn.LSTM / nn.GRU: medians, ratios, GFLOP/s vs a GEMM."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from rnnkit.bench import run_cell_bench
-    from rnnkit.bench_report import cells_markdown, write_section
+    from rnnkit.bench_report import cells_markdown
 
-    with clean_errors(), Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                                  console=err_console, transient=True) as bar:
-        task = bar.add_task("bench", total=None)
-
-        def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=total)
-
-        try:
-            result = run_cell_bench(shape or None, reps, device or None, threads, accuracy, progress)
-        except ValueError as e:
-            raise RnnkitError(str(e)) from None
-    table = cells_markdown(result)
-    console.out(table, highlight=False)
-    if write is not None:
-        cmd = "rnnkit bench cells" + "".join(f" --shape {x}" for x in shape) + f" --reps {reps}" + (
-            f" --threads {threads}" if threads else "") + "".join(f" --device {d}" for d in device) + (
-            "" if accuracy else " --no-accuracy") + f" --write {write}"
-        write_section(str(write), "Cells speed", f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}")
-        console.print(f"written to {write}")
+    with clean_errors(), _bench_progress() as progress:
+        result = run_cell_bench(shape or None, reps, device or None, threads, accuracy, progress)
+    cmd = "rnnkit bench cells" + "".join(f" --shape {x}" for x in shape) + f" --reps {reps}" + (
+        f" --threads {threads}" if threads else "") + "".join(f" --device {d}" for d in device) + (
+        "" if accuracy else " --no-accuracy") + f" --write {write}"
+    publish_table(cells_markdown(result), write, "Cells speed", cmd)
 
 
 @bench_app.command("quality")
@@ -148,12 +131,5 @@ def bench_quality(
 
     with clean_errors():
         result = run_suite(suite, out, [s.strip() for s in only.split(",")] if only else None, show)
-        table = markdown(result)
-        console.out(table, highlight=False)
-        if write is not None:
-            from rnnkit.bench_report import write_section
-
-            cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
-            body = f"Command: `flock /tmp/rnnkit-cpu.lock {cmd}`\n\n{table}"
-            write_section(str(write), f"Quality suite: {suite}", body)
-            console.print(f"written to {write}")
+        cmd = f"rnnkit bench quality --suite {suite}" + (f" --only {only}" if only else "")
+        publish_table(markdown(result), write, f"Quality suite: {suite}", cmd)

@@ -61,13 +61,9 @@ def bench_serve(
 ) -> None:
     """Loopback load test of `rnnkit serve`: concurrent streams, per-token latency p50 / p95, errors."""
     with clean_errors():
-        from rnnkit.bench_report import write_section
+        from rnnkit.cli_bench import publish_table
         from rnnkit.serve.loadtest import markdown, run_load_test
 
         result = run_load_test(run, streams, rounds, length, backend)
         cmd = f"rnnkit bench serve {run} --streams {streams} --rounds {rounds} --length {length} --backend {backend}"
-        table = markdown(result, cmd)
-        console.out(table, highlight=False)
-        if write is not None:
-            write_section(str(write), f"Serving load test ({result['backend']})", table)
-            console.print(f"written to {write}")
+        publish_table(markdown(result, cmd), write, f"Serving load test ({result['backend']})")  # cmd is in it
