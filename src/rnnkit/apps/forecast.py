@@ -21,10 +21,9 @@ from rnnkit.defaults import summarise_frame
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.backtest import (
     combination_of,
-    compare,
+    compare_combined,
     mase_scales,
     model_forecasts,
-    score,
     truth,
 )
 from rnnkit.evaluation.combine import (
@@ -118,14 +117,9 @@ def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[
     """Held-out forecast(s) scored beside the baselines on the identical origin(s). With a combination
     (``combine.json``) the headline is the combination's, and ``network`` holds the network alone's."""
     origins = bundle.test_origins
-    fc = model_forecasts(model, bundle, origins)
-    res = compare(bundle, origins, fc, cfg.data.horizon, baselines=cfg.data.baselines,
-                  interval=model.interval_level)
-    name = combination_of(model)
-    if name is not None:
-        res["combination"] = name
-        res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False),
-                               cfg.data.horizon)
+    res = compare_combined(bundle, origins, model_forecasts(model, bundle, origins, combine=False),
+                           combination_of(model), cfg.data.horizon, baselines=cfg.data.baselines,
+                           interval=model.interval_level)
     res["data"] = bundle.frame.name
     return res
 
@@ -141,9 +135,11 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
     if how != "auto":
         return {COMBINE_FILE: {"combination": how, "members": list(COMBINATIONS[how]), "rule": "model.combine"}}
     h = cfg.data.horizon
-    # the candidates made of the network and the run's baselines (data.baselines) only
-    names = tuple(n for n in AUTO if set(COMBINATIONS[n]) - {NETWORK} <= set(cfg.data.baselines))
-    short = TOO_SHORT if set(COMBINATIONS[TOO_SHORT]) - {NETWORK} <= set(cfg.data.baselines) else NETWORK
+    # the candidates made of the network and the run's baselines (data.baselines) only; every one of them
+    # is scored and recorded (the verdict compares with them), auto's own are chosen among
+    scored = tuple(n for n, m in COMBINATIONS.items() if set(m) - {NETWORK} <= set(cfg.data.baselines))
+    names = tuple(n for n in AUTO if n in scored)
+    short = TOO_SHORT if TOO_SHORT in scored else NETWORK
     if names == (NETWORK,):  # data.baselines leave nothing to choose: no probes
         return {COMBINE_FILE: {"combination": NETWORK, "members": [NETWORK],
                                "rule": "no ETS / ARIMA in data.baselines"}}
@@ -165,9 +161,7 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
                  bundle.frame.times[int(o)])
         parts.append(refit_forecast(probe_cfg, bundle, int(o), local=True))
     network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
-    # every candidate the run's baselines allow is scored and recorded (the verdict compares with them)
-    scored = tuple(n for n, m in COMBINATIONS.items() if set(m) - {NETWORK} <= set(cfg.data.baselines))
-    base = run_baselines(bundle.frame.targets, origins, h, bundle.frame.period, members_needed(names + scored))
+    base = run_baselines(bundle.frame.targets, origins, h, bundle.frame.period, members_needed(scored))
     picked = choose_candidate(truth(bundle, origins, h), mase_scales(bundle, origins), network, base, names, scored)
     picked.update(rule="auto", origins=[bundle.frame.times[int(o)] for o in origins])
     log.info("combine=auto: %s (validation MASE over %d probe origins: %s)", picked["combination"], len(origins),
@@ -195,8 +189,9 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
     origins = bundle.val_origins[:: cfg.data.horizon]
     if not len(origins):
         return None
-    res = compare(bundle, origins, model_forecasts(model, bundle, origins), cfg.data.horizon, prefix="val_",
-                  baselines=cfg.data.baselines, interval=model.interval_level)
+    res = compare_combined(bundle, origins, model_forecasts(model, bundle, origins, combine=False),
+                           combination_of(model), cfg.data.horizon, prefix="val_", baselines=cfg.data.baselines,
+                           interval=model.interval_level)
     v = verdict("val_mase", res["val_mase"], {k: v["val_mase"] for k, v in res["baselines"].items()},
                 higher_is_better=False)
     name = chosen.get("combination")

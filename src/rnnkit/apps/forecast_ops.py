@@ -18,7 +18,7 @@ from rnnkit.data.forecast import Frame
 from rnnkit.data.forecast_bundle import prepare
 from rnnkit.data.forecast_time import step_labels
 from rnnkit.errors import ConfigError, DataError
-from rnnkit.evaluation.backtest import combination_of, compare, model_forecasts, rolling_origins, score
+from rnnkit.evaluation.backtest import combination_of, compare_combined, model_forecasts, rolling_origins
 from rnnkit.evaluation.combine import combined_forecasts
 from rnnkit.models.forecaster import Forecaster
 from rnnkit.tasks import IN_MEMORY, load_run
@@ -115,24 +115,13 @@ def backtest_model(model: Forecaster, frame: Frame | None = None, folds: int = 5
     if refit == "never" and in_sample.any():
         raise ConfigError(f"{int(in_sample.sum())} of {folds} origins fall inside the run's training data "
                           f"(before row {n_train}); use refit=auto or fewer folds")
-    name = combination_of(model)
-    if refit != "always" and not in_sample.any():
-        res = compare(bundle, origins, model_forecasts(model, bundle, origins), h, baselines=cfg.data.baselines,
-                      interval=model.interval_level)
-        res["refit"] = False
-        if name is not None:
-            res["combination"] = name
-            res["network"] = score(bundle, origins, model_forecasts(model, bundle, origins, combine=False), h)
-        return res
-    parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
-    network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
-    fc = network
-    if name is not None:  # the refitted networks forecast as the model does: in its saved combination
-        fc = combined_forecasts(name, network, bundle.frame.targets, origins, bundle.frame.period,
-                                model.interval_level)
-    res = compare(bundle, origins, fc, h, baselines=cfg.data.baselines, interval=model.interval_level)
-    res["refit"] = True
-    if name is not None:
-        res["combination"] = name
-        res["network"] = score(bundle, origins, network, h)
+    refitted = refit == "always" or bool(in_sample.any())
+    if refitted:  # the refitted networks forecast as the model does: in its saved combination
+        parts = [refit_forecast(cfg, bundle, int(o)) for o in origins]
+        network = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+    else:
+        network = model_forecasts(model, bundle, origins, combine=False)
+    res = compare_combined(bundle, origins, network, combination_of(model), h, baselines=cfg.data.baselines,
+                           interval=model.interval_level)
+    res["refit"] = refitted
     return res

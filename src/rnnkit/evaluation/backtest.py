@@ -20,7 +20,7 @@ import torch
 from rnnkit.baselines.forecast import run_baselines
 from rnnkit.data.forecast import pairs
 from rnnkit.data.forecast_bundle import ForecastBundle
-from rnnkit.evaluation.combine import COMBINE_FILE, combined_forecasts
+from rnnkit.evaluation.combine import COMBINE_FILE, blend, combined_forecasts, members_needed
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +130,18 @@ def _score(y: np.ndarray, f: dict[str, Any], scales: np.ndarray) -> dict[str, fl
 
 def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.ndarray], horizon: int,
             prefix: str = "test_", baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima"),
-            interval: float | None = 0.9) -> dict[str, Any]:
-    """Score the model and the baselines on the same origins; skill = 1 - MASE / best baseline MASE."""
-    y, period = truth(bundle, origins, horizon), bundle.frame.period
-    targets = bundle.frame.targets
+            interval: float | None = 0.9, base: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Score the model and the baselines on the same origins; skill = 1 - MASE / best baseline MASE.
+    ``base``: the baselines' forecasts at these origins when the caller has fitted them already."""
+    y = truth(bundle, origins, horizon)
     scales = mase_scales(bundle, origins)
     res: dict[str, Any] = {f"{prefix}{k}": v for k, v in _score(y, model_fc, scales).items()}
     if interval is not None and "lower" in model_fc:
         res["interval"] = interval
-    base = run_baselines(targets, origins, horizon, period, baselines, interval or 0.9)
+    if base is None:
+        base = run_baselines(bundle.frame.targets, origins, horizon, bundle.frame.period, baselines, interval or 0.9)
+    else:
+        base = {name: base[name] for name in baselines}
     res["baselines"] = {}
     for name, f in base.items():
         scores = _score(y, f, scales)
@@ -159,6 +162,24 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
     })
     if res["rnn_loses"]:
         log.warning("the model loses to %s on MASE (%.3f vs %.3f)", best, res[f"{prefix}mase"], best_mase)
+    return res
+
+
+def compare_combined(bundle: ForecastBundle, origins: np.ndarray, network: dict[str, np.ndarray], name: str | None,
+                     horizon: int, prefix: str = "test_",
+                     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima"),
+                     interval: float | None = 0.9) -> dict[str, Any]:
+    """:func:`compare` for a model that forecasts in the combination ``name`` (:func:`combination_of`;
+    None: the network alone) from the network's forecasts ``network``. Each baseline is fitted once: the
+    combination's members are the very fits the comparison scores. With a combination the result also
+    holds ``combination`` and the network alone's metrics (``network``)."""
+    needed = tuple(dict.fromkeys((*baselines, *members_needed((name,))))) if name else baselines
+    base = run_baselines(bundle.frame.targets, origins, horizon, bundle.frame.period, needed, interval or 0.9)
+    fc = blend(name, network, base) if name else network
+    res = compare(bundle, origins, fc, horizon, prefix, baselines, interval, base)
+    if name is not None:
+        res["combination"] = name
+        res["network"] = score(bundle, origins, network, horizon, prefix)
     return res
 
 
