@@ -155,7 +155,7 @@ def _n_examples(bundle: Any) -> int:
     return len(getattr(bundle.raw, "train_x", None) or []) if hasattr(bundle, "raw") else SMALL
 
 
-MAX_FAILURES = 5  # consecutive failed trials, none finished, end the search with the first one's reason
+MAX_FAILURES = 5  # this many failed trials and none finished: the search ends with the first one's reason
 
 
 def _search_base(base: RunConfig, raw: Any = None) -> RunConfig:

@@ -49,7 +49,7 @@ import numpy as np
 from rnnkit.data.archive import DatasetError, read_member
 from rnnkit.data.containers import Series
 from rnnkit.data.forecast_time import ordinal_to_str, to_ordinal
-from rnnkit.data.series import format_by_member, interpolate_missing
+from rnnkit.data.series import format_by_member, missing_values
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +131,8 @@ def parse_pmdarima(archive: Path, member: str, interpolate: bool = False) -> Ser
                            f"({fmt.start} onwards, freq {fmt.freq})")
     values = np.array([np.nan if v is None else float(v) for v in raw[:fmt.length]], dtype=np.float64)
     time = time_labels(fmt.start, fmt.length, fmt.freq)
-    missing = np.isnan(values)
-    meta: dict = {"missing_count": int(missing.sum()), "missing_times": [t for t, b in zip(time, missing) if b],
-                  "dropped_after_end": len(tail)}
-    if meta["missing_count"]:
-        if interpolate:
-            values = interpolate_missing(values)
-            meta["interpolated"] = meta["missing_count"]
-        else:
-            log.warning("%s: %d missing values kept as NaN (load with interpolate=True to fill them)",
-                        name, meta["missing_count"])
+    values, meta = missing_values(name, time, values, interpolate)
+    meta["dropped_after_end"] = len(tail)
     return Series(name=name, time=time, values=values, columns=[name], freq=fmt.freq,
                   seasonal_period=fmt.seasonal_period, source=f"{archive.name}:{member}", meta=meta)
 

@@ -140,6 +140,23 @@ def interpolate_missing(values: np.ndarray) -> np.ndarray:
     return cols.reshape(out.shape)
 
 
+def missing_values(name: str, time: list[str], values: np.ndarray, interpolate: bool) -> tuple[np.ndarray, dict]:
+    """``(values, meta)``: NaN values counted (``missing_count``, ``missing_times``) and kept, or filled by
+    linear interpolation with ``interpolate`` (``meta["interpolated"]``)."""
+    nan_rows = np.isnan(values.reshape(len(values), -1)).any(axis=1)
+    meta: dict = {"missing_count": int(np.isnan(values).sum()),
+                  "missing_times": [t for t, b in zip(time, nan_rows) if b]}
+    if meta["missing_count"]:
+        if interpolate:
+            values = interpolate_missing(values)
+            meta["interpolated"] = meta["missing_count"]
+            log.info("%s: %d missing values filled by linear interpolation", name, meta["missing_count"])
+        else:
+            log.warning("%s: %d missing values kept as NaN (load with interpolate=True to fill them)",
+                        name, meta["missing_count"])
+    return values, meta
+
+
 def format_by_member(formats: dict[str, Any], member: str, what: str = "series") -> tuple[str, Any]:
     """(name, format) of the table entry ``formats`` whose archive member is ``member``."""
     by_member = {f.member: k for k, f in formats.items()}
@@ -175,17 +192,7 @@ def parse_series(archive: Path, member: str, interpolate: bool = False) -> Serie
     values = np.asarray(rows, dtype=np.float64)
     if values.shape[1] == 1:
         values = values[:, 0]
-    nan_rows = np.isnan(values.reshape(len(values), -1)).any(axis=1)
-    meta: dict = {"missing_count": int(np.isnan(values).sum()),
-                  "missing_times": [t for t, b in zip(time, nan_rows) if b]}
-    if meta["missing_count"]:
-        if interpolate:
-            values = interpolate_missing(values)
-            meta["interpolated"] = meta["missing_count"]
-            log.info("%s: %d missing values filled by linear interpolation", name, meta["missing_count"])
-        else:
-            log.warning("%s: %d missing values kept as NaN (load with interpolate=True to fill them)",
-                        name, meta["missing_count"])
+    values, meta = missing_values(name, time, values, interpolate)
     columns = [fmt.melt] if fmt.melt else list(fmt.value_cols)
     return Series(name=name, time=time, values=values, columns=columns, freq=fmt.freq,
                   seasonal_period=fmt.seasonal_period, source=f"{archive.name}:{fmt.member}", meta=meta)

@@ -245,15 +245,14 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
     manifest = {"format_version": FORMAT_VERSION, "task": cfg.task, "opset": _opset(out / first),
                 "torch": torch.__version__, "graphs": graphs}
     name = combination_of(model)
-    chosen = {"combination": name, "members": list(COMBINATIONS[name])} if name else None
-    if chosen is not None and chosen["combination"] != NETWORK:
+    if name not in (None, NETWORK):
         # the graph is the network; the statistical members are refitted on each history and cannot be a graph
-        manifest["combine"] = {"combination": chosen["combination"], "members": chosen["members"],
+        manifest["combine"] = {"combination": name, "members": list(COMBINATIONS[name]),
                                "note": "the ONNX graph is the network alone; this model's forecasts (rnnkit "
                                        "forecast / serve) are the combination in combine.json: "
                                        "rnnkit.evaluation.combine.combined_forecasts applies it to the graph's output"}
         log.warning("the export holds the network alone: this model forecasts %s (combine.json), whose "
-                    "statistical members are fitted on each history at forecast time", chosen["combination"])
+                    "statistical members are fitted on each history at forecast time", name)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 
