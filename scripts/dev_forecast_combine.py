@@ -25,7 +25,7 @@ SERIES: dict[str, tuple[int, list[str]]] = {
     "airline": (12, []), "lynx": (10, []), "shampoo": (6, []), "elec_equip": (12, []),
     "co2": (52, ["data.impute=interpolate"]), "uschange": (8, []),
     "macrodata": (8, ["data.target_columns=realgdp,realcons,realinv"]),
-    **{f"m1-yearly:{k}": (6, []) for k in range(3, 13)},
+    **{f"m1-yearly:{k}": (6, []) for k in range(3, 43)},
 }
 
 
