@@ -1,24 +1,31 @@
 """Design the forecast combination (model.combine) on the development series (docs/datasets.md).
 
-For each development series: the one-command default (data-aware rules, ``model.combine=auto``) is
-trained, and on its held-out tail every candidate of ``rnnkit.evaluation.combine.COMBINATIONS`` is scored
-(test MASE) beside the one ``auto`` picked from its probe origins. These are development series, so their
-test tails may guide the design (which candidates, the probe count, what a series too short to probe gets).
+For each development series the one-command default network is trained (data-aware rules,
+``model.combine=none``) and re-trained from a dense grid of probe origins inside the training rows (up to
+:data:`GRID` origins, half a horizon apart, each with the windows :func:`probe_origins` asks for). Every
+candidate of ``rnnkit.evaluation.combine.COMBINATIONS`` is scored per probe (validation MASE) and on the
+held-out tail (test MASE). The rules for ``auto`` (which probes, which candidates, a margin before leaving
+the network, what a series too short to probe gets) are then replayed from those numbers. These are
+development series, so their test tails may guide the design.
 
     flock /tmp/rnnkit-cpu.lock python scripts/dev_forecast_combine.py [NAME ...] [--json out.json]
+    python scripts/dev_forecast_combine.py --replay out.json   # the rules again, without training
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import sys
 
 import numpy as np
 import torch
 
+from rnnkit.apps.forecast import refit_forecast
 from rnnkit.baselines.forecast import run_baselines
 from rnnkit.evaluation.backtest import mase_scales, model_forecasts, truth
-from rnnkit.evaluation.combine import AUTO, COMBINATIONS, blend, mase_per_origin, members_needed
+from rnnkit.evaluation.combine import COMBINATIONS, blend, mase_per_origin, members_needed, probe_origins
 from rnnkit.tasks import make_run_config, train_run
 
 SERIES: dict[str, tuple[int, list[str]]] = {
@@ -27,45 +34,81 @@ SERIES: dict[str, tuple[int, list[str]]] = {
     "macrodata": (8, ["data.target_columns=realgdp,realcons,realinv"]),
     **{f"m1-yearly:{k}": (6, []) for k in range(3, 43)},
 }
+GRID = 6  # probe origins at most, half a horizon apart (every second one: the horizon-apart rule)
+
+
+def candidate_mase(y: np.ndarray, scales: np.ndarray, net: dict, base: dict) -> dict[str, list[float]]:
+    """MASE per origin of every candidate (MAE where a history has no MASE scale, as ``choose`` does)."""
+    if not np.isfinite(scales).all():
+        scales = np.ones_like(scales)
+    return {n: mase_per_origin(y, blend(n, net, base)["mean"], scales).tolist() for n in COMBINATIONS}
 
 
 def run(name: str) -> dict:
     horizon, extra = SERIES[name]
-    cfg = make_run_config("forecast", [f"data.horizon={horizon}", "train.num_threads=1", *extra], name)
+    cfg = make_run_config("forecast", [f"data.horizon={horizon}", "train.num_threads=1", "model.combine=none",
+                                       *extra], name)
     out = train_run(cfg)
-    model, bundle = out.model, out.bundle
+    model, bundle, cfg = out.model, out.bundle, out.config
     origins = bundle.test_origins
     net = model_forecasts(model, bundle, origins, combine=False)
     base = run_baselines(bundle.frame.targets, origins, horizon, bundle.frame.period, members_needed())
-    y, scales = truth(bundle, origins, horizon), mase_scales(bundle, origins)
-    test = {n: float(np.mean(mase_per_origin(y, blend(n, net, base)["mean"], scales))) for n in COMBINATIONS}
-    chosen = model.artifacts.get("combine.json", {})
-    return {"series": name, "rows": len(bundle.frame.targets), "chosen": chosen.get("combination"),
-            "rule": chosen.get("rule"), "val_mase": chosen.get("val_mase"), "test_mase": test,
-            "test_mase_chosen": out.metrics["test_mase"]}
+    test = {n: float(np.mean(v)) for n, v in
+            candidate_mase(truth(bundle, origins, horizon), mase_scales(bundle, origins), net, base).items()}
+    n_train = int(origins[0])
+    grid = probe_origins(n_train, horizon, cfg.data.context, cfg.data.val_size, GRID, max(1, horizon // 2))
+    val: dict[str, list[float]] = {}
+    if len(grid):
+        probe_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, max_minutes=cfg.train.max_minutes and cfg.train.max_minutes / len(grid)))
+        parts = [refit_forecast(probe_cfg, bundle, int(o), local=True) for o in grid]
+        pnet = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+        pbase = run_baselines(bundle.frame.targets, grid, horizon, bundle.frame.period, members_needed())
+        val = candidate_mase(truth(bundle, grid, horizon), mase_scales(bundle, grid), pnet, pbase)
+    return {"series": name, "rows": len(bundle.frame.targets), "horizon": horizon,
+            "grid": (n_train - np.asarray(grid)).tolist(), "val": val, "test": test}
 
 
-#: candidate sets compared for ``auto`` (each replayed from the same probes' validation MASE)
-RULES = {"all six": tuple(COMBINATIONS), "network, mean": ("network", "mean"),
-         "network, mean, ets, arima": ("network", "mean", "ets", "arima"), "network, ets, arima": AUTO}
+def pick(r: dict, names: tuple[str, ...], every: int, probes: int, margin: float, short: str) -> str:
+    """``auto``'s pick under one rule: probes ``every`` grid steps apart (1: half a horizon, 2: a horizon),
+    at most ``probes`` of them; a baseline replaces the network only below (1 - margin) x its score."""
+    idx = [i for i, back in enumerate(r["grid"]) if (back // max(1, r["horizon"] // 2) - 2) % every == 0]
+    idx = sorted(idx, key=lambda i: r["grid"][i])[:probes]
+    if not idx:
+        return short
+    score = {n: float(np.mean([r["val"][n][i] for i in idx])) for n in names}
+    best = min(names, key=lambda n: (score[n], names.index(n)))
+    if "network" in names and best != "network" and score[best] > (1 - margin) * score["network"]:
+        return "network"
+    return best
 
 
 def replay(rows: list[dict]) -> None:
-    """Test MASE of each candidate set's pick (too short to probe: the mean or the network alone)."""
-    best = np.array([min(r["test_mase"]["ets"], r["test_mase"]["arima"]) for r in rows])
-    snaive = np.array([r["test_mase"]["seasonal_naive"] for r in rows])
-    for short in ("mean", "network"):
-        for rule, names in RULES.items():
-            t = np.array([r["test_mase"][short if r["val_mase"] is None else
-                                         min(names, key=lambda n, v=r["val_mase"]: (v[n], names.index(n)))]
-                          for r in rows])
-            print(f"{rule:26s} too short -> {short:8s} mean test MASE {t.mean():.3f}  geometric mean vs best of "
-                  f"ETS/ARIMA {np.exp(np.log(t / best).mean()):.3f}  within 10% of it {(t <= 1.1 * best).sum()}/"
-                  f"{len(rows)}  below seasonal naive {(t < snaive).sum()}/{len(rows)}")
+    """Test MASE of each rule's pick over the series, against the better of ETS/ARIMA and seasonal naive."""
+    best = np.array([min(r["test"]["ets"], r["test"]["arima"]) for r in rows])
+    snaive = np.array([r["test"]["seasonal_naive"] for r in rows])
+    sets = {"network, ets, arima": ("network", "ets", "arima"),
+            "+ seasonal naive": ("network", "ets", "arima", "seasonal_naive"),
+            "+ mean": ("network", "mean", "ets", "arima"), "all six": tuple(COMBINATIONS)}
+    spacing = {"3 a horizon apart": (2, 3), "6 half a horizon apart": (1, 6), "4 half a horizon apart": (1, 4),
+               "2 a horizon apart": (2, 2)}
+    print(f"{'candidates':22s} {'probes':24s} margin short    | mean  geo   within10% >=snaive")
+    t = np.array([r["test"]["network"] for r in rows])
+    print(f"{'network alone':76s} | {t.mean():.3f} {np.exp(np.log(t / best).mean()):.3f} "
+          f"{(t <= 1.1 * best).sum():3d}/{len(rows)} {(t <= snaive).sum():3d}/{len(rows)}")
+    for (sname, names), (pname, (every, k)), margin, short in itertools.product(
+            sets.items(), spacing.items(), (0.0, 0.1, 0.2, 0.3), ("mean", "network", "ets")):
+        t = np.array([r["test"][pick(r, names, every, k, margin, short)] for r in rows])
+        print(f"{sname:22s} {pname:24s} {margin:.1f}    {short:8s} | {t.mean():.3f} "
+              f"{np.exp(np.log(t / best).mean()):.3f} {(t <= 1.1 * best).sum():3d}/{len(rows)} "
+              f"{(t <= snaive).sum():3d}/{len(rows)}")
 
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[:1] == ["--replay"]:
+        replay(json.load(open(args[1])))
+        return
     out_path = None
     if "--json" in args:
         i = args.index("--json")
@@ -73,23 +116,13 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = []
     for name in args or list(SERIES):
-        r = run(name)
-        rows.append(r)
-        print(json.dumps({k: (round(v, 3) if isinstance(v, float) else
-                              {a: round(b, 3) for a, b in v.items()} if isinstance(v, dict) else v)
-                          for k, v in r.items()}), flush=True)
-    if out_path:
-        with open(out_path, "w") as f:
-            json.dump(rows, f, indent=1)
+        rows.append(run(name))
+        print(json.dumps({"series": name, "grid": rows[-1]["grid"],
+                          "test": {k: round(v, 3) for k, v in rows[-1]["test"].items()}}), flush=True)
+        if out_path:
+            with open(out_path, "w") as f:
+                json.dump(rows, f, indent=1)
     replay(rows)
-    cands = list(COMBINATIONS)
-    print("mean test MASE rank per candidate (1 = best):",
-          dict(zip(cands, np.round(np.mean([np.argsort(np.argsort([r["test_mase"][c] for c in cands])) + 1
-                                            for r in rows], 0), 2))))
-    print("auto's pick, mean test MASE:", round(float(np.mean([r["test_mase_chosen"] for r in rows])), 3),
-          "| network alone:", round(float(np.mean([r["test_mase"]["network"] for r in rows])), 3),
-          "| best of ets/arima per series:",
-          round(float(np.mean([min(r["test_mase"]["ets"], r["test_mase"]["arima"]) for r in rows])), 3))
 
 
 if __name__ == "__main__":

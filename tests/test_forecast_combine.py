@@ -17,6 +17,7 @@ def test_probe_origins_leave_training_windows_before_each() -> None:
     # each probe's network needs val_size + context + horizon + 3 rows before its origin
     assert probe_origins(40, 6, 12, 6).tolist() == [28, 34]  # 22 < 6 + 12 + 6 + 3: too few rows before it
     assert probe_origins(15, 6, 4, 0).tolist() == []  # a short yearly series: nothing to probe
+    assert probe_origins(100, 6, 12, 0, probes=4, step=3).tolist() == [85, 88, 91, 94]  # half a horizon apart
 
 
 def test_blend_and_choose_by_hand() -> None:
