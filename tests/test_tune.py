@@ -134,3 +134,56 @@ def test_the_advice_after_a_search_is_a_longer_search() -> None:
     after = behind_message(cfg, {**v, "tuned": True})
     assert "after the search" in after and "--budget 1h" in after and "15m" not in after
 
+
+
+def test_top_k_ensemble_averages_the_best_configurations(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    import rnnkit
+    from rnnkit.cli import app
+
+    rng = np.random.default_rng(1)
+    words = ["fine", "poor", "film", "plot", "acting", "a", "the", "very"]
+    rows = [(" ".join(rng.choice(words[2:], 3)) + (" fine" if i % 2 else " poor"), "pos" if i % 2 else "neg")
+            for i in range(80)]
+    csv = tmp_path / "r.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    run = tmp_path / "t"
+    r = CliRunner().invoke(app, ["tune", "classify", "--data", str(csv), "--budget", "24s", "--top-k", "2", "--out",
+                                 str(run), "--set", "train.max_steps=30", "--set", "model.ensemble=1",
+                                 "--set", "data.baselines=false", "--set", "train.max_minutes=none"])
+    assert r.exit_code == 0, r.output
+    assert "top-2 ensemble" in r.output
+    summary = json.loads((run / "ensemble.json").read_text())
+    assert [m["dir"] for m in summary["members"]] == [".", "ensemble/member-2"]
+    assert summary["members"][0]["value"] <= summary["members"][1]["value"]  # ranked on validation
+    assert summary["members"][0]["overrides"] != summary["members"][1]["overrides"]
+    # the loaded ensemble predicts the mean of its members' probabilities; its test score is that mean's
+    est = rnnkit.load(run)
+    raw = est._training_bundle().raw
+    p_all, p2 = est.predict_proba(raw.test_x), est.members_[0].predict_proba(raw.test_x)
+    est.members_ = []
+    p1 = est.predict_proba(raw.test_x)
+    np.testing.assert_allclose(p_all, (p1 + p2) / 2, rtol=1e-6)
+    names = list(est.classes_)
+    y = np.array([names.index(v) for v in raw.test_y])
+    assert summary["test_accuracy"] == pytest.approx(float((p_all.argmax(1) == y).mean()))
+    assert summary["member_test_accuracy"] == pytest.approx([float((p.argmax(1) == y).mean()) for p in (p1, p2)])
+    # `rnnkit predict` on the run votes with every member too; `rnnkit evaluate` says whose metrics it prints
+    from rnnkit.apps.classify_predict import predict_run
+
+    res = predict_run(run, list(raw.test_x[:4]))
+    np.testing.assert_allclose([r["probability"] for r in res], p_all[:4].max(1), rtol=1e-5)
+    r = CliRunner().invoke(app, ["evaluate", str(run)])
+    assert r.exit_code == 0 and "tuned top-k ensemble" in " ".join(r.output.split()), r.output
+
+
+def test_top_k_needs_a_task_whose_predictions_average_and_a_search() -> None:
+    from rnnkit.estimators import SequenceClassifier
+    from rnnkit.tasks import make_run_config
+    from rnnkit.tune import tune_run
+
+    with pytest.raises(ConfigError, match="top_k=2: give 1 .* for classify"):
+        tune_run(make_run_config("forecast", ["data.horizon=6"], "airline"), "20s", top_k=2)
+    with pytest.raises(ConfigError, match="give tune=... with it"):
+        SequenceClassifier(verbose=0).fit([[0.0, 1.0], [1.0, 0.0]] * 4, [0, 1] * 4, top_k=2)

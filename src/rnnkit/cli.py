@@ -187,9 +187,11 @@ def tune(
     set_: list[str] = typer.Option([], "--set", help="Fix a config key for every trial: section.key=value."),
     out: Path = typer.Option(None, "--out", help="Run directory (default runs/<task>-tune-<time>)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the search (Optuna's TPE sampler)."),
+    top_k: int = typer.Option(1, "--top-k", help="Ensemble the K best configurations (classify: mean probabilities)."),
 ) -> None:
     """Search the task's configuration space on validation data for --budget, then train the best
-    configuration on all the training data as a normal run (trials in RUN/tune/trials.json and .png)."""
+    configuration on all the training data as a normal run (trials in RUN/tune/trials.json and .png);
+    --top-k K also trains the next best and ensembles them (RUN/ensemble.json)."""
     from rnnkit.estimators import estimator_class
     from rnnkit.tasks import TASKS, make_run_config, recipe_task, task_options
 
@@ -206,11 +208,19 @@ def tune(
                           f"({r['seconds']:.0f} s)  {params}", highlight=False)
 
         est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
-        est.fit_dataset(cfg.data.source, out=run_dir, tune=budget, on_trial=show, seed=seed)
+        est.fit_dataset(cfg.data.source, out=run_dir, tune=budget, on_trial=show, seed=seed, top_k=top_k)
         best = est.tune_["best"]
         console.print(f"best trial {best['number']}: {spec.monitor} {best['value']:.4f}; trained again on all "
                       f"the training data ({est.fit_result_.steps} steps)")
         _print_metrics(est.metrics_, spec.headline, est.config_)
+        if est.ensemble_:
+            e = est.ensemble_
+            trials = ", ".join(str(m["trial"]) for m in e["members"])
+            scored = "".join(f"; {k} {v:.4g}" for k, v in e.items() if isinstance(v, float))
+            each = e.get("member_test_accuracy")
+            alone = f" (each alone: {', '.join(f'{a:.4g}' for a in each)})" if each else ""
+            console.print(f"top-{len(e['members'])} ensemble (trials {trials}){scored}{alone}; members in "
+                          f"{run_dir / 'ensemble'}, summary {run_dir / 'ensemble.json'}", highlight=False)
         console.print(f"saved to {run_dir} (trials: {run_dir / 'tune' / 'trials.json'}, trials.png)")
 
 
@@ -275,6 +285,11 @@ def evaluate(
             console.out(json.dumps(metrics), highlight=False)
         else:
             _print_metrics(metrics, TASKS[load_run(run).run_config.task].headline)
+            from rnnkit.tune import ENSEMBLE_FILE
+
+            if (run / ENSEMBLE_FILE).is_file():
+                console.print(f"{run} is a tuned top-k ensemble: these are its best member's metrics; `rnnkit "
+                              f"predict` and rnnkit.load average every member (the ensemble's: {run / ENSEMBLE_FILE})")
 
 
 @app.command()

@@ -84,6 +84,9 @@ class TaskSpec:
     # takes), summarise(cfg, raw) describes it for the rules of rnnkit.defaults
     load_raw: Callable[[RunConfig], Any] | None = None
     summarise: Callable[[RunConfig, Any], Any] | None = None
+    # ensemble([(model, bundle), ...]) -> test metrics of the members' averaged predictions: the tasks whose
+    # tuned top-k configurations can be ensembled (rnnkit tune --top-k)
+    ensemble: Callable[[list[tuple[nn.Module, Any]]], dict[str, Any]] | None = None
 
 
 # task name -> module defining `TASK: TaskSpec` (imported on first use, so a task's heavy

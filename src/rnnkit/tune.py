@@ -15,6 +15,12 @@ training data and trains for the best trial's number of steps (scaled to the lar
 early stopping; forecasting validates on the last horizon of the training rows during the search
 (``data.val_size``) and trains on every training row at the end. Trials run one at a time (two
 cores: parallel trials would only slow each other).
+
+``top_k > 1`` (``rnnkit tune --top-k K``; tasks with a ``TaskSpec.ensemble``: classification) trains the
+K best distinct configurations the same way, the final time split between them, and ensembles them: their
+class probabilities are averaged. The best stays the run directory's own model; the others are normal
+runs in ``RUN/ensemble/member-<rank>``, and ``RUN/ensemble.json`` lists them with the test metrics of the
+ensemble and of each member (reported, never used to choose: the members are ranked on validation).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from rnnkit.train.progress import ProgressReporter
 log = logging.getLogger(__name__)
 SMALL = 500  # fewer training examples than this: three repeated validation splits per trial
 MIN_TRIALS = 8  # a trial's time is capped so that at least this many fit in the search
+ENSEMBLE_FILE = "ensemble.json"  # a top-k ensemble's members and test metrics, in the run directory
 
 
 def parse_budget(budget: str | float | int) -> float:
@@ -230,9 +237,11 @@ def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float
 
 def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = None, *, raw: Any = None,
              callbacks: tuple | list = (), final_evaluation: bool = True, seed: int = 0,
-             on_trial: Callable[[dict[str, Any]], None] | None = None) -> TuneOutcome:
+             on_trial: Callable[[dict[str, Any]], None] | None = None, top_k: int = 1) -> TuneOutcome:
     """Search ``SPACES[task]`` around ``base`` for ``budget`` (see :func:`parse_budget`), then train the
-    best configuration on all the training data (into ``run_dir`` when given)."""
+    best configuration on all the training data (into ``run_dir`` when given); ``top_k > 1``: the best
+    ``top_k`` configurations, ensembled (``extra["ensemble"]`` its metrics, ``extra["members"]`` the
+    other members' outcomes)."""
     import optuna
 
     if base.task not in SPACES:
@@ -240,6 +249,10 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     from rnnkit.tasks import resolve_defaults
 
     spec, total = TASKS[base.task], parse_budget(budget)
+    if top_k < 1 or (top_k > 1 and spec.ensemble is None):
+        can = ", ".join(n for n in SPACES if TASKS[n].ensemble is not None)
+        raise ConfigError(f"top_k={top_k}: give 1 (the best configuration) or, for {can}, more (an ensemble of the "
+                          f"best); {base.task} predictions are not averaged")
     start = time.monotonic()
     deadline = start + 0.75 * total
     # the search starts from the data-aware defaults; each trial overrides some of them
@@ -280,15 +293,49 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
         raise ConfigError(f"every trial failed ({len(records)}); the first: {first['error']}")
     if not done:
         raise ConfigError(f"no trial finished within the budget ({total / 60:.1f} min); give a larger --budget")
-    best = min(done, key=lambda r: r["value"])
-    final_cfg = apply_overrides(base, best["overrides"] + _final_overrides(base, best, probe))
-    left = max(0.5, (start + total - time.monotonic()) / 60)
-    final_cfg = apply_overrides(final_cfg, [f"train.max_minutes={max(left, (best['seconds'] or 0) / 60)}"])
-    final = train_run(final_cfg, run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation,
+    ranked = _distinct_best(done, top_k)
+    best = ranked[0]
+    left = max(0.5, (start + total - time.monotonic()) / 60) / len(ranked)  # the final time, split
+    configs = [apply_overrides(base, r["overrides"] + _final_overrides(base, r, probe)
+                               + [f"train.max_minutes={max(left, (r['seconds'] or 0) / 60)}"]) for r in ranked]
+    final = train_run(configs[0], run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation,
                       tuned=True)
     if run_dir is not None:
         write_trials(Path(run_dir) / "tune", records, best, spec.monitor)
-    return TuneOutcome(best, records, final, final_cfg)
+    extra: dict[str, Any] = {}
+    if top_k > 1:
+        extra = _ensemble(spec, final, ranked, configs, raw, None if run_dir is None else Path(run_dir))
+    return TuneOutcome(best, records, final, configs[0], extra)
+
+
+def _distinct_best(done: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The ``k`` completed trials with the best validation values whose configurations differ (TPE can
+    propose a configuration twice), best first."""
+    out: list[dict[str, Any]] = []
+    for r in sorted(done, key=lambda r: r["value"]):
+        if all(r["overrides"] != o["overrides"] for o in out):
+            out.append(r)
+    if len(out) < k:
+        log.warning("top_k=%d: only %d distinct configurations finished; the ensemble has %d", k, len(out), len(out))
+    return out[:k]
+
+
+def _ensemble(spec: Any, final: TrainOutcome, ranked: list[dict[str, Any]], configs: list[RunConfig], raw: Any,
+              run_dir: Path | None) -> dict[str, Any]:
+    """Train the other members (as the best was) and score the ensemble on the test split."""
+    from rnnkit.checkpoint import atomic_write_json
+
+    dirs = [None if run_dir is None else run_dir / "ensemble" / f"member-{rank}" for rank in range(2, len(ranked) + 1)]
+    others = [train_run(cfg, d, raw=raw, final_evaluation=False, compare_baselines=False)
+              for cfg, d in zip(configs[1:], dirs)]
+    members = [final, *others]
+    summary = {"members": [{"rank": i + 1, "trial": r["number"], "value": r["value"], "overrides": r["overrides"],
+                            "dir": "." if i == 0 else f"ensemble/member-{i + 1}"} for i, r in enumerate(ranked)],
+               **spec.ensemble([(m.model, m.bundle) for m in members])}
+    if run_dir is not None:
+        atomic_write_json(run_dir / ENSEMBLE_FILE, summary)
+    log.info("top-%d ensemble: %s", len(members), {k: v for k, v in summary.items() if k != "members"})
+    return {"ensemble": summary, "members": others}
 
 
 def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, Any], monitor: str) -> None:
@@ -321,4 +368,4 @@ def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, An
     plt.close(fig)
 
 
-__all__ = ["SPACES", "TuneOutcome", "parse_budget", "tune_run", "write_trials"]
+__all__ = ["ENSEMBLE_FILE", "SPACES", "TuneOutcome", "parse_budget", "tune_run", "write_trials"]

@@ -193,6 +193,24 @@ def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig) 
     return out
 
 
+def ensemble_metrics(members: list[tuple[SequenceClassifier, ClassifyBundle]]) -> dict[str, Any]:
+    """Test accuracy and macro-F1 of the members' mean class probabilities (a tuned top-k ensemble,
+    :mod:`rnnkit.tune`), with each member's own; members prepare the data their own way (tokeniser,
+    normalisation), so each encodes the test split itself. Empty without a test split."""
+    y, names = members[0][1].test[1], members[0][1].labels.names
+    if not len(y):
+        return {}
+    probs = []
+    for model, bundle in members:
+        if bundle.labels.names != names or not np.array_equal(bundle.test[1], y):
+            raise ConfigError("the ensemble's members read different test splits or label sets")
+        model.eval()
+        probs.append(torch.softmax(predict_logits(model, bundle.test[0], bundle.cfg.eval_batch_size), -1))
+    own = [scores(y, p.argmax(-1).numpy(), len(names))["accuracy"] for p in probs]
+    s = scores(y, torch.stack(probs).mean(0).argmax(-1).numpy(), len(names))
+    return {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"], "member_test_accuracy": own}
+
+
 def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig) -> dict[str, Any] | None:
     """Validation accuracy beside majority and the kind's baselines fitted on the training part."""
     from rnnkit.apps.classify_baselines import validation_baselines
@@ -225,7 +243,7 @@ TASK = TaskSpec(
                  "--label-column": ("data.label_column", "column holding the class label"),
                  "--test-data": ("data.test_source", "a separate test file")},
     baseline_check=baseline_check, load_raw=read_source,
-    summarise=lambda cfg, raw: summarise_sequences("classify", raw),
+    summarise=lambda cfg, raw: summarise_sequences("classify", raw), ensemble=ensemble_metrics,
 )
 
 __all__ = ["TASK", "ClassifyBundle", "ClassifyDataConfig", "input_encoder", "predict_logits",

@@ -9,6 +9,7 @@ the first input can be drawn as a PNG heat map when the model uses attention poo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +70,14 @@ def _encoder_and_inputs(model: Any, inputs: list[Any], where: list[str]) -> tupl
     return enc, enc.encode(inputs, where)
 
 
-def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None) -> list[dict[str, Any]]:
-    """Predicted label, its probability and all class probabilities for each raw input."""
+def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None,
+                members: tuple | list = ()) -> list[dict[str, Any]]:
+    """Predicted label, its probability and all class probabilities for each raw input (with ``members``,
+    the other models of a tuned top-k ensemble: the mean of every model's probabilities)."""
     names = model.artifacts["labels.json"]["names"]
     where = where or [f"input {i}" for i in range(len(inputs))]
-    _, seqs = _encoder_and_inputs(model, inputs, where)
-    probs = torch.softmax(predict_logits(model, seqs), -1).numpy()
+    probs = np.mean([torch.softmax(predict_logits(m, _encoder_and_inputs(m, inputs, where)[1]), -1).numpy()
+                     for m in (model, *members)], axis=0)
     return [{"label": names[int(p.argmax())], "probability": float(p.max()),
              "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
 
@@ -115,7 +118,12 @@ def predict_run(run_dir: str | Path, inputs: list[str] | None = None, input_path
         raw, where = raw + more, where + w
     if not raw:
         raise DataError("nothing to predict: give inputs as arguments or --input FILE")
-    results = predict_raw(model, raw, where)
+    from rnnkit.tune import ENSEMBLE_FILE
+
+    ensemble = Path(run_dir) / ENSEMBLE_FILE  # a tuned top-k ensemble: every member votes
+    members = [load_run(Path(run_dir) / m["dir"]) for m in json.loads(ensemble.read_text())["members"][1:]] \
+        if ensemble.is_file() else []
+    results = predict_raw(model, raw, where, members)
     if attention_png is not None:
         attention_map(model, raw[0], attention_png)
     for r, w in zip(results, where):

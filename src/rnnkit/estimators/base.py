@@ -30,6 +30,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.runlock import run_lock
 from rnnkit.tasks import IN_MEMORY, TASKS, load_run, make_run_config, train_run
 from rnnkit.train.history import History
+from rnnkit.tune import ENSEMBLE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class Estimator(BaseEstimator):
     # ------------------------------------------------------------------ training
     def _train(self, raw: Any, *, out: str | Path | None = None, resume: bool = False, callbacks: Any = (),
                verbose: int | str | None = None, final_evaluation: bool = False, tune: str | float | None = None,
-               on_trial: Any = None, seed: int = 0, defaults: Any = None, **fit_kw: Any) -> Estimator:
+               on_trial: Any = None, seed: int = 0, defaults: Any = None, top_k: int = 1, **fit_kw: Any) -> Estimator:
         """Train through the task flow on ``raw`` (None: the config's data source) and keep the result;
         with ``tune`` (a budget such as "15m"), search the task's space on validation data first
         (:mod:`rnnkit.tune`) and train the best configuration."""
@@ -120,6 +121,8 @@ class Estimator(BaseEstimator):
 
         cfg = self._config(**fit_kw)
         history = History()
+        self.members_: list[Estimator] = []  # a tuned top-k ensemble's other members (predicting beside this one)
+        self.ensemble_: dict[str, Any] | None = None
         shown = reporters_for(self.verbose if verbose is None else verbose, TASKS[cfg.task].progress_fields)
         if tune is not None:
             from rnnkit.tune import tune_run
@@ -127,9 +130,14 @@ class Estimator(BaseEstimator):
             if resume:
                 raise ConfigError("tune and resume do not mix: resume the final run without tune")
             found = tune_run(cfg, tune, out, raw=raw, callbacks=[history, *shown, *callbacks],
-                             final_evaluation=final_evaluation, seed=seed, on_trial=on_trial)
+                             final_evaluation=final_evaluation, seed=seed, on_trial=on_trial, top_k=top_k)
             outcome, cfg = found.final, found.config
             self.tune_ = {"best": found.best, "trials": found.trials}
+            if "ensemble" in found.extra:  # a top-k ensemble: the other members predict beside this one
+                self.ensemble_ = found.extra["ensemble"]
+                self.members_ = [self._member(o) for o in found.extra["members"]]
+        elif top_k != 1:
+            raise ConfigError("top_k ensembles the best configurations of a search: give tune=... with it")
         else:
             outcome = train_run(cfg, out, resume=resume, raw=raw, callbacks=[history, *shown, *callbacks],
                                 final_evaluation=final_evaluation, defaults=defaults)
@@ -165,6 +173,12 @@ class Estimator(BaseEstimator):
         self.run_dir_ = None if run_dir is None else Path(run_dir)
         self._bundle = None
 
+    def _member(self, outcome: Any, run_dir: str | Path | None = None) -> Estimator:
+        """Another member of a tuned top-k ensemble, as an estimator of this class."""
+        est = type(self)(recipe=outcome.config, verbose=0)
+        est._adopt(outcome.model, outcome.config, outcome.artifacts, History(), outcome.metrics, run_dir)
+        return est
+
     def _check_fitted(self) -> None:
         check_is_fitted(self, "model_")
 
@@ -185,6 +199,10 @@ class Estimator(BaseEstimator):
                 self.history_.plot(path / "curves.png")
             if self.metrics_:
                 ckpt.atomic_write_json(path / ckpt.FINAL_METRICS, self.metrics_)
+        if getattr(self, "members_", None) and not own:  # a top-k ensemble: its other members beside it
+            for m, info in zip(self.members_, self.ensemble_["members"][1:]):
+                m.save(path / info["dir"])
+            ckpt.atomic_write_json(path / ENSEMBLE_FILE, self.ensemble_)
         return path
 
     def export(self, path: str | Path, int8: bool = False) -> dict[str, Any]:
@@ -228,7 +246,12 @@ def load(run_dir: str | Path, device: str = "cpu") -> Estimator:
     """The estimator of a model directory (written by ``rnnkit train``, ``save`` or ``import-keras``),
     fitted and ready to predict; its torch module is ``.model_``."""
     model = load_run(run_dir, device)
-    return estimator_class(model.run_config.task)._from_model(model, run_dir)
+    est = estimator_class(model.run_config.task)._from_model(model, run_dir)
+    ensemble = Path(run_dir) / ENSEMBLE_FILE
+    if ensemble.is_file():  # a tuned top-k ensemble: its other members too
+        est.ensemble_ = json.loads(ensemble.read_text(encoding="utf-8"))
+        est.members_ = [load(Path(run_dir) / m["dir"], device) for m in est.ensemble_["members"][1:]]
+    return est
 
 
 __all__ = ["IN_MEMORY", "Estimator", "estimator_class", "load"]

@@ -67,13 +67,15 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     def fit(self, X: Any, y: Any = None, *, validation_data: tuple[Any, Any] | None = None,
             validation_split: float | None = None, epochs: int | None = None, batch_size: int | None = None,
             max_minutes: float | None = None, callbacks: Any = (), verbose: int | str | None = None,
-            tune: str | float | None = None, out: Any = None) -> SequenceClassifier:
+            tune: str | float | None = None, top_k: int = 1, out: Any = None) -> SequenceClassifier:
         """Train on examples ``X`` (see :mod:`rnnkit.estimators.inputs`) with labels ``y``.
 
         ``validation_data=(X_val, y_val)`` or ``validation_split`` (a stratified fraction of the
         training data; default 0.1, 0 validates on the training data) picks the best checkpoint and
         drives early stopping; encoders are fitted on the training part only. ``out`` also writes the
-        run's checkpoints there. Returns ``self``; ``history_`` holds the curves."""
+        run's checkpoints there. ``tune="15m"`` searches first (:mod:`rnnkit.tune`); with ``top_k=K`` the K best
+        configurations are trained and their class probabilities averaged (``members_``, ``ensemble_``).
+        Returns ``self``; ``history_`` holds the curves."""
         items, labels = self._examples(X, y)
         labels = check_labels(labels)
         if len(set(map(str, labels))) < 2:
@@ -87,7 +89,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         if validation_data is not None:
             vx, vy = self._examples(*validation_data, what="validation_data")
             raw.val_x, raw.val_y, raw.val_where = vx, [str(v) for v in vy], where("validation_data", len(vx))
-        self._train(raw, out=out, callbacks=callbacks, verbose=verbose, tune=tune, epochs=epochs,
+        self._train(raw, out=out, callbacks=callbacks, verbose=verbose, tune=tune, top_k=top_k, epochs=epochs,
                     batch_size=batch_size, max_minutes=max_minutes, validation_split=validation_split)
         return self
 
@@ -99,13 +101,15 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities ``(N, n_classes)`` in the order of ``classes_`` (eval mode, batched)."""
-        return torch.softmax(self._logits(X), -1).numpy()
+        """Class probabilities ``(N, n_classes)`` in the order of ``classes_`` (eval mode, batched); a tuned
+        top-k ensemble averages its members' (each encodes ``X`` its own way)."""
+        p = torch.softmax(self._logits(X), -1).numpy()
+        members = getattr(self, "members_", [])
+        return (p + sum(m.predict_proba(X) for m in members)) / (1 + len(members)) if members else p
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each example, as the labels given to ``fit``."""
-        index = self._logits(X).argmax(-1).numpy()
-        return self.classes_[index]
+        return self.classes_[self.predict_proba(X).argmax(-1)]
 
     def _logits(self, X: Any) -> torch.Tensor:
         from rnnkit.apps.classify import predict_logits
@@ -117,7 +121,9 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
         """Test accuracy, macro-F1 and confusion matrix on ``(X, y)`` beside the baselines (majority,
         TF-IDF + logistic regression for text, 1-NN DTW / Euclidean for series) fitted on the same
-        training data; ``below_majority`` flags a model no better than guessing."""
+        training data; ``below_majority`` flags a model no better than guessing. A tuned top-k ensemble is
+        scored as ``predict`` answers (its members' mean probabilities); ``best_member`` holds the best
+        configuration's own scores."""
         from rnnkit.apps.classify import evaluate as evaluate_task
         from rnnkit.apps.classify import with_test
 
@@ -126,8 +132,18 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         bundle = self._training_bundle()
         if bundle is None:
             return self._evaluate_without_baselines(items, labels)
-        return evaluate_task(self.model_, with_test(bundle, items, [str(v) for v in labels], where("X", len(items))),
-                             self.config_)
+        out = evaluate_task(self.model_, with_test(bundle, items, [str(v) for v in labels], where("X", len(items))),
+                            self.config_)
+        if getattr(self, "members_", []):
+            single = {k: out[k] for k in ("test_accuracy", "test_macro_f1")}
+            out.update({k: v for k, v in self._evaluate_without_baselines(items, labels).items()
+                        if k in ("test_accuracy", "test_macro_f1", "confusion_matrix")}, best_member=single)
+            others = [v["test_accuracy"] for k, v in out["baselines"].items() if k != "majority"]
+            if others:
+                out["test_accuracy_vs_best_baseline"] = out["test_accuracy"] - max(others)
+            maj = out["baselines"].get("majority", {}).get("test_accuracy")
+            out["below_majority"] = bool(maj is not None and out["test_accuracy"] <= maj)
+        return out
 
     def _evaluate_without_baselines(self, items: list[Any], labels: list[Any]) -> dict[str, Any]:
         from rnnkit.evaluation.classification import scores
@@ -137,7 +153,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         if unknown:
             raise DataError(f"y: label(s) {unknown} never occur in the training data (classes: {list(self.classes_)})")
         y = np.asarray([index[str(v)] for v in labels])
-        pred = self._logits(items).argmax(-1).numpy()
+        pred = self.predict_proba(items).argmax(-1)
         s = scores(y, pred, len(self.classes_))
         return {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"],
                 "confusion_matrix": s["confusion_matrix"], "labels": [str(c) for c in self.classes_],
