@@ -109,7 +109,8 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each example, as the labels given to ``fit``."""
-        return self.classes_[self.predict_proba(X).argmax(-1)]
+        index = self.predict_proba(X).argmax(-1)  # first: it checks that the estimator is fitted
+        return self.classes_[index]
 
     def _logits(self, X: Any) -> torch.Tensor:
         from rnnkit.apps.classify import predict_logits
