@@ -95,14 +95,15 @@ def test_forecast_tune_on_a_short_series_and_a_trial_the_data_cannot_take(tmp_pa
 
     def first_trial_bad(trial, bundle):
         sets = space(trial, bundle)
-        return sets + ["data.context=50"] if trial.number == 0 else sets
+        return sets + ["data.context=50"] if trial.number == 1 else sets
 
     monkeypatch.setitem(tune_mod.SPACES, "forecast", first_trial_bad)
     base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=20", "model.ensemble=1",
                                         "data.baselines=naive"], data=_short_yearly(tmp_path, 21))
     out = tune_run(base, "20s", tmp_path / "run")
     assert out.final.vs_baselines is None or out.final.vs_baselines.get("tuned")  # the search's own advice
-    assert out.trials[0]["state"] == "FAIL" and "series too short" in out.trials[0]["error"]
+    assert out.trials[0]["default"] and out.trials[0]["overrides"] == [] and out.trials[0]["params"] == {}
+    assert out.trials[1]["state"] == "FAIL" and "series too short" in out.trials[1]["error"]
     assert any(t["state"] == "COMPLETE" for t in out.trials)
     assert out.final.config.data.context <= 2 and np.isfinite(out.final.metrics["test_mase"])
     with pytest.raises(ConfigError, match="too short to tune with horizon 6"):
@@ -110,18 +111,28 @@ def test_forecast_tune_on_a_short_series_and_a_trial_the_data_cannot_take(tmp_pa
 
 
 def test_a_search_whose_every_trial_fails_says_why(tmp_path, monkeypatch) -> None:
+    """Trial 0 is the data-aware default; when every configuration of the space fails, the search stops
+    after a few and keeps the default; a default the data cannot take fails in one line before any trial."""
     from rnnkit import tune as tune_mod
     from rnnkit.tasks import make_run_config
-    from rnnkit.tune import tune_run
+    from rnnkit.tune import MAX_FAILURES, tune_run
 
     space = tune_mod.SPACES["forecast"]
     monkeypatch.setitem(tune_mod.SPACES, "forecast", lambda trial, bundle: space(trial, bundle) + ["data.context=50"])
-    base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=5", "model.ensemble=1"],
-                           data=_short_yearly(tmp_path, 30))
+    base = make_run_config("forecast", ["data.horizon=6", "train.max_steps=5", "model.ensemble=1",
+                                        "data.baselines=naive"], data=_short_yearly(tmp_path, 30))
     t0 = time.monotonic()
-    with pytest.raises(ConfigError, match="every trial failed .* series too short"):
-        tune_run(base, "60s")
+    out = tune_run(base, "60s")
     assert time.monotonic() - t0 < 30  # it stopped after a few failures instead of spinning to the deadline
+    assert out.best["default"] and len(out.trials) == 1 + MAX_FAILURES
+    assert all(t["state"] == "FAIL" and "series too short" in t["error"] for t in out.trials[1:])
+    search_base = tune_mod._search_base
+    monkeypatch.setattr(tune_mod, "_search_base",
+                        lambda b, raw=None: apply_overrides(search_base(b, raw), ["data.context=50"]))
+    from rnnkit.errors import DataError
+
+    with pytest.raises(DataError, match="series too short"):  # a default the data cannot take: before any trial
+        tune_run(base, "60s")
 
 
 def test_the_advice_after_a_search_is_a_longer_search() -> None:

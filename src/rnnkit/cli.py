@@ -204,6 +204,7 @@ def tune(
         def show(r: dict[str, Any]) -> None:
             value = "-" if r["value"] is None else f"{r['value']:.4f}"
             params = " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in r["params"].items())
+            params = "the data-aware default" if r.get("default") else params
             console.print(f"  trial {r['number']:>3} {r['state'].lower():<8} {spec.monitor} {value} "
                           f"({r['seconds']:.0f} s)  {params}", highlight=False)
 

@@ -1,13 +1,13 @@
 """Budgeted hyper-parameter search on validation data: ``rnnkit tune`` and ``fit(..., tune="15m")``.
 
-Optuna's TPE sampler proposes configurations from a documented space per task (``SPACES``); each
-trial is an ordinary ``train_run`` on the training data, scored by the task's monitor on its
-validation split (never the test split). Small data sets (under ``SMALL`` examples) average three
-repeated validation splits (``data.val_seed`` 0, 1, 2; the test split never moves), so one lucky
-split does not pick the winner. Poor trials are pruned by Optuna's median rule from their validation
-curve. Each trial gets at most an eighth of the search time (``MIN_TRIALS``). Every trial is recorded
-(``tune/trials.json`` and ``tune/trials.png`` in the run directory); the best configuration is then
-trained again on all the training data and saved as a normal run.
+Trial 0 is the data-aware default itself; then Optuna's TPE sampler proposes configurations from a
+documented space per task (``SPACES``). Each trial is an ordinary ``train_run`` on the training data,
+scored by the task's monitor on its validation split (never the test split). Small data sets (under
+``SMALL`` examples) average three repeated validation splits (``data.val_seed`` 0, 1, 2; the test split
+never moves), so one lucky split does not pick the winner. Poor trials are pruned by Optuna's median
+rule from their validation curve. Each trial gets at most an eighth of the search time (``MIN_TRIALS``).
+Every trial is recorded (``tune/trials.json`` and ``tune/trials.png`` in the run directory); the best
+configuration is then trained again on all the training data and saved as a normal run.
 
 The search gets three quarters of the budget; the final training gets the rest (at least as long as
 the best trial took). For classify and regress the final run folds the validation part back into the
@@ -203,8 +203,11 @@ def _final_overrides(base: RunConfig, best: dict[str, Any], probe: Any) -> list[
 
 def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float, probe: Any,
                trial_s: float) -> float:
-    overrides = SPACES[base.task](trial, probe)
+    # trial 0 is the data-aware default itself (no override), scored like every other trial: a search
+    # then never ends on a configuration that did worse on validation than the one-command default
+    overrides = [] if trial.number == 0 else SPACES[base.task](trial, probe)
     trial.set_user_attr("overrides", overrides)
+    trial.set_user_attr("default", trial.number == 0)
     cfg = apply_overrides(base, overrides)
     small = base.task in ("classify", "regress") and _n_examples(probe) < SMALL
     repeats = 3 if small and trial_s >= 30 else 1
@@ -275,15 +278,20 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     def record(study: Any, trial: Any) -> None:
         rec = {"number": trial.number, "state": trial.state.name, "value": trial.value,
                **({"error": trial.user_attrs["error"]} if "error" in trial.user_attrs else {}),
-               "params": trial.params, "overrides": trial.user_attrs.get("overrides", []),
+               "params": trial.params, "default": trial.user_attrs.get("default", False),
+               "overrides": trial.user_attrs.get("overrides", []),
                "best_step": trial.user_attrs.get("best_step"), "seconds": round(trial.duration.total_seconds(), 1)}
         records.append(rec)
         log.info("trial %d %s: %s %s", trial.number, rec["state"], spec.monitor, rec["value"])
         if on_trial is not None:
             on_trial(rec)
-        failed = [r for r in records if r["state"] == "FAIL"]
-        if time.monotonic() >= deadline or (len(failed) >= MAX_FAILURES and len(failed) == len(records)):
-            study.stop()  # the budget is spent, or every trial so far failed (the data cannot take the space)
+        space = [r for r in records if not r["default"]]
+        if len(space) >= MAX_FAILURES and all(r["state"] == "FAIL" for r in space):
+            log.warning("the first %d configurations of the search space all failed (the first: %s); the search "
+                        "stops", len(space), space[0].get("error"))
+            study.stop()  # the data cannot take the space: what finished (the default) is the result
+        elif time.monotonic() >= deadline:
+            study.stop()
 
     # a trial whose configuration the data cannot take fails alone (recorded with its reason); the search goes on
     study.optimize(objective, timeout=max(1.0, deadline - time.monotonic()), callbacks=[record], catch=(RnnkitError,))
