@@ -173,6 +173,8 @@ def test_top_k_ensemble_averages_the_best_configurations(tmp_path) -> None:
     est = rnnkit.load(run)
     raw = est._training_bundle().raw
     p_all, p2 = est.predict_proba(raw.test_x), est.members_[0].predict_proba(raw.test_x)
+    copy = est.save(tmp_path / "copy")  # saved elsewhere, the ensemble keeps its members
+    np.testing.assert_allclose(rnnkit.load(copy).predict_proba(raw.test_x), p_all, rtol=1e-6)
     est.members_ = []
     p1 = est.predict_proba(raw.test_x)
     np.testing.assert_allclose(p_all, (p1 + p2) / 2, rtol=1e-6)
