@@ -174,6 +174,9 @@ def test_top_k_ensemble_averages_the_best_configurations(tmp_path) -> None:
     raw = est._training_bundle().raw
     p_all, p2 = est.predict_proba(raw.test_x), est.members_[0].predict_proba(raw.test_x)
     copy = est.save(tmp_path / "copy")  # saved elsewhere, the ensemble keeps its members
+    ev = est.evaluate(raw.test_x, raw.test_y)  # scored as predict answers, the best member's own beside it
+    assert ev["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert ev["best_member"]["test_accuracy"] == pytest.approx(summary["member_test_accuracy"][0])
     np.testing.assert_allclose(rnnkit.load(copy).predict_proba(raw.test_x), p_all, rtol=1e-6)
     est.members_ = []
     p1 = est.predict_proba(raw.test_x)

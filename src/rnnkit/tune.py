@@ -207,7 +207,6 @@ def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float
     # then never ends on a configuration that did worse on validation than the one-command default
     overrides = [] if trial.number == 0 else SPACES[base.task](trial, probe)
     trial.set_user_attr("overrides", overrides)
-    trial.set_user_attr("default", trial.number == 0)
     cfg = apply_overrides(base, overrides)
     small = base.task in ("classify", "regress") and _n_examples(probe) < SMALL
     repeats = 3 if small and trial_s >= 30 else 1
@@ -278,7 +277,7 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     def record(study: Any, trial: Any) -> None:
         rec = {"number": trial.number, "state": trial.state.name, "value": trial.value,
                **({"error": trial.user_attrs["error"]} if "error" in trial.user_attrs else {}),
-               "params": trial.params, "default": trial.user_attrs.get("default", False),
+               "params": trial.params, "default": trial.number == 0,
                "overrides": trial.user_attrs.get("overrides", []),
                "best_step": trial.user_attrs.get("best_step"), "seconds": round(trial.duration.total_seconds(), 1)}
         records.append(rec)
@@ -333,17 +332,29 @@ def _ensemble(spec: Any, final: TrainOutcome, ranked: list[dict[str, Any]], conf
     """Train the other members (as the best was) and score the ensemble on the test split."""
     from rnnkit.checkpoint import atomic_write_json
 
-    dirs = [None if run_dir is None else run_dir / "ensemble" / f"member-{rank}" for rank in range(2, len(ranked) + 1)]
-    others = [train_run(cfg, d, raw=raw, final_evaluation=False, compare_baselines=False)
-              for cfg, d in zip(configs[1:], dirs)]
+    rel = ["."] + [f"ensemble/member-{rank}" for rank in range(2, len(ranked) + 1)]
+    others = [train_run(cfg, None if run_dir is None else run_dir / d, raw=raw, final_evaluation=False,
+                        compare_baselines=False) for cfg, d in zip(configs[1:], rel[1:])]
     members = [final, *others]
     summary = {"members": [{"rank": i + 1, "trial": r["number"], "value": r["value"], "overrides": r["overrides"],
-                            "dir": "." if i == 0 else f"ensemble/member-{i + 1}"} for i, r in enumerate(ranked)],
+                            "dir": d} for i, (r, d) in enumerate(zip(ranked, rel))],
                **spec.ensemble([(m.model, m.bundle) for m in members])}
     if run_dir is not None:
         atomic_write_json(run_dir / ENSEMBLE_FILE, summary)
     log.info("top-%d ensemble: %s", len(members), {k: v for k, v in summary.items() if k != "members"})
     return {"ensemble": summary, "members": others}
+
+
+def ensemble_members(run_dir: str | Path) -> tuple[dict[str, Any] | None, list[Path]]:
+    """A run directory's top-k ensemble (``ensemble.json``) and the directories of its members other than
+    the run's own model; ``(None, [])`` for a run that is not one."""
+    import json
+
+    path = Path(run_dir) / ENSEMBLE_FILE
+    if not path.is_file():
+        return None, []
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    return summary, [Path(run_dir) / m["dir"] for m in summary["members"][1:]]
 
 
 def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, Any], monitor: str) -> None:
@@ -376,4 +387,4 @@ def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, An
     plt.close(fig)
 
 
-__all__ = ["ENSEMBLE_FILE", "SPACES", "TuneOutcome", "parse_budget", "tune_run", "write_trials"]
+__all__ = ["ENSEMBLE_FILE", "SPACES", "TuneOutcome", "ensemble_members", "parse_budget", "tune_run", "write_trials"]

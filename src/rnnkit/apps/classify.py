@@ -168,13 +168,16 @@ def validate(model: SequenceClassifier, bundle: ClassifyBundle) -> dict[str, flo
     return {"val_loss": loss, "val_accuracy": s["accuracy"], "val_macro_f1": s["macro_f1"], "val_select": select}
 
 
-def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig) -> dict[str, Any]:
-    """Test metrics beside the baselines; `below_majority` flags a model no better than guessing."""
+def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig,
+             pred: np.ndarray | None = None) -> dict[str, Any]:
+    """Test metrics beside the baselines; `below_majority` flags a model no better than guessing.
+    ``pred``: the test predictions when they are not the model's alone (a tuned top-k ensemble's)."""
     from rnnkit.apps.classify_baselines import run_baselines
 
     model.eval()
     seqs, y = bundle.test
-    pred = predict_logits(model, seqs, bundle.cfg.eval_batch_size).argmax(-1).numpy()
+    if pred is None:
+        pred = predict_logits(model, seqs, bundle.cfg.eval_batch_size).argmax(-1).numpy()
     s = scores(y, pred, model.num_classes)
     out: dict[str, Any] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
     out.update({k: v for k, v in validate(model, bundle).items() if k != "val_select"})

@@ -9,7 +9,6 @@ the first input can be drawn as a PNG heat map when the model uses attention poo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +117,9 @@ def predict_run(run_dir: str | Path, inputs: list[str] | None = None, input_path
         raw, where = raw + more, where + w
     if not raw:
         raise DataError("nothing to predict: give inputs as arguments or --input FILE")
-    from rnnkit.tune import ENSEMBLE_FILE
+    from rnnkit.tune import ensemble_members
 
-    ensemble = Path(run_dir) / ENSEMBLE_FILE  # a tuned top-k ensemble: every member votes
-    members = [load_run(Path(run_dir) / m["dir"]) for m in json.loads(ensemble.read_text())["members"][1:]] \
-        if ensemble.is_file() else []
+    members = [load_run(d) for d in ensemble_members(run_dir)[1]]  # a tuned top-k ensemble: every member votes
     results = predict_raw(model, raw, where, members)
     if attention_png is not None:
         attention_map(model, raw[0], attention_png)

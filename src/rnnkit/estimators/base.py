@@ -30,7 +30,7 @@ from rnnkit.errors import ConfigError
 from rnnkit.runlock import run_lock
 from rnnkit.tasks import IN_MEMORY, TASKS, load_run, make_run_config, train_run
 from rnnkit.train.history import History
-from rnnkit.tune import ENSEMBLE_FILE
+from rnnkit.tune import ENSEMBLE_FILE, ensemble_members
 
 log = logging.getLogger(__name__)
 
@@ -247,10 +247,9 @@ def load(run_dir: str | Path, device: str = "cpu") -> Estimator:
     fitted and ready to predict; its torch module is ``.model_``."""
     model = load_run(run_dir, device)
     est = estimator_class(model.run_config.task)._from_model(model, run_dir)
-    ensemble = Path(run_dir) / ENSEMBLE_FILE
-    if ensemble.is_file():  # a tuned top-k ensemble: its other members too
-        est.ensemble_ = json.loads(ensemble.read_text(encoding="utf-8"))
-        est.members_ = [load(Path(run_dir) / m["dir"], device) for m in est.ensemble_["members"][1:]]
+    summary, members = ensemble_members(run_dir)
+    if summary is not None:  # a tuned top-k ensemble: its other members too
+        est.ensemble_, est.members_ = summary, [load(d, device) for d in members]
     return est
 
 

@@ -133,17 +133,14 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         bundle = self._training_bundle()
         if bundle is None:
             return self._evaluate_without_baselines(items, labels)
-        out = evaluate_task(self.model_, with_test(bundle, items, [str(v) for v in labels], where("X", len(items))),
-                            self.config_)
-        if getattr(self, "members_", []):
-            single = {k: out[k] for k in ("test_accuracy", "test_macro_f1")}
-            out.update({k: v for k, v in self._evaluate_without_baselines(items, labels).items()
-                        if k in ("test_accuracy", "test_macro_f1", "confusion_matrix")}, best_member=single)
-            others = [v["test_accuracy"] for k, v in out["baselines"].items() if k != "majority"]
-            if others:
-                out["test_accuracy_vs_best_baseline"] = out["test_accuracy"] - max(others)
-            maj = out["baselines"].get("majority", {}).get("test_accuracy")
-            out["below_majority"] = bool(maj is not None and out["test_accuracy"] <= maj)
+        test = with_test(bundle, items, [str(v) for v in labels], where("X", len(items)))
+        if not getattr(self, "members_", []):
+            return evaluate_task(self.model_, test, self.config_)
+        from rnnkit.evaluation.classification import scores
+
+        alone = scores(test.test[1], self._logits(items).argmax(-1).numpy(), len(self.classes_))
+        out = evaluate_task(self.model_, test, self.config_, pred=self.predict_proba(items).argmax(-1))
+        out["best_member"] = {"test_accuracy": alone["accuracy"], "test_macro_f1": alone["macro_f1"]}
         return out
 
     def _evaluate_without_baselines(self, items: list[Any], labels: list[Any]) -> dict[str, Any]:
