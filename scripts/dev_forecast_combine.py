@@ -34,6 +34,9 @@ SERIES: dict[str, tuple[int, list[str]]] = {
     "macrodata": (8, ["data.target_columns=realgdp,realcons,realinv"]),
     **{f"m1-yearly:{k}": (6, []) for k in range(3, 43)},
 }
+#: design-only candidates, scored beside COMBINATIONS' own (not offered to users unless a rule adopts one)
+TRIAL = {"mean+naive": ("network", "ets", "arima", "naive"), "ets+naive": ("ets", "naive")}
+COMBINATIONS.update(TRIAL)
 GRID = 6  # probe origins at most, half a horizon apart (every second one: the horizon-apart rule)
 
 

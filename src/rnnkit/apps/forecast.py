@@ -139,7 +139,7 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
     # is scored and recorded (the verdict compares with them), auto's own are chosen among
     scored = tuple(n for n, m in COMBINATIONS.items() if set(m) - {NETWORK} <= set(cfg.data.baselines))
     names = tuple(n for n in AUTO if n in scored)
-    short = TOO_SHORT if TOO_SHORT in scored else NETWORK
+    short = next(n for n in TOO_SHORT if n in scored)
     if names == (NETWORK,):  # data.baselines leave nothing to choose: no probes
         return {COMBINE_FILE: {"combination": NETWORK, "members": [NETWORK],
                                "rule": "no ETS / ARIMA in data.baselines"}}
