@@ -190,7 +190,7 @@ def tune(
     top_k: int = typer.Option(1, "--top-k", help="Ensemble the K best configurations (classify: mean probabilities)."),
 ) -> None:
     """Search the task's configuration space on validation data for --budget, then train the best
-    configuration on all the training data as a normal run (trials in RUN/tune/trials.json and .png);
+    configuration as a normal run (trials in RUN/tune/trials.json and .png);
     --top-k K also trains the next best and ensembles them (RUN/ensemble.json)."""
     from rnnkit.estimators import estimator_class
     from rnnkit.tasks import TASKS, make_run_config, recipe_task, task_options
@@ -211,8 +211,10 @@ def tune(
         est = estimator_class(cfg.task)(recipe=cfg, verbose=0)
         est.fit_dataset(cfg.data.source, out=run_dir, tune=budget, on_trial=show, seed=seed, top_k=top_k)
         best = est.tune_["best"]
-        console.print(f"best trial {best['number']}: {spec.monitor} {best['value']:.4f}; trained again on all "
-                      f"the training data ({est.fit_result_.steps} steps)")
+        fresh = f" ({best['confirm']:.4f} on fresh validation splits)" if best.get("confirm") is not None else ""
+        console.print(f"best trial {best['number']}{' (the default)' if best.get('default') else ''}: {spec.monitor} "
+                      f"{best['value']:.4f}{fresh}; trained again as the default trains "
+                      f"({est.fit_result_.steps} steps)")
         _print_metrics(est.metrics_, spec.headline, est.config_)
         if est.ensemble_:
             e = est.ensemble_

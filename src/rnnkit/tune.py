@@ -2,25 +2,34 @@
 
 Trial 0 is the data-aware default itself; then Optuna's TPE sampler proposes configurations from a
 documented space per task (``SPACES``). Each trial is an ordinary ``train_run`` on the training data,
-scored by the task's monitor on its validation split (never the test split). Small data sets (under
-``SMALL`` examples) average three repeated validation splits (``data.val_seed`` 0, 1, 2; the test split
-never moves), so one lucky split does not pick the winner. Poor trials are pruned by Optuna's median
-rule from their validation curve. Each trial gets at most an eighth of the search time (``MIN_TRIALS``).
-Every trial is recorded (``tune/trials.json`` and ``tune/trials.png`` in the run directory); the best
-configuration is then trained again on all the training data and saved as a normal run.
+scored by the task's monitor on its validation split (never the test split). Poor trials are pruned by
+Optuna's median rule from their validation curve. Each trial gets at most an eighth of the search time
+(``MIN_TRIALS``). Every trial is recorded (``tune/trials.json`` and ``tune/trials.png`` in the run
+directory); the chosen configuration is then trained again and saved as a normal run. Trials run one at a
+time (two cores: parallel trials would only slow each other).
 
-The search gets three quarters of the budget; the final training gets the rest (at least as long as
-the best trial took). For classify and regress the final run folds the validation part back into the
-training data and trains for the best trial's number of steps (scaled to the larger data), with no
-early stopping; forecasting validates on the last horizon of the training rows during the search
-(``data.val_size``) and trains on every training row at the end. Trials run one at a time (two
-cores: parallel trials would only slow each other).
+Small classify / regress sets (under ``SMALL`` examples) have small validation parts, whose noise a search
+of a hundred trials learns to fit: the least of many noisy values flatters its configuration (the
+winner's curse). So there each trial averages three repeated validation splits (``data.val_seed`` 0, 1, 2;
+the test split never moves), the search ends at half the budget, and the best ``SHORTLIST`` distinct
+configurations and the default are scored again on three splits the search never saw (seeds 3, 4, 5,
+until three quarters of the budget). The lowest mean there is chosen, which may be the default itself.
+Larger sets search until three quarters of the budget and take the search's best.
+
+The final run gets the rest of the budget (at least as long as the chosen trial took) and trains as the
+one-command default trains (its validation split and early stopping, or the fixed steps of its
+few-examples rule; forecasting: every training row), with the chosen configuration on top. Earlier
+versions folded the validation part back in and trained for the best trial's best step, which on a small
+set was an early step of a time-capped trial (55 steps on book-excerpts, 4 on PickupGestureWiimoteZ;
+docs/benchmarks.md). Forecasting validates on the last horizon of the training rows during the search
+(``data.val_size``).
 
 ``top_k > 1`` (``rnnkit tune --top-k K``; tasks with a ``TaskSpec.ensemble``: classification) trains the
 K best distinct configurations the same way, the final time split between them, and ensembles them: their
 class probabilities are averaged. The best stays the run directory's own model; the others are normal
 runs in ``RUN/ensemble/member-<rank>``, and ``RUN/ensemble.json`` lists them with the test metrics of the
-ensemble and of each member (reported, never used to choose: the members are ranked on validation).
+ensemble and of each member (reported, never used to choose: the members are ranked on validation, on the
+fresh splits where the set is small).
 """
 
 from __future__ import annotations
@@ -41,7 +50,13 @@ from rnnkit.train.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
 SMALL = 500  # fewer training examples than this: three repeated validation splits per trial
+SEARCH_SEEDS = (0, 1, 2)  # a small set's validation splits (data.val_seed) during the search
+CONFIRM_SEEDS = (3, 4, 5)  # ... and the fresh ones the shortlist is scored on again after it
+SHORTLIST = 3  # the best distinct configurations of a small set's search scored again, beside the default
 MIN_TRIALS = 8  # a trial's time is capped so that at least this many fit in the search
+#: shares of the budget: the search ends at the first; the confirmation (small sets) at the second; the final
+#: run(s) get the rest
+SEARCH_END, CONFIRM_END = 0.5, 0.75
 ENSEMBLE_FILE = "ensemble.json"  # a top-k ensemble's members and test metrics, in the run directory
 
 
@@ -187,18 +202,38 @@ def _search_base(base: RunConfig, raw: Any = None) -> RunConfig:
     return base
 
 
-def _final_overrides(base: RunConfig, best: dict[str, Any], probe: Any) -> list[str]:
-    """The final run: every training example (classify / regress: for the best trial's steps, scaled to
-    the data the validation part adds back; forecast: every training row)."""
-    if base.task in ("classify", "regress") and best.get("best_step"):
-        n_all = _n_examples(probe)
-        n_fit = max(1, round(n_all * (1 - base.data.val_fraction)))
-        steps = max(1, round(best["best_step"] * n_all / n_fit))
-        return ["data.val_fraction=0", f"train.max_steps={steps}", "train.epochs=none",
-                "train.early_stopping_patience=none", f"train.eval_every={steps}"]
-    if base.task == "forecast":
-        return ["data.val_size=0"]
-    return []
+def _small(base: RunConfig, probe: Any) -> bool:
+    """A classify / regress set small enough for repeated validation splits and a confirmation stage."""
+    return base.task in ("classify", "regress") and _n_examples(probe) < SMALL
+
+
+def _score(cfg: RunConfig, raw: Any, spec: Any, seeds: tuple[int, ...] | None, deadline: float, run_s: float,
+           trial: Any = None) -> dict[str, Any]:
+    """Train ``cfg`` once per validation split ``seeds`` (None: the configuration's own split), each run capped
+    at ``run_s`` seconds and by ``deadline``: the best validation values, their steps and the seconds spent.
+    With an Optuna ``trial`` the first run reports its curve, and a pruned run raises ``TrialPruned``."""
+    values: list[float] = []
+    steps: list[int] = []
+    seconds = 0.0
+    for r, seed in enumerate(seeds or (None,)):
+        to_deadline = deadline - time.monotonic()
+        if to_deadline < 3:
+            break
+        minutes = min(cfg.train.max_minutes or math.inf, max(run_s, 6.0), to_deadline) / 60
+        # the time cap only stops a run: the schedule follows its steps, so a run that ends by its epochs is
+        # reproduced exactly by its configuration
+        stop = [f"train.max_minutes={minutes}", "train.schedule_by_time=false"]
+        run = apply_overrides(cfg, stop + ([] if seed is None else [f"data.val_seed={seed}"]))
+        pruner = _Pruner(trial, spec.monitor) if trial is not None and r == 0 else ProgressReporter()
+        out = train_run(run, None, raw=raw, callbacks=[pruner], final_evaluation=False, compare_baselines=False)
+        if getattr(pruner, "pruned", False):
+            import optuna
+
+            raise optuna.TrialPruned()
+        values.append(out.fit.best_value)
+        steps.append(out.fit.best_step)
+        seconds += out.fit.elapsed_s
+    return {"values": values, "steps": steps, "seconds": seconds}
 
 
 def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float, probe: Any,
@@ -208,33 +243,33 @@ def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float
     overrides = [] if trial.number == 0 else SPACES[base.task](trial, probe)
     trial.set_user_attr("overrides", overrides)
     cfg = apply_overrides(base, overrides)
-    small = base.task in ("classify", "regress") and _n_examples(probe) < SMALL
-    repeats = 3 if small and trial_s >= 30 else 1
-    values = []
-    for r in range(repeats):
-        to_deadline = deadline - time.monotonic()
-        if to_deadline < 3:
-            break
-        minutes = min(cfg.train.max_minutes or math.inf, max(trial_s / repeats, 6.0), to_deadline) / 60
-        # the time cap only stops a trial: the schedule follows its steps, so a trial that ends by its
-        # epochs is reproduced exactly by its configuration
-        stop = [f"train.max_minutes={minutes}", "train.schedule_by_time=false"]
-        run = apply_overrides(cfg, stop + ([f"data.val_seed={r}"] if repeats > 1 else []))
-        pruner = _Pruner(trial, spec.monitor) if r == 0 else ProgressReporter()
-        out = train_run(run, None, raw=raw, callbacks=[pruner], final_evaluation=False, compare_baselines=False)
-        if getattr(pruner, "pruned", False):
-            import optuna
-
-            raise optuna.TrialPruned()
-        values.append(out.fit.best_value)
-        trial.set_user_attr("best_step", out.fit.best_step)
-        trial.set_user_attr("seconds", out.fit.elapsed_s)
-    if not values:  # the search time is spent: end the study (a pruned trial, not a failure)
+    seeds = SEARCH_SEEDS if _small(base, probe) and trial_s >= 30 else None
+    got = _score(cfg, raw, spec, seeds, deadline, trial_s / len(seeds or (None,)), trial)
+    if not got["values"]:  # the search time is spent: end the study (a pruned trial, not a failure)
         trial.study.stop()
         import optuna
 
         raise optuna.TrialPruned()
-    return float(sum(values) / len(values))
+    trial.set_user_attr("best_step", sorted(got["steps"])[len(got["steps"]) // 2])  # the median split's
+    trial.set_user_attr("seconds", got["seconds"])
+    return float(sum(got["values"]) / len(got["values"]))
+
+
+def _confirm(shortlist: list[dict[str, Any]], base: RunConfig, raw: Any, spec: Any, deadline: float) -> None:
+    """Score each configuration of ``shortlist`` again on :data:`CONFIRM_SEEDS`, validation splits the search
+    never saw (``confirm``: their mean; None when the time ran out first). The search's best value is the
+    least of many noisy ones, so on a small set it flatters its configuration (the winner's curse); fresh
+    splits score the shortlist and the default on equal terms."""
+    runs = len(shortlist) * len(CONFIRM_SEEDS)
+    for i, rec in enumerate(shortlist):
+        run_s = max(0.0, deadline - time.monotonic()) / max(1, runs - i * len(CONFIRM_SEEDS))
+        got = _score(apply_overrides(base, rec["overrides"]), raw, spec, CONFIRM_SEEDS, deadline,
+                     min(run_s, (rec["seconds"] or run_s) / len(SEARCH_SEEDS) * 1.5))
+        done = len(got["values"]) == len(CONFIRM_SEEDS)
+        rec["confirm"] = float(sum(got["values"]) / len(got["values"])) if done else None
+        rec["confirm_values"] = got["values"]
+        log.info("confirm trial %d: %s %s on fresh splits (search: %s)", rec["number"], spec.monitor,
+                 rec["confirm"], rec["value"])
 
 
 def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = None, *, raw: Any = None,
@@ -256,11 +291,12 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
         raise ConfigError(f"top_k={top_k}: give 1 (the best configuration) or, for {can}, more (an ensemble of the "
                           f"best); {base.task} predictions are not averaged")
     start = time.monotonic()
-    deadline = start + 0.75 * total
     # the search starts from the data-aware defaults; each trial overrides some of them
-    base, raw, _ = resolve_defaults(base, raw)
-    base = _search_base(base, raw)
+    default, raw, _ = resolve_defaults(base, raw)
+    base = _search_base(default, raw)
     probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
+    small = _small(base, probe)
+    deadline = start + (SEARCH_END if small else CONFIRM_END) * total
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1))
@@ -301,10 +337,19 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     if not done:
         raise ConfigError(f"no trial finished within the budget ({total / 60:.1f} min); give a larger --budget")
     ranked = _distinct_best(done, top_k)
+    if small:  # the shortlist and the default again, on fresh validation splits: the best there is chosen
+        shortlist = _distinct_best(done, max(top_k, SHORTLIST), quiet=True)
+        shortlist += [r for r in done if r["default"] and r not in shortlist]
+        _confirm(shortlist, base, raw, spec, start + CONFIRM_END * total)
+        scored = [r for r in shortlist if r["confirm"] is not None]
+        if scored:
+            ranked = sorted(scored, key=lambda r: r["confirm"])[:top_k]
     best = ranked[0]
     left = max(0.5, (start + total - time.monotonic()) / 60) / len(ranked)  # the final time, split
-    configs = [apply_overrides(base, r["overrides"] + _final_overrides(base, r, probe)
-                               + [f"train.max_minutes={max(left, (r['seconds'] or 0) / 60)}"]) for r in ranked]
+    # the final run(s) train as the one-command default trains (its validation split and early stopping, or
+    # the fixed steps of its few-examples rule), with the chosen configuration on top
+    configs = [apply_overrides(default, r["overrides"] + [f"train.max_minutes={max(left, (r['seconds'] or 0) / 60)}"])
+               for r in ranked]
     final = train_run(configs[0], run_dir, raw=raw, callbacks=callbacks, final_evaluation=final_evaluation,
                       tuned=True)
     if run_dir is not None:
@@ -315,14 +360,14 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     return TuneOutcome(best, records, final, configs[0], extra)
 
 
-def _distinct_best(done: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+def _distinct_best(done: list[dict[str, Any]], k: int, quiet: bool = False) -> list[dict[str, Any]]:
     """The ``k`` completed trials with the best validation values whose configurations differ (TPE can
     propose a configuration twice), best first."""
     out: list[dict[str, Any]] = []
     for r in sorted(done, key=lambda r: r["value"]):
         if all(r["overrides"] != o["overrides"] for o in out):
             out.append(r)
-    if len(out) < k:
+    if len(out) < k and not quiet:
         log.warning("top_k=%d: only %d distinct configurations finished; the ensemble has %d", k, len(out), len(out))
     return out[:k]
 
@@ -336,8 +381,8 @@ def _ensemble(spec: Any, final: TrainOutcome, ranked: list[dict[str, Any]], conf
     others = [train_run(cfg, None if run_dir is None else run_dir / d, raw=raw, final_evaluation=False,
                         compare_baselines=False) for cfg, d in zip(configs[1:], rel[1:])]
     members = [final, *others]
-    summary = {"members": [{"rank": i + 1, "trial": r["number"], "value": r["value"], "overrides": r["overrides"],
-                            "dir": d} for i, (r, d) in enumerate(zip(ranked, rel))],
+    summary = {"members": [{"rank": i + 1, "trial": r["number"], "value": r["value"], "confirm": r.get("confirm"),
+                            "overrides": r["overrides"], "dir": d} for i, (r, d) in enumerate(zip(ranked, rel))],
                **spec.ensemble([(m.model, m.bundle) for m in members])}
     if run_dir is not None:
         atomic_write_json(run_dir / ENSEMBLE_FILE, summary)
@@ -358,7 +403,8 @@ def ensemble_members(run_dir: str | Path) -> tuple[dict[str, Any] | None, list[P
 
 
 def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, Any], monitor: str) -> None:
-    """trials.json (every trial) and trials.png (each trial's value and the best so far)."""
+    """trials.json (every trial) and trials.png (each trial's value, the best so far and, on a small set, the
+    shortlist's values on fresh splits)."""
     from rnnkit.checkpoint import atomic_write, atomic_write_json
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -376,6 +422,10 @@ def write_trials(folder: Path, records: list[dict[str, Any]], best: dict[str, An
         best_so_far = min(best_so_far, r["value"])
         lows.append(best_so_far)
     ax.step([r["number"] for r in done], lows, where="post", color="tab:red", label="best so far")
+    confirmed = [r for r in records if r.get("confirm") is not None]
+    if confirmed:  # a small set's shortlist, scored again on fresh splits (what chose the final configuration)
+        ax.scatter([r["number"] for r in confirmed], [r["confirm"] for r in confirmed], marker="D", s=30,
+                   facecolors="none", edgecolors="tab:green", label="fresh splits")
     pruned = [r["number"] for r in records if r["state"] == "PRUNED"]
     if pruned:
         ax.scatter(pruned, [max(lows)] * len(pruned), marker="x", color="grey", label="pruned")
