@@ -169,7 +169,7 @@ def test_a_lucky_search_winner_loses_to_the_default_on_fresh_splits(tmp_path, mo
         if trial is not None:
             trial.report(value, 1)
         n = len(seeds or (None,))
-        return {"values": [value] * n, "steps": [3] * n, "seconds": 0.01}
+        return {"values": [value] * n, "steps": [3] * n}
 
     monkeypatch.setattr(tune_mod, "_score", fake_score)
     monkeypatch.setattr(tune_mod, "_small", lambda base, probe: True)

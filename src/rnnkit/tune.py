@@ -210,11 +210,10 @@ def _small(base: RunConfig, probe: Any) -> bool:
 def _score(cfg: RunConfig, raw: Any, spec: Any, seeds: tuple[int, ...] | None, deadline: float, run_s: float,
            trial: Any = None) -> dict[str, Any]:
     """Train ``cfg`` once per validation split ``seeds`` (None: the configuration's own split), each run capped
-    at ``run_s`` seconds and by ``deadline``: the best validation values, their steps and the seconds spent.
+    at ``run_s`` seconds and by ``deadline``: the best validation values and their steps.
     With an Optuna ``trial`` the first run reports its curve, and a pruned run raises ``TrialPruned``."""
     values: list[float] = []
     steps: list[int] = []
-    seconds = 0.0
     for r, seed in enumerate(seeds or (None,)):
         to_deadline = deadline - time.monotonic()
         if to_deadline < 3:
@@ -232,8 +231,7 @@ def _score(cfg: RunConfig, raw: Any, spec: Any, seeds: tuple[int, ...] | None, d
             raise optuna.TrialPruned()
         values.append(out.fit.best_value)
         steps.append(out.fit.best_step)
-        seconds += out.fit.elapsed_s
-    return {"values": values, "steps": steps, "seconds": seconds}
+    return {"values": values, "steps": steps}
 
 
 def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float, probe: Any,
@@ -251,7 +249,6 @@ def _run_trial(trial: Any, base: RunConfig, raw: Any, spec: Any, deadline: float
 
         raise optuna.TrialPruned()
     trial.set_user_attr("best_step", sorted(got["steps"])[len(got["steps"]) // 2])  # the median split's
-    trial.set_user_attr("seconds", got["seconds"])
     return float(sum(got["values"]) / len(got["values"]))
 
 
