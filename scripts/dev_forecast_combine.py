@@ -35,9 +35,10 @@ SERIES: dict[str, tuple[int, list[str]]] = {
     **{f"m1-yearly:{k}": (6, []) for k in range(3, 43)},
 }
 #: design-only candidates, scored beside COMBINATIONS' own (not offered to users unless a rule adopts one):
-#: session 10 compared these for a series too short to probe (mean_snaive was adopted) and the median of
-#: the four members, robust to one member far off (the network alone reached MASE 19 on a short series)
-TRIAL = {"ets+naive": ("ets", "naive"), "median4": ("network", "ets", "arima", "seasonal_naive")}
+#: session 10 compared these for a series too short to probe (none was adopted; docs/defaults.md), among them
+#: the median of four members, robust to one far off (the network alone reached MASE 19 on a short series)
+TRIAL = {"mean_snaive": ("network", "ets", "arima", "seasonal_naive"), "ets+naive": ("ets", "naive"),
+         "median4": ("network", "ets", "arima", "seasonal_naive")}
 MEDIAN = {"median4"}
 COMBINATIONS.update(TRIAL)
 GRID = 6  # probe origins at most, half a horizon apart (every second one: the horizon-apart rule)

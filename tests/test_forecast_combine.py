@@ -31,9 +31,8 @@ def test_blend_and_choose_by_hand() -> None:
     np.testing.assert_allclose(mean["upper"] - mean["lower"], 8.0)  # the network's width, moved with the mean
     np.testing.assert_allclose(blend("arima", net, base)["lower"], y - 2)  # a baseline's own interval
     np.testing.assert_allclose(blend("ets", net, base)["mean"], y - 1.0)
-    np.testing.assert_allclose(blend("mean_snaive", net, base)["mean"], y + 1.75)  # (3 - 1 + 1 + 4) / 4
     picked = choose(y, scales, net, base, tuple(COMBINATIONS))
-    assert picked["val_mase"] == pytest.approx({"network": 3, "mean": 1, "mean_snaive": 1.75, "ets": 1, "arima": 1,
+    assert picked["val_mase"] == pytest.approx({"network": 3, "mean": 1, "ets": 1, "arima": 1,
                                                 "seasonal_naive": 4, "naive": 2})
     assert picked["combination"] == "mean"  # a three-way tie at 1: the earliest candidate
     same = {**base, "ets": {"mean": y - 1.0}, "arima": {"mean": y + 1.0}}
@@ -112,8 +111,7 @@ def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -
     assert manifest["combine"]["combination"] == "naive" and (tmp_path / "onnx" / "combine.json").is_file()
 
 
-@pytest.mark.parametrize("baselines, expect", [("naive,seasonal_naive,ets,arima", "mean_snaive"),
-                                                ("ets,arima", "mean")])
+@pytest.mark.parametrize("baselines, expect", [("naive,seasonal_naive,ets,arima", "mean"), ("ets", NETWORK)])
 def test_a_series_too_short_to_probe_gets_the_mean(tmp_path, baselines: str, expect: str) -> None:
     """The fallback is the first of TOO_SHORT that data.baselines allows; its forecasts are its members' mean."""
     from rnnkit.tasks import make_run_config, train_run
@@ -124,14 +122,14 @@ def test_a_series_too_short_to_probe_gets_the_mean(tmp_path, baselines: str, exp
     out = train_run(cfg)
     assert out.model.artifacts["combine.json"]["rule"] == "too short to probe"
     assert out.metrics["combination"] == expect
-    assert set(COMBINATIONS["mean_snaive"]) == {NETWORK, "ets", "arima", "seasonal_naive"}
-    if expect == "mean_snaive":  # the reported test MASE is that of the four members' mean, refitted independently
+    assert set(COMBINATIONS["mean"]) == {NETWORK, "ets", "arima"}
+    if expect == "mean":  # the reported test MASE is that of the three members' mean, baselines refitted independently
         from rnnkit.evaluation.backtest import mase_scales, model_forecasts, truth
 
         b, origins = out.bundle, out.bundle.test_origins
         net = model_forecasts(out.model, b, origins, combine=False)["mean"]
-        base = run_baselines(b.frame.targets, origins, 6, b.frame.period, ("ets", "arima", "seasonal_naive"))
-        mean = (net + base["ets"]["mean"] + base["arima"]["mean"] + base["seasonal_naive"]["mean"]) / 4
+        base = run_baselines(b.frame.targets, origins, 6, b.frame.period, ("ets", "arima"))
+        mean = (net + base["ets"]["mean"] + base["arima"]["mean"]) / 3
         ref = np.nanmean(np.abs(mean - truth(b, origins, 6)).mean(-1) / mase_scales(b, origins))
         assert out.metrics["test_mase"] == pytest.approx(ref, rel=1e-5)
 
