@@ -213,7 +213,8 @@ def markdown(result: SuiteResult) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     counted = {"win": 0, "tie": 0, "loss": 0, "error": 0}
     floors = [0, 0]
-    for name, r in result.rows.items():
+    order = {e.name: i for i, e in enumerate(SUITES.get(result.suite, []))}  # the suite's order, not the runs'
+    for name, r in sorted(result.rows.items(), key=lambda kv: order.get(kv[0], len(order))):
         if r.get("result") == "error":
             lines.append(f"| {name} | {r['task']} | | error: {r['error'][:80]} | | | error | | |")
             counted["error"] += 1
