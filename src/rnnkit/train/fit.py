@@ -20,7 +20,8 @@ stopping, or a callback's `stop_training`.
 
 Exact resume: the trainer state holds the step, epoch and batch position, the carried state, the
 optimizer and schedule states, all RNG states and the early-stopping counters, so a stopped run
-continued with `resume=True` reaches the same weights as an uninterrupted one.
+continued with `resume=True` reaches the same weights as an uninterrupted one (the loop's
+persistence half: `rnnkit.train.checkpointing`).
 
 Reliability: a run directory is locked for the run (`rnnkit.runlock`); each checkpoint is one unit
 published by one rename and verified on resume (`rnnkit.checkpoint_unit`); NaN/Inf in the loss or
@@ -35,7 +36,6 @@ takes that path, so single-process training is unchanged.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -47,12 +47,12 @@ import torch
 from torch import nn
 
 from rnnkit import checkpoint as ckpt
-from rnnkit import checkpoint_unit as units
 from rnnkit.config import TrainConfig
-from rnnkit.errors import ConfigError, RnnkitError
+from rnnkit.errors import RnnkitError
 from rnnkit.faults import fault_point
 from rnnkit.runlock import run_lock
 from rnnkit.train import distributed
+from rnnkit.train.checkpointing import Checkpointing
 from rnnkit.train.numerics import NonFiniteWatch
 from rnnkit.train.optim import LRSchedule, build_optimizer
 from rnnkit.train.progress import Fanout, FitResult, ProgressReporter
@@ -61,9 +61,7 @@ from rnnkit.train.utils import (
     detach_state,
     penalty_fn,
     resolve_device,
-    rng_state,
     seed_everything,
-    set_rng_state,
     summarise,
     to_device,
 )
@@ -128,7 +126,7 @@ def total_steps(cfg: TrainConfig, data: Any) -> int | None:
     return min(limits) if limits else None
 
 
-class _Loop:
+class _Loop(Checkpointing):
     """State of one training run; `run()` is the loop, `save()`/`restore()` make it resumable."""
 
     def __init__(self, model, data, cfg, evaluate, monitor, run_dir, run_config, artifacts,
@@ -187,110 +185,6 @@ class _Loop:
         log.info("data parallel: rank %d of %d on %s, %d threads, batch %d per rank (global %d)", env.rank,
                  env.world, self.device, torch.get_num_threads(), self.cfg.batch_size // env.world,
                  self.cfg.batch_size)
-
-    # ------------------------------------------------------------------ persistence
-    def trainer_state(self) -> dict[str, Any]:
-        own = {"carried": ckpt.pack_state(self.carried), "rng": rng_state(),
-               "acc": {k: v.cpu() for k, v in self.acc.items()}, "n_acc": self.n_acc}
-        st = {"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-              "optimizer": self.opt.state_dict(), "schedule": self.sched.state_dict(), "best": self.best,
-              "best_step": self.best_step, "bad_evals": self.bad_evals,
-              "elapsed_s": self.elapsed(), "items_total": self.items_total, **own}
-        if self.dist is not None:  # each rank carries its own streams' state and RNG (a collective)
-            st["world"], st["ranks"] = self.env.world, self.dist.gather(own)
-        return st
-
-    def save(self, improved: bool) -> None:
-        """Publish a checkpoint (last weights + trainer state + best weights, one unit), after checking
-        that the steps since the last check and the weights are finite."""
-        self.check_finite()
-        bad = ckpt.nonfinite_names(self.model.state_dict())
-        if bad:
-            self.diverged(f"non-finite weights ({bad[0]}) after step {self.step}")
-        if self.run_dir is None:
-            if improved:
-                self.best_copy = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            return
-        if self.saved_step == self.step:
-            return  # e.g. Ctrl-C right after an evaluation's checkpoint
-        state = self.trainer_state()
-        if self.env.is_main:
-            if not self.wrote_config:
-                ckpt.save_model_dir(self.run_dir, self.model, self.run_config or {}, self.artifacts, weights=None)
-                self.wrote_config = True
-            # a new run's first checkpoint holds its current weights as the best (never an earlier run's)
-            units.publish(self.run_dir, self.model, state, improved or self.saved_step is None)
-        if self.dist is not None:
-            self.dist.barrier()  # the checkpoint is published before any rank goes on
-        self.saved_step = self.step
-
-    def check_finite(self) -> None:
-        """Stop the run if a loss or gradient since the last check was NaN/Inf (one host sync)."""
-        if self.dist is not None:
-            self.dist.any_flags(self.watch.flags)
-        problem = self.watch.check(self.step)
-        if problem is not None:
-            self.diverged(problem)
-
-    def diverged(self, problem: str) -> None:
-        where = ""
-        if self.run_dir is not None:
-            step = units.saved_step(self.run_dir)
-            where = (f"; the last good checkpoint (step {step}) is kept in {self.run_dir}" if step is not None
-                     else "; no checkpoint had been written yet")
-        raise RnnkitError(f"training stopped: {problem}{where}; lower train.lr or set train.grad_clip")
-
-    def start_fresh(self) -> None:
-        """A new run in run_dir: remove a killed run's leftovers, and its metrics.jsonl (never appended to)."""
-        units.clean_leftovers(self.run_dir)
-        path = self.run_dir / ckpt.METRICS_LOG
-        if path.exists():
-            log.warning("%s: starting a new metrics.jsonl (the one there belonged to an interrupted run)",
-                        self.run_dir)
-            path.unlink()
-
-    def restore(self) -> None:
-        """Continue from run_dir's published checkpoint (verified against its manifest)."""
-        if self.run_dir is None:
-            raise ConfigError("resume=True needs a run_dir")
-        if self.env.is_main:
-            units.clean_leftovers(self.run_dir)
-        if self.dist is not None:
-            self.dist.barrier()
-        st, weights = units.resume_point(self.run_dir)
-        own = st
-        if self.dist is not None or "world" in st:
-            if st.get("world", 1) != self.env.world:
-                raise ConfigError(f"{self.run_dir} was trained by {st.get('world', 1)} processes; resume it "
-                                  f"with as many (this job has {self.env.world})")
-            own = st["ranks"][self.env.rank]
-        ckpt.load_weights(self.model, weights, self.device)
-        self.opt.load_state_dict(st["optimizer"])
-        self.sched.load_state_dict(st["schedule"])
-        set_rng_state(own["rng"])
-        self.step, self.epoch, self.batch_in_epoch = st["step"], st["epoch"], st["batch_in_epoch"]
-        self.carried = ckpt.unpack_state(own["carried"], self.device)
-        self.best, self.best_step, self.bad_evals = st["best"], st["best_step"], st["bad_evals"]
-        self.elapsed_before, self.items_total = st["elapsed_s"], st["items_total"]
-        self.acc = {k: v.to(self.device) for k, v in own["acc"].items()}
-        self.n_acc = own["n_acc"]
-        self.watch = NonFiniteWatch(self.device, self.step)
-        self.saved_step = self.step
-        if self.env.is_main:
-            self._truncate_metrics(self.step)
-        log.info("resuming at step %d (epoch %d, batch %d)", self.step, self.epoch, self.batch_in_epoch)
-
-    def _truncate_metrics(self, step: int) -> None:
-        """Keep the metrics.jsonl records up to the checkpoint's step (and drop a line torn by a kill)."""
-        path = self.run_dir / ckpt.METRICS_LOG
-        if path.exists():
-            lines = [ln for ln in path.read_text().splitlines() if _step_of(ln) is not None and _step_of(ln) <= step]
-            ckpt.atomic_write_bytes(path, "".join(ln + "\n" for ln in lines).encode())
-
-    def write_metrics(self, record: dict[str, Any]) -> None:
-        if self.run_dir is not None and self.env.is_main:
-            with open(self.run_dir / ckpt.METRICS_LOG, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
 
     # ------------------------------------------------------------------ loop
     def elapsed(self) -> float:
@@ -420,16 +314,6 @@ class _Loop:
             return "epochs"
         return None
 
-    def save_interrupted(self) -> None:
-        """Ctrl-C: checkpoint the current step, unless it is not finite (the last good one then stays)."""
-        try:
-            self.save(improved=False)
-        except RnnkitError as e:
-            log.warning("interrupted at step %d; not saved: %s", self.step, e)
-            return
-        if self.run_dir is not None:
-            log.warning("interrupted at step %d; checkpoint saved, continue with resume", self.step)
-
     def accumulate(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> None:
         """Sum metric tensors on the device; no host sync until the next log line."""
         acc = self.acc
@@ -498,13 +382,6 @@ class _Loop:
                 raise RnnkitError(f"validation failed on rank 0: {metrics}")
         return metrics
 
-    def _plot(self) -> None:
-        try:
-            from rnnkit.evaluation.curves import plot_curves
-            plot_curves(self.run_dir / ckpt.METRICS_LOG, self.run_dir / "curves.png")
-        except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
-            log.warning("could not draw curves.png: %s", e)
-
     def result(self, stop: str) -> FitResult:
         return FitResult(steps=self.step, best_step=self.best_step, best_value=self.best,
                          monitor=self.monitor, stop_reason=stop, elapsed_s=self.elapsed(),
@@ -525,10 +402,3 @@ class _Loop:
         self.progress.finish(result)
         return result
 
-
-def _step_of(line: str) -> int | None:
-    """The step of a metrics.jsonl line; None for a line cut short by a kill."""
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return None
