@@ -251,3 +251,46 @@ def test_top_k_needs_a_task_whose_predictions_average_and_a_search() -> None:
         tune_run(make_run_config("forecast", ["data.horizon=6"], "airline"), "20s", top_k=2)
     with pytest.raises(ConfigError, match="give tune=... with it"):
         SequenceClassifier(verbose=0).fit([[0.0, 1.0], [1.0, 0.0]] * 4, [0, 1] * 4, top_k=2)
+
+
+def _doc_tables() -> dict[str, set[str]]:
+    """docs/tune.md: each space's section -> the Optuna parameter names its table lists."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "tune.md").read_text(encoding="utf-8")
+    out: dict[str, set[str]] = {}
+    for section in re.split(r"^### ", text.split("## The spaces", 1)[1].split("\n## ", 1)[0], flags=re.M)[1:]:
+        title, body = section.split("\n", 1)
+        names = set(re.findall(r"^\| `(\w+)`", body, flags=re.M))
+        for task in title.split(" and "):
+            out[task.strip()] = names
+    return out
+
+
+def test_every_space_parameter_is_documented() -> None:
+    """Every parameter each task's space can sample (every branch: text, series, a seasonal or a yearly
+    series) is a row of docs/tune.md's table for that task, and the table lists nothing the space lacks."""
+    from types import SimpleNamespace
+
+    import optuna
+
+    from rnnkit.tune_spaces import SPACES
+
+    seq = [SimpleNamespace(raw=SimpleNamespace(kind=k)) for k in ("text", "tokens", "series", "image")]
+    fc = [SimpleNamespace(frame=SimpleNamespace(period=p, targets=np.full((60, 1), v)),
+                          train_origins=np.arange(40)) for p, v in ((12, 1.0), (1, -1.0))]
+    probes = {"classify": seq, "regress": seq, "forecast": fc, "charlm": [None], "seq2seq": [None]}
+    docs = _doc_tables()
+    assert set(docs) == set(SPACES)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for task, space in SPACES.items():
+        seen: set[str] = set()
+        for probe in probes[task]:
+            study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+            for _ in range(40):
+                trial = study.ask()
+                assert all(o.count("=") >= 1 for o in space(trial, probe))
+                seen |= set(trial.params)
+                study.tell(trial, 0.0)
+        assert seen == docs[task], task
