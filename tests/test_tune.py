@@ -191,6 +191,24 @@ def test_the_advice_after_a_search_is_a_longer_search() -> None:
     assert "Try a search: rnnkit tune forecast --data airline --budget 15m" in behind_message(cfg, v)
     after = behind_message(cfg, {**v, "tuned": True})
     assert "after the search" in after and "--budget 1h" in after and "15m" not in after
+    # ... unless the validation part is too small to rank a search's trials: then the baseline is the advice
+    few = behind_message(cfg, {**v, "tuned": True, "n": 18})
+    assert "A longer search would not help" in few and "on 18 validation values" in few and "1h" not in few
+    assert "--set model.combine=ets forecasts its values" in few
+    assert "1h" in behind_message(cfg, {**v, "tuned": True, "n": 36})
+    clf = behind_message(make_run_config("classify", [], "x.csv"), {**v, "tuned": True, "n": 28})
+    assert "the ets baseline is the better model for these data" in clf and "model.combine" not in clf
+
+
+def test_a_forecast_verdict_counts_its_validation_values(tmp_path) -> None:
+    """The verdict of a forecast run says how many values its validation stood on (probes x horizon)."""
+    from rnnkit.estimators import Forecaster
+
+    y = 10 + np.sin(np.arange(60) / 3) + np.random.default_rng(0).normal(0, 0.3, 60)
+    est = Forecaster(horizon=4, verbose=0, random_state=0, max_steps=30).fit(y)
+    v = est.vs_baselines_
+    chosen = est.model_.artifacts["combine.json"]
+    assert v["n"] == len(chosen["origins"]) * 4 and v["n"] > 0
 
 
 

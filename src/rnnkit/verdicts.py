@@ -30,10 +30,18 @@ def warn_without_validation(cfg: RunConfig, n_val: int) -> None:
                 "follow the training data", getattr(cfg.data, "val_fraction", None))
 
 
+#: a validation part with fewer values than this (examples; forecast points) cannot rank a search's hundreds of
+#: trials: the best of many noisy values is mostly noise (tune's winner's curse, docs/tune.md). After a search
+#: on one, the advice is the baseline, not a longer search. 30: an accuracy step of over 3 points, or five
+#: probe horizons of 6 yearly values
+FEW_VALUES = 30
+
+
 def verdict(metric: str, model_value: float, baselines: dict[str, float], higher_is_better: bool,
-            split: str = "validation") -> dict[str, Any] | None:
+            split: str = "validation", n: int | None = None) -> dict[str, Any] | None:
     """The model's ``metric`` beside the best of ``baselines`` ({name: value}) on ``split``:
-    ``behind`` is True when a baseline is better (ties count as behind: a model must earn its cost)."""
+    ``behind`` is True when a baseline is better (ties count as behind: a model must earn its cost).
+    ``n``: how many values the split scores (examples, or forecast points), when the task knows it."""
     if not baselines:
         return None
     pick = max if higher_is_better else min
@@ -41,7 +49,7 @@ def verdict(metric: str, model_value: float, baselines: dict[str, float], higher
     b = baselines[best]
     behind = model_value <= b if higher_is_better else model_value >= b
     return {"metric": metric, "split": split, "model": model_value, "best_baseline": best, "baseline": b,
-            "higher_is_better": higher_is_better, "behind": bool(behind)}
+            "higher_is_better": higher_is_better, "behind": bool(behind), **({} if n is None else {"n": int(n)})}
 
 
 def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
@@ -53,11 +61,15 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
             f"vs the model's {v['model']:.4g}")
     if v.get("note"):
         what = v["note"]
+    if v.get("tuned") and v.get("n", FEW_VALUES) < FEW_VALUES:  # a longer search would fit the noise
+        use = f" (--set model.combine={v['best_baseline']} forecasts its values)" if cfg.task == "forecast" else ""
+        return (f"{what}, after the search. A longer search would not help: it ranks configurations on {v['n']} "
+                f"validation values, too few to tell them apart; the {v['best_baseline']} baseline is the better "
+                f"model for these data{use}")
     if v.get("tuned"):  # a search's final run: a longer search is what is left
         return (f"{what}, after the search. Try a longer one: rnnkit tune {cfg.task}{data} --budget 1h "
                 "(or fit(..., tune=\"1h\"))")
     return (f"{what}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
             "(or fit(..., tune=\"15m\")), or a longer budget (--set train.max_minutes=... / train.epochs=...)")
 
-
-__all__ = ["IN_MEMORY", "behind_message", "verdict", "warn_without_validation"]
+__all__ = ["FEW_VALUES", "IN_MEMORY", "behind_message", "verdict", "warn_without_validation"]

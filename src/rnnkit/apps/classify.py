@@ -222,7 +222,7 @@ def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunCo
         return None
     base = validation_baselines(bundle)
     return verdict("val_accuracy", validate(model, bundle)["val_accuracy"],
-                   {k: v["val_accuracy"] for k, v in base.items()}, higher_is_better=True)
+                   {k: v["val_accuracy"] for k, v in base.items()}, higher_is_better=True, n=len(bundle.val[1]))
 
 
 def report(model: SequenceClassifier, bundle: ClassifyBundle, metrics: dict[str, Any], run_dir: Any) -> None:

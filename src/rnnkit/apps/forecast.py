@@ -177,7 +177,8 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
     if "val_mase" in chosen:
         scores = chosen["val_mase"]
         v = verdict(chosen.get("metric", "val_mase"), scores[chosen["combination"]],
-                    {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False)
+                    {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False,
+                    n=len(chosen.get("origins", ())) * cfg.data.horizon * bundle.n_series)
         if v is not None:
             v.update(combination=chosen["combination"], network=scores[NETWORK])
             if NETWORK not in COMBINATIONS[chosen["combination"]]:
@@ -193,7 +194,7 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
                            combination_of(model), cfg.data.horizon, prefix="val_", baselines=cfg.data.baselines,
                            interval=model.interval_level)
     v = verdict("val_mase", res["val_mase"], {k: v["val_mase"] for k, v in res["baselines"].items()},
-                higher_is_better=False)
+                higher_is_better=False, n=len(origins) * cfg.data.horizon * bundle.n_series)
     name = chosen.get("combination")
     if v is not None and name and NETWORK not in COMBINATIONS[name]:
         v["note"] = (f"this model forecasts {name}'s values (model.combine={name}): it matches the {name} "

@@ -194,7 +194,7 @@ def baseline_check(model: SequenceRegressor, bundle: RegressBundle, cfg: RunConf
         val = (pick(raw.train_x, bundle.val_idx), pick(raw.train_where, bundle.val_idx), bundle.val[1])
     base = score_baselines(bundle, train, val, "val_")
     return verdict("val_rmse", validate(model, bundle)["val_rmse"], {k: v["val_rmse"] for k, v in base.items()},
-                   higher_is_better=False)
+                   higher_is_better=False, n=len(bundle.val[1]))
 
 
 def evaluate(model: SequenceRegressor, bundle: RegressBundle, cfg: RunConfig) -> dict[str, Any]:
