@@ -48,6 +48,7 @@ from rnnkit.errors import ConfigError, RnnkitError
 from rnnkit.tasks import TASKS, TrainOutcome, train_run
 from rnnkit.train.progress import ProgressReporter
 from rnnkit.tune_spaces import SPACES
+from rnnkit.verdicts import FEW_VALUES
 
 log = logging.getLogger(__name__)
 SMALL = 500  # fewer training examples than this: three repeated validation splits per trial
@@ -220,6 +221,10 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     base = _search_base(default, raw)
     probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
     small = _small(base, probe)
+    if base.task == "forecast" and base.data.val_size * probe.n_series < FEW_VALUES:
+        log.warning("the search validates on %d values (the last horizon of the training rows): too few to rank "
+                    "configurations on: its best is likely noise, and may forecast worse than the one-command "
+                    "default", base.data.val_size * probe.n_series)
     deadline = start + (SEARCH_END if small else CONFIRM_END) * total
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),

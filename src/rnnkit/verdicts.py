@@ -30,9 +30,10 @@ def warn_without_validation(cfg: RunConfig, n_val: int) -> None:
                 "follow the training data", getattr(cfg.data, "val_fraction", None))
 
 
-#: a validation part with fewer values than this (examples; forecast points) cannot rank a search's hundreds of
-#: trials: the best of many noisy values is mostly noise (tune's winner's curse, docs/tune.md). After a search
-#: on one, the advice is the baseline, not a longer search. 30: an accuracy step of over 3 points, or five
+#: a forecast validation of fewer values than this cannot rank a search's hundreds of trials: the best of many
+#: noisy values is mostly noise (the winner's curse, docs/tune.md). After a forecast search on one, the advice
+#: is the baseline, not a longer search. (A small classify / regress set's search averages repeated validation
+#: splits and confirms on fresh ones, so its final split's size does not bound what the search saw.) 30: five
 #: probe horizons of 6 yearly values
 FEW_VALUES = 30
 
@@ -61,11 +62,10 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
             f"vs the model's {v['model']:.4g}")
     if v.get("note"):
         what = v["note"]
-    if v.get("tuned") and v.get("n", FEW_VALUES) < FEW_VALUES:  # a longer search would fit the noise
-        use = f" (--set model.combine={v['best_baseline']} forecasts its values)" if cfg.task == "forecast" else ""
-        return (f"{what}, after the search. A longer search would not help: it ranks configurations on {v['n']} "
-                f"validation values, too few to tell them apart; the {v['best_baseline']} baseline is the better "
-                f"model for these data{use}")
+    if v.get("tuned") and cfg.task == "forecast" and v.get("n", FEW_VALUES) < FEW_VALUES:  # it would fit noise
+        return (f"{what}, after the search. A longer search would not help: the validation here is {v['n']} "
+                f"values, too few to rank configurations on; the {v['best_baseline']} baseline is the better model "
+                f"for this series (--set model.combine={v['best_baseline']} forecasts its values)")
     if v.get("tuned"):  # a search's final run: a longer search is what is left
         return (f"{what}, after the search. Try a longer one: rnnkit tune {cfg.task}{data} --budget 1h "
                 "(or fit(..., tune=\"1h\"))")
