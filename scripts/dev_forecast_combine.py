@@ -8,7 +8,7 @@ held-out tail (test MASE). The rules for ``auto`` (which probes, which candidate
 the network, what a series too short to probe gets) are then replayed from those numbers. These are
 development series, so their test tails may guide the design.
 
-    flock /tmp/rnnkit-cpu.lock python scripts/dev_forecast_combine.py [NAME ...] [--json out.json]
+    flock /tmp/rnnkit-cpu.lock python scripts/dev_forecast_combine.py [NAME ...] [--json out.json] [--set k=v ...]
     python scripts/dev_forecast_combine.py --replay out.json   # the rules again, without training
 """
 
@@ -35,12 +35,16 @@ SERIES: dict[str, tuple[int, list[str]]] = {
     **{f"m1-yearly:{k}": (6, []) for k in range(3, 43)},
 }
 #: design-only candidates, scored beside COMBINATIONS' own (not offered to users unless a rule adopts one):
-#: session 10 compared these for a series too short to probe (none was adopted; docs/defaults.md), among them
+#: session 10 compared the first three for a series too short to probe (none was adopted; docs/defaults.md), among them
 #: the median of four members, robust to one far off (the network alone reached MASE 19 on a short series)
 TRIAL = {"mean_snaive": ("network", "ets", "arima", "seasonal_naive"), "ets+naive": ("ets", "naive"),
-         "median4": ("network", "ets", "arima", "seasonal_naive")}
+         "median4": ("network", "ets", "arima", "seasonal_naive"),
+         # session 11, beside COMBINATIONS' theta and ets_theta (adopted for a series too short to probe)
+         "mean_theta": ("network", "ets", "arima", "theta"), "classical": ("ets", "arima", "theta"),
+         "theta+naive": ("theta", "naive")}
 MEDIAN = {"median4"}
 COMBINATIONS.update(TRIAL)
+NEEDED = members_needed(tuple(COMBINATIONS))  # every baseline a candidate reads (the trial ones too)
 GRID = 6  # probe origins at most, half a horizon apart (every second one: the horizon-apart rule)
 
 
@@ -58,15 +62,15 @@ def forecast(name: str, net: dict, base: dict) -> np.ndarray:
     return blend(name, net, base)["mean"]
 
 
-def run(name: str) -> dict:
+def run(name: str, sets: tuple[str, ...] = ()) -> dict:
     horizon, extra = SERIES[name]
     cfg = make_run_config("forecast", [f"data.horizon={horizon}", "train.num_threads=1", "model.combine=none",
-                                       *extra], name)
+                                       *extra, *sets], name)
     out = train_run(cfg)
     model, bundle, cfg = out.model, out.bundle, out.config
     origins = bundle.test_origins
     net = model_forecasts(model, bundle, origins, combine=False)
-    base = run_baselines(bundle.frame.targets, origins, horizon, bundle.frame.period, members_needed())
+    base = run_baselines(bundle.frame.targets, origins, horizon, bundle.frame.period, NEEDED)
     test = {n: float(np.mean(v)) for n, v in
             candidate_mase(truth(bundle, origins, horizon), mase_scales(bundle, origins), net, base).items()}
     n_train = int(origins[0])
@@ -77,7 +81,7 @@ def run(name: str) -> dict:
             cfg.train, max_minutes=cfg.train.max_minutes and cfg.train.max_minutes / len(grid)))
         parts = [refit_forecast(probe_cfg, bundle, int(o), local=True) for o in grid]
         pnet = {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
-        pbase = run_baselines(bundle.frame.targets, grid, horizon, bundle.frame.period, members_needed())
+        pbase = run_baselines(bundle.frame.targets, grid, horizon, bundle.frame.period, NEEDED)
         val = candidate_mase(truth(bundle, grid, horizon), mase_scales(bundle, grid), pnet, pbase)
     return {"series": name, "rows": len(bundle.frame.targets), "horizon": horizon,
             "grid": (n_train - np.asarray(grid)).tolist(), "val": val, "test": test}
@@ -127,10 +131,15 @@ def main() -> None:
     if "--json" in args:
         i = args.index("--json")
         out_path, args = args[i + 1], args[:i] + args[i + 2:]
+    sets: list[str] = []
+    while "--set" in args:  # overrides for every series (a rule under design)
+        i = args.index("--set")
+        sets.append(args[i + 1])
+        args = args[:i] + args[i + 2:]
     torch.set_num_threads(1)
     rows = []
     for name in args or list(SERIES):
-        rows.append(run(name))
+        rows.append(run(name, tuple(sets)))
         print(json.dumps({"series": name, "grid": rows[-1]["grid"],
                           "test": {k: round(v, 3) for k, v in rows[-1]["test"].items()}}), flush=True)
         if out_path:

@@ -127,13 +127,15 @@ def test_browser_streams_partial_text(lm_run):
             page.fill("#prompt", "the ")
             page.fill("#length", "1000")
             page.fill("#temperature", "0.8")
+            # partial text: the first text longer than the prompt seen while the stream still runs, recorded by
+            # an observer of every change (polling can miss a stream that ends within one poll)
+            page.evaluate("""() => { const o = document.getElementById('output'); window.partial = null;
+                new MutationObserver(() => { if (window.partial === null && o.dataset.state === 'streaming'
+                    && o.textContent.length > 8) window.partial = o.textContent; })
+                  .observe(o, {childList: true, subtree: true, characterData: true, attributes: true}); }""")
             page.click("#go")
-            # partial text: longer than the prompt while the stream is still running
-            page.wait_for_function("() => document.getElementById('output').dataset.state === 'streaming'"
-                                   " && document.getElementById('output').textContent.length > 8", timeout=10000)
-            partial = page.text_content("#output")
             page.wait_for_function("() => document.getElementById('output').dataset.state === 'done'", timeout=30000)
-            final = page.text_content("#output")
+            partial, final = page.evaluate("window.partial"), page.text_content("#output")
         finally:
             browser.close()
     assert partial.startswith("the ") and len(partial) < len(final) == len("the ") + 1000

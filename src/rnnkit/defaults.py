@@ -246,7 +246,7 @@ FORECAST_RULES: list[Rule] = [
          lambda s: {"model.combine": "auto"},
          "after training, the network is re-trained from up to three origins inside the training rows and "
          "its forecasts there are scored beside ETS and ARIMA; the forecasts are the one with the lowest "
-         "validation MASE (a series too short for one probe: the mean of the three). Never the test rows "
+         "validation MASE (a series too short for one probe: the mean of ETS and Theta). Never the test rows "
          "(rnnkit.evaluation.combine)"),
 ]
 

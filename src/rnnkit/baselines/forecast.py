@@ -7,6 +7,10 @@ forecast ``(H,)`` and optionally a central prediction interval:
   repeated), the MASE reference.
 * ``ets``: Holt-Winters exponential smoothing (statsmodels ``ExponentialSmoothing``): additive
   damped trend, multiplicative season for positive series (additive otherwise), fitted by MLE.
+* ``theta``: the Theta method (Assimakopoulos & Nikolopoulos 2000; the M3 competition's best), as
+  statsmodels ``ThetaModel`` fits it: simple exponential smoothing with a drift of half the linear
+  trend's slope (Hyndman & Billah 2003), on the history deseasonalised (multiplicatively for a
+  positive series) when it holds two seasons and a seasonality test finds one.
 * ``arima``: statsmodels ``SARIMAX``. Positive series are modelled in logs. The order is picked
   by AIC on the first fold from a small grid (:func:`choose_arima_order`; seasonal (0,1,1) with
   d = D = 1 when the season is at most 24 steps) and refitted, with that order, on every fold.
@@ -53,6 +57,19 @@ def ets(history: np.ndarray, horizon: int, period: int, **_) -> Forecast:
     return np.asarray(fit.forecast(horizon), dtype=np.float64), None, None
 
 
+def theta(history: np.ndarray, horizon: int, period: int, alpha: float = 0.1, **_) -> Forecast:
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    seasonal = 1 < period and len(history) >= 2 * period
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ThetaModel(history.astype(np.float64), period=period if seasonal else 1, deseasonalize=seasonal,
+                         method="auto" if history.min() > 0 else "additive").fit()
+        mean = np.asarray(fit.forecast(horizon), dtype=np.float64)
+        iv = np.asarray(fit.prediction_intervals(horizon, alpha=alpha), dtype=np.float64)
+    return mean, iv[:, 0], iv[:, 1]
+
+
 def _sarimax(history: np.ndarray, order: tuple, seasonal: tuple):
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
@@ -97,7 +114,7 @@ def arima(history: np.ndarray, horizon: int, period: int, order: tuple | None = 
 
 
 BASELINES: dict[str, Callable[..., Forecast]] = {
-    "naive": naive, "seasonal_naive": seasonal_naive, "ets": ets, "arima": arima,
+    "naive": naive, "seasonal_naive": seasonal_naive, "ets": ets, "arima": arima, "theta": theta,
 }
 
 

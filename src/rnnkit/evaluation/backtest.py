@@ -129,7 +129,7 @@ def _score(y: np.ndarray, f: dict[str, Any], scales: np.ndarray) -> dict[str, fl
 
 
 def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.ndarray], horizon: int,
-            prefix: str = "test_", baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima"),
+            prefix: str = "test_", baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima", "theta"),
             interval: float | None = 0.9, base: dict[str, dict] | None = None) -> dict[str, Any]:
     """Score the model and the baselines on the same origins; skill = 1 - MASE / best baseline MASE.
     ``base``: the baselines' forecasts at these origins when the caller has fitted them already."""
@@ -167,7 +167,7 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
 
 def compare_combined(bundle: ForecastBundle, origins: np.ndarray, network: dict[str, np.ndarray], name: str | None,
                      horizon: int, prefix: str = "test_",
-                     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima"),
+                     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima", "theta"),
                      interval: float | None = 0.9) -> dict[str, Any]:
     """:func:`compare` for a model that forecasts in the combination ``name`` (:func:`combination_of`;
     None: the network alone) from the network's forecasts ``network``. Each baseline is fitted once: the
