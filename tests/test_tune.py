@@ -14,6 +14,31 @@ from rnnkit.errors import ConfigError
 from rnnkit.tune import parse_budget
 
 
+def test_a_trial_is_capped_at_its_share_of_the_search_in_seconds(monkeypatch) -> None:
+    """A trial trains for its share of the search (``run_s`` seconds), or less when the configuration's own
+    ``train.max_minutes`` or the deadline is shorter; the minutes and the seconds are not mixed up (a 5-minute
+    default once capped every trial at 5 seconds)."""
+    from types import SimpleNamespace
+
+    from rnnkit import tune as tune_mod
+    from rnnkit.tasks import make_run_config
+
+    caps: list[float] = []
+
+    def fake_run(cfg, run_dir, **kw):
+        caps.append(cfg.train.max_minutes * 60)
+        return SimpleNamespace(fit=SimpleNamespace(best_value=1.0, best_step=1))
+
+    monkeypatch.setattr(tune_mod, "train_run", fake_run)
+    spec = SimpleNamespace(monitor="val_loss")
+    far = time.monotonic() + 3600
+    for own, run_s, deadline, expect in ((5.0, 84.0, far, 84.0), (0.5, 84.0, far, 30.0), (None, 84.0, far, 84.0),
+                                         (5.0, 2.0, far, 6.0), (5.0, 84.0, time.monotonic() + 20, 20.0)):
+        cfg = make_run_config("classify", [f"train.max_minutes={own}" if own else "train.max_minutes=null"], "x.csv")
+        tune_mod._score(cfg, None, spec, None, deadline, run_s)
+        assert caps[-1] == pytest.approx(expect, abs=0.5), (own, run_s, expect)
+
+
 def test_budgets_parse() -> None:
     assert [parse_budget(b) for b in ("90s", "15m", "1h", 2, "0.5m")] == [90, 900, 3600, 120, 30]
     with pytest.raises(ConfigError, match="under 10 seconds"):

@@ -146,7 +146,10 @@ def _score(cfg: RunConfig, raw: Any, spec: Any, seeds: tuple[int, ...] | None, d
         to_deadline = deadline - time.monotonic()
         if to_deadline < 3:
             break
-        minutes = min(cfg.train.max_minutes or math.inf, max(run_s, 6.0), to_deadline) / 60
+        # seconds throughout: the configuration's own cap (train.max_minutes) is in minutes. (Until session 11
+        # it was compared as seconds, which capped every trial of a default at 5 s: docs/tune.md)
+        own_s = cfg.train.max_minutes * 60 if cfg.train.max_minutes else math.inf
+        minutes = min(own_s, max(run_s, 6.0), to_deadline) / 60
         # the time cap only stops a run: the schedule follows its steps, so a run that ends by its epochs is
         # reproduced exactly by its configuration
         stop = [f"train.max_minutes={minutes}", "train.schedule_by_time=false"]
