@@ -339,3 +339,15 @@ def test_every_space_parameter_is_documented() -> None:
                 seen |= set(trial.params)
                 study.tell(trial, 0.0)
         assert seen == docs[task], task
+
+
+def test_the_final_run_keeps_at_least_the_default_time() -> None:
+    """The search and confirmation shares leave the final run the default's own max_minutes (at most half
+    the budget), and keep their proportions; a long budget keeps the usual shares."""
+    from rnnkit.tasks import make_run_config
+    from rnnkit.tune import CONFIRM_END, SEARCH_END, _shares
+
+    five = make_run_config("classify", ["train.max_minutes=5"], "x.csv")
+    assert _shares(900, five) == pytest.approx((400 / 900, 600 / 900))  # the final run: 5 of 15 minutes
+    assert _shares(3600, five) == pytest.approx((SEARCH_END, CONFIRM_END))  # a quarter of an hour is more
+    assert _shares(120, five) == pytest.approx((SEARCH_END / 1.5, 0.5))  # never more than half the budget
