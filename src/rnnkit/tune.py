@@ -64,6 +64,7 @@ MIN_TRIALS = 8  # a trial's time is capped so that at least this many fit in the
 #: default would have had (on 20 Newsgroups, where the default wins the search, a 3.5-minute final run gave
 #: 0.645 against the 5-minute default's 0.705)
 SEARCH_END, CONFIRM_END = 0.5, 0.75
+ENSEMBLE_FILE = "ensemble.json"  # a top-k ensemble's members and test metrics, in the run directory
 
 
 def _shares(total: float, default: RunConfig) -> tuple[float, float]:
@@ -72,7 +73,6 @@ def _shares(total: float, default: RunConfig) -> tuple[float, float]:
     final = min(max(1 - CONFIRM_END, (default.train.max_minutes or 0) * 60 / total), 0.5)
     scale = (1 - final) / CONFIRM_END
     return SEARCH_END * scale, CONFIRM_END * scale
-ENSEMBLE_FILE = "ensemble.json"  # a top-k ensemble's members and test metrics, in the run directory
 
 
 def parse_budget(budget: str | float | int) -> float:
@@ -237,10 +237,11 @@ def tune_run(base: RunConfig, budget: str | float, run_dir: str | Path | None = 
     base = _search_base(default, raw)
     probe = spec.prepare_data(base) if raw is None else spec.prepare_data(base, raw)  # the data summary
     small = _small(base, probe)
-    if base.task == "forecast" and base.data.val_size * probe.n_series < FEW_VALUES:
+    n_val = base.data.val_size * probe.n_series if base.task == "forecast" else None
+    if n_val is not None and n_val < FEW_VALUES:
         log.warning("the search validates on %d values (the last horizon of the training rows): too few to rank "
                     "configurations on: its best is likely noise, and may forecast worse than the one-command "
-                    "default", base.data.val_size * probe.n_series)
+                    "default", n_val)
     search_end, confirm_end = _shares(total, default)
     deadline = start + (search_end if small else confirm_end) * total
     optuna.logging.set_verbosity(optuna.logging.WARNING)

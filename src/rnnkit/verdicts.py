@@ -72,4 +72,5 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
     return (f"{what}. Try a search: rnnkit tune {cfg.task}{data} --budget 15m "
             "(or fit(..., tune=\"15m\")), or a longer budget (--set train.max_minutes=... / train.epochs=...)")
 
+
 __all__ = ["FEW_VALUES", "IN_MEMORY", "behind_message", "verdict", "warn_without_validation"]

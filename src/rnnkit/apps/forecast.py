@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from rnnkit.baselines.forecast import run_baselines
+from rnnkit.baselines.forecast import DEFAULT_BASELINES, run_baselines
 from rnnkit.config import RunConfig
 from rnnkit.data.forecast import Frame, load_frame
 from rnnkit.data.forecast_bundle import ForecastBundle, prepare
@@ -64,7 +64,7 @@ class ForecastDataConfig:
     freq: str = ""  # "" = from the data set / inferred from the timestamps
     seasonal_period: int = 0  # 0 = from the data set / the frequency
     impute: str = "error"  # error | interpolate  (NaN values and missing timestamps)
-    baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima", "theta")  # scored on the same origins
+    baselines: tuple[str, ...] = DEFAULT_BASELINES  # scored on the same origins
 
     #: allowed values, checked by rnnkit.config.check_ranges when the config is loaded
     RANGES: ClassVar[dict[str, str]] = {

@@ -116,6 +116,8 @@ def arima(history: np.ndarray, horizon: int, period: int, order: tuple | None = 
 BASELINES: dict[str, Callable[..., Forecast]] = {
     "naive": naive, "seasonal_naive": seasonal_naive, "ets": ets, "arima": arima, "theta": theta,
 }
+#: the baselines a forecast run scores unless ``data.baselines`` names others: every one of them
+DEFAULT_BASELINES: tuple[str, ...] = tuple(BASELINES)
 
 
 def run_baselines(series: np.ndarray, origins: np.ndarray, horizon: int, period: int,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.baselines.forecast import run_baselines
+from rnnkit.baselines.forecast import DEFAULT_BASELINES, run_baselines
 from rnnkit.data.forecast import pairs
 from rnnkit.data.forecast_bundle import ForecastBundle
 from rnnkit.evaluation.combine import COMBINE_FILE, blend, combined_forecasts, members_needed
@@ -129,7 +129,7 @@ def _score(y: np.ndarray, f: dict[str, Any], scales: np.ndarray) -> dict[str, fl
 
 
 def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.ndarray], horizon: int,
-            prefix: str = "test_", baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima", "theta"),
+            prefix: str = "test_", baselines: tuple[str, ...] = DEFAULT_BASELINES,
             interval: float | None = 0.9, base: dict[str, dict] | None = None) -> dict[str, Any]:
     """Score the model and the baselines on the same origins; skill = 1 - MASE / best baseline MASE.
     ``base``: the baselines' forecasts at these origins when the caller has fitted them already."""
@@ -167,7 +167,7 @@ def compare(bundle: ForecastBundle, origins: np.ndarray, model_fc: dict[str, np.
 
 def compare_combined(bundle: ForecastBundle, origins: np.ndarray, network: dict[str, np.ndarray], name: str | None,
                      horizon: int, prefix: str = "test_",
-                     baselines: tuple[str, ...] = ("naive", "seasonal_naive", "ets", "arima", "theta"),
+                     baselines: tuple[str, ...] = DEFAULT_BASELINES,
                      interval: float | None = 0.9) -> dict[str, Any]:
     """:func:`compare` for a model that forecasts in the combination ``name`` (:func:`combination_of`;
     None: the network alone) from the network's forecasts ``network``. Each baseline is fitted once: the

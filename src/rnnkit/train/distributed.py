@@ -293,5 +293,25 @@ class ShardedData:
             yield take_rows(b, lo, hi, n), (hi - lo) * w / n
 
 
-__all__ = ["DistEnv", "Group", "ShardedData", "auto_resume", "batch_rows", "device_for", "dist_env", "is_main",
+def join(env: DistEnv, cfg: Any, model: nn.Module, data: Any,
+         device: torch.device) -> tuple[torch.device, Group, Any, ShardedData]:
+    """A rank joins a data-parallel run (``cfg``: the TrainConfig): its device and threads, the process group,
+    the identical-start check, the DDP-wrapped loss, the data shard, and an RNG stream of its own (dropout
+    masks differ by rank). Returns (device, group, loss function, sharded data)."""
+    from rnnkit.train.utils import seed_everything
+
+    device = device_for(device, env)
+    model.to(device)
+    if not cfg.num_threads and device.type == "cpu":
+        torch.set_num_threads(threads_per_process(env.local_world))
+    group = Group(env, device)
+    group.check_same_weights(model)
+    loss_fn = group.wrap(model)
+    seed_everything(cfg.seed + 1_000_003 * env.rank)
+    log.info("data parallel: rank %d of %d on %s, %d threads, batch %d per rank (global %d)", env.rank,
+             env.world, device, torch.get_num_threads(), cfg.batch_size // env.world, cfg.batch_size)
+    return device, group, loss_fn, ShardedData(data, env)
+
+
+__all__ = ["DistEnv", "Group", "ShardedData", "auto_resume", "batch_rows", "device_for", "dist_env", "is_main", "join",
            "take_rows", "threads_per_process"]

@@ -145,8 +145,8 @@ class _Loop(Checkpointing):
         self.dist: distributed.Group | None = None
         self.loss_fn = model.loss
         self.shared_elapsed: float | None = None  # data parallel: the clock every rank agreed on
-        if self.env.active:
-            self._join(model)
+        if self.env.active:  # data parallel: this rank's device, process group, DDP model and data shard
+            self.device, self.dist, self.loss_fn, self.data = distributed.join(self.env, cfg, model, data, self.device)
         self.opt = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
         self.total_steps = total_steps(cfg, data)
         self.sched = LRSchedule(self.opt, cfg, self.total_steps)
@@ -168,23 +168,6 @@ class _Loop(Checkpointing):
         self.wrote_config = False
         if self.run_dir is not None and self.env.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-
-    def _join(self, model: nn.Module) -> None:
-        """Data parallel: this rank's device and threads, the process group, the identical-start check,
-        the DDP model, the data shard, and an RNG stream of its own (dropout masks differ by rank)."""
-        env = self.env
-        self.device = distributed.device_for(self.device, env)
-        model.to(self.device)
-        if not self.cfg.num_threads and self.device.type == "cpu":
-            torch.set_num_threads(distributed.threads_per_process(env.local_world))
-        self.dist = distributed.Group(env, self.device)
-        self.dist.check_same_weights(model)
-        self.loss_fn = self.dist.wrap(model)
-        self.data = distributed.ShardedData(self.data, env)
-        seed_everything(self.cfg.seed + 1_000_003 * env.rank)
-        log.info("data parallel: rank %d of %d on %s, %d threads, batch %d per rank (global %d)", env.rank,
-                 env.world, self.device, torch.get_num_threads(), self.cfg.batch_size // env.world,
-                 self.cfg.batch_size)
 
     # ------------------------------------------------------------------ loop
     def elapsed(self) -> float:
