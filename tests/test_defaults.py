@@ -54,6 +54,8 @@ def test_texts_images_and_imbalance() -> None:
     assert image["model.bidirectional"] is True and image["data.normalize"] == "none"
     skewed = chosen("classify", Summary("classify", "text", n_train=5000, n_classes=8, imbalance=12.0, length=40))
     assert "model.class_weights" not in skewed and skewed["data.bucket"] is True  # accuracy is the measure
+    assert short["model.combine"] == long["model.combine"] == "auto"  # texts: with TF-IDF where validation says
+    assert "model.combine" not in image and "model.combine" not in chosen("regress", Summary("regress", "text"))
 
 
 def test_forecast_rules_follow_the_series() -> None:

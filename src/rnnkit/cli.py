@@ -258,10 +258,10 @@ def _print_metrics(metrics: dict[str, Any], headline: tuple[str, ...], cfg: Any 
     for name, base in (metrics.get("baselines") or {}).items():
         vals = "  ".join(f"{k}={v:.4f}" for k, v in base.items() if isinstance(v, float))
         console.print(f"  baseline {name}: {vals}")
-    if "combination" in metrics:  # forecast: the combination with the baselines, chosen on validation
+    if "combination" in metrics:  # the combination with the baselines (forecast, text classify), chosen on validation
         net = metrics.get("network") or {}
         alone = "  ".join(f"{k}={net[k]:.4f}" for k in shown if k in net)
-        console.print(f"  forecasts: {metrics['combination']} (model.combine); the network alone: {alone}")
+        console.print(f"  predictions: {metrics['combination']} (model.combine); the network alone: {alone}")
     if metrics.get("below_majority"):
         console.print("[bold red]FLAG:[/] the model is at or below the majority-class baseline")
     vs = metrics.get("vs_baselines")

@@ -16,6 +16,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rnnkit.apps.classify_combine import (
+    COMBINE_FILE,
+    NETWORK,
+    check_combine,
+    choose_combination,
+    combination_of,
+    probabilities,
+)
 from rnnkit.config import RunConfig
 from rnnkit.data.classify import (
     ClassBatches,
@@ -90,6 +98,7 @@ def prepare_data(cfg: RunConfig, raw: RawClassData | None = None) -> ClassifyBun
     validation, fit the input encoder and label encoder on the training part, encode every split."""
     d = cfg.data
     raw = handle_missing_labels(read_source(cfg) if raw is None else raw, d.missing_labels)
+    check_combine(cfg, raw.kind)
     labels = (LabelEncoder(raw.label_order) if raw.label_order else LabelEncoder.fit(raw.train_y))
     train_y = labels.encode(raw.train_y, raw.train_where)
     test_y = labels.encode(raw.test_y, raw.test_where)
@@ -176,10 +185,17 @@ def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig,
 
     model.eval()
     seqs, y = bundle.test
+    out: dict[str, Any] = {}
     if pred is None:
-        pred = predict_logits(model, seqs, bundle.cfg.eval_batch_size).argmax(-1).numpy()
+        pred = probabilities(model, seqs, bundle.raw.test_x, bundle.raw.kind, bundle.cfg.eval_batch_size).argmax(-1)
+        name = combination_of(model)[0]
+        if name != "network":  # the combination's scores are the headline; the network alone's beside them
+            alone = scores(y, predict_logits(model, seqs, bundle.cfg.eval_batch_size).argmax(-1).numpy(),
+                           model.num_classes)
+            out["combination"] = name
+            out["network"] = {"test_accuracy": alone["accuracy"], "test_macro_f1": alone["macro_f1"]}
     s = scores(y, pred, model.num_classes)
-    out: dict[str, Any] = {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]}
+    out.update({"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"]})
     out.update({k: v for k, v in validate(model, bundle).items() if k != "val_select"})
     base = run_baselines(bundle) if bundle.cfg.baselines else {}
     out["baselines"] = base
@@ -208,7 +224,8 @@ def ensemble_metrics(members: list[tuple[SequenceClassifier, ClassifyBundle]]) -
         if bundle.labels.names != names or not np.array_equal(bundle.test[1], y):
             raise ConfigError("the ensemble's members read different test splits or label sets")
         model.eval()
-        probs.append(torch.softmax(predict_logits(model, bundle.test[0], bundle.cfg.eval_batch_size), -1))
+        probs.append(torch.from_numpy(probabilities(model, bundle.test[0], bundle.raw.test_x, bundle.raw.kind,
+                                                    bundle.cfg.eval_batch_size)))
     own = [scores(y, p.argmax(-1).numpy(), len(names))["accuracy"] for p in probs]
     s = scores(y, torch.stack(probs).mean(0).argmax(-1).numpy(), len(names))
     return {"test_accuracy": s["accuracy"], "test_macro_f1": s["macro_f1"], "member_test_accuracy": own}
@@ -221,8 +238,20 @@ def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunCo
     if not cfg.data.baselines or not len(bundle.val[1]):
         return None
     base = validation_baselines(bundle)
-    return verdict("val_accuracy", validate(model, bundle)["val_accuracy"],
-                   {k: v["val_accuracy"] for k, v in base.items()}, higher_is_better=True, n=len(bundle.val[1]))
+    network = validate(model, bundle)["val_accuracy"]
+    chosen = (model.artifacts or {}).get(COMBINE_FILE) or {}
+    name = combination_of(model)[0]
+    value = chosen["val_accuracy"][name] if name in chosen.get("val_accuracy", {}) else network
+    v = verdict("val_accuracy", value, {k: v["val_accuracy"] for k, v in base.items()}, higher_is_better=True,
+                n=len(bundle.val[1]))
+    if v is not None and name != NETWORK:
+        v.update(combination=name, network=network)
+        if v["behind"]:
+            verb = "matches" if value == v["baseline"] else "beats"
+            v["note"] = (f"this model predicts with {name} (model.combine; the network alone scored val_accuracy "
+                         f"{network:.4g}); the {v['best_baseline']} baseline {verb} it on validation: "
+                         f"{v['baseline']:.4g} vs {value:.4g}")
+    return v
 
 
 def report(model: SequenceClassifier, bundle: ClassifyBundle, metrics: dict[str, Any], run_dir: Any) -> None:
@@ -245,7 +274,7 @@ TASK = TaskSpec(
     cli_options={"--text-column": ("data.text_column", "column holding the text (or series)"),
                  "--label-column": ("data.label_column", "column holding the class label"),
                  "--test-data": ("data.test_source", "a separate test file")},
-    baseline_check=baseline_check, load_raw=read_source,
+    baseline_check=baseline_check, post_fit=choose_combination, load_raw=read_source,
     summarise=lambda cfg, raw: summarise_sequences("classify", raw), ensemble=ensemble_metrics,
 )
 

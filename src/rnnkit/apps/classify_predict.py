@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.apps.classify import input_encoder, predict_logits
+from rnnkit.apps.classify import input_encoder
+from rnnkit.apps.classify_combine import probabilities
 from rnnkit.data.classify import check_series, pad_batch
 from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
 from rnnkit.errors import DataError
@@ -69,14 +70,19 @@ def _encoder_and_inputs(model: Any, inputs: list[Any], where: list[str]) -> tupl
     return enc, enc.encode(inputs, where)
 
 
+def _probabilities(model: Any, inputs: list[Any], where: list[str]) -> np.ndarray:
+    """One model's class probabilities, combined with its TF-IDF member when it has one."""
+    enc, seqs = _encoder_and_inputs(model, inputs, where)
+    return probabilities(model, seqs, inputs, enc.kind)
+
+
 def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None,
                 members: tuple | list = ()) -> list[dict[str, Any]]:
     """Predicted label, its probability and all class probabilities for each raw input (with ``members``,
     the other models of a tuned top-k ensemble: the mean of every model's probabilities)."""
     names = model.artifacts["labels.json"]["names"]
     where = where or [f"input {i}" for i in range(len(inputs))]
-    probs = np.mean([torch.softmax(predict_logits(m, _encoder_and_inputs(m, inputs, where)[1]), -1).numpy()
-                     for m in (model, *members)], axis=0)
+    probs = np.mean([_probabilities(m, inputs, where) for m in (model, *members)], axis=0)
     return [{"label": names[int(p.argmax())], "probability": float(p.max()),
              "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from sklearn.base import ClassifierMixin
 
 from rnnkit.data.classify_sources import RawClassData
@@ -103,7 +102,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(N, n_classes)`` in the order of ``classes_`` (eval mode, batched); a tuned
         top-k ensemble averages its members' (each encodes ``X`` its own way)."""
-        p = torch.softmax(self._logits(X), -1).numpy()
+        p = self._own_proba(X)  # first: it checks that the estimator is fitted
         members = getattr(self, "members_", [])
         return (p + sum(m.predict_proba(X) for m in members)) / (1 + len(members)) if members else p
 
@@ -112,11 +111,13 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         index = self.predict_proba(X).argmax(-1)  # first: it checks that the estimator is fitted
         return self.classes_[index]
 
-    def _logits(self, X: Any) -> torch.Tensor:
-        from rnnkit.apps.classify import predict_logits
+    def _own_proba(self, X: Any) -> np.ndarray:
+        """This model's class probabilities (the network's, combined with its TF-IDF member when it has one)."""
+        from rnnkit.apps.classify_combine import probabilities
 
-        seqs = self._encode(X)  # checks that the estimator is fitted first
-        return predict_logits(self.model_, seqs, self.config_.data.eval_batch_size)
+        items, seqs = self._encode(X, with_items=True)  # checks that the estimator is fitted first
+        return probabilities(self.model_, seqs, items, self.artifacts_["labels.json"]["kind"],
+                             self.config_.data.eval_batch_size).astype(np.float32)
 
     # ------------------------------------------------------------------ evaluate
     def evaluate(self, X: Any, y: Any) -> dict[str, Any]:
@@ -138,7 +139,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
             return evaluate_task(self.model_, test, self.config_)
         from rnnkit.evaluation.classification import scores
 
-        alone = scores(test.test[1], self._logits(items).argmax(-1).numpy(), len(self.classes_))
+        alone = scores(test.test[1], self._own_proba(items).argmax(-1), len(self.classes_))
         out = evaluate_task(self.model_, test, self.config_, pred=self.predict_proba(items).argmax(-1))
         out["best_member"] = {"test_accuracy": alone["accuracy"], "test_macro_f1": alone["macro_f1"]}
         return out

@@ -62,8 +62,9 @@ class SequenceInputs:
     def _kind(items: list[Any]) -> str:
         return kind_of(items)
 
-    def _encode(self, X: Any) -> list[Any]:
-        """Examples of ``X`` encoded as the model was trained (vocabulary / scaler / feature count)."""
+    def _encode(self, X: Any, with_items: bool = False) -> Any:
+        """Examples of ``X`` encoded as the model was trained (vocabulary / scaler / feature count); with
+        ``with_items``, ``(raw examples, encoded)``."""
         self._check_fitted()
         from torch.utils.data import DataLoader, Dataset
 
@@ -73,7 +74,8 @@ class SequenceInputs:
         if KIND_NAMES[got] != KIND_NAMES[enc.kind]:
             raise DataError(f"X: this model reads {KIND_NAMES[enc.kind]}, but X holds {KIND_NAMES[got]} "
                             f"({describe(X)})")
-        return enc.encode(items, where("X", len(items)))
+        seqs = enc.encode(items, where("X", len(items)))
+        return (items, seqs) if with_items else seqs
 
     def _input_meta(self) -> dict[str, Any]:
         return self.artifacts_["labels.json"]

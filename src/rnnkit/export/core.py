@@ -244,7 +244,7 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
     first = next(iter(graphs.values()))["file"]
     manifest = {"format_version": FORMAT_VERSION, "task": cfg.task, "opset": _opset(out / first),
                 "torch": torch.__version__, "graphs": graphs}
-    name = combination_of(model)
+    name = combination_of(model) if cfg.task == "forecast" else None
     if name not in (None, NETWORK):
         # the graph is the network; the statistical members are refitted on each history and cannot be a graph
         manifest["combine"] = {"combination": name, "members": list(COMBINATIONS[name]),
@@ -253,6 +253,17 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
                                        "rnnkit.evaluation.combine.combined_forecasts applies it to the graph's output"}
         log.warning("the export holds the network alone: this model forecasts %s (combine.json), whose "
                     "statistical members are fitted on each history at forecast time", name)
+    if cfg.task == "classify":
+        from rnnkit.apps.classify_combine import combination_of as text_combination
+
+        name = text_combination(model)[0]
+        if name != NETWORK:
+            manifest["combine"] = {"combination": name, "note": "the ONNX graph is the network alone; this model's "
+                                   "predictions (rnnkit predict / serve) blend its class probabilities with the "
+                                   "TF-IDF + logistic regression member in combine.json "
+                                   "(rnnkit.apps.classify_combine.probabilities)"}
+            log.warning("the export holds the network alone: this model predicts with %s (combine.json), whose "
+                        "TF-IDF member is not a graph", name)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 

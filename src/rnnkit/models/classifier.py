@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rnnkit.apps.classify_combine import CHOICES as COMBINE_CHOICES
 from rnnkit.errors import ConfigError
 from rnnkit.models.encoder import FRONTENDS, POOLINGS, EncoderConfig, SequenceEncoder
 
@@ -37,9 +38,15 @@ class ClassifierConfig(EncoderConfig):
     """Model settings of the classify task (``[model]`` in a recipe, ``--set model.key=value``)."""
 
     class_weights: str = "none"  # none | balanced
+    # none | auto: the network, TF-IDF + LR or their mean, whichever is most accurate on validation (texts;
+    # rnnkit.apps.classify_combine) | network | mean | tfidf
+    combine: str = "none"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.combine not in COMBINE_CHOICES:
+            raise ConfigError(f"model.combine={self.combine!r} is not valid; choose one of: "
+                              f"{', '.join(COMBINE_CHOICES)}")
         if self.class_weights not in CLASS_WEIGHTS:
             raise ConfigError(f"model.class_weights={self.class_weights!r} is not valid; choose one of: "
                               f"{', '.join(CLASS_WEIGHTS)}")

@@ -1,0 +1,115 @@
+"""Text classifiers combined with TF-IDF + logistic regression (rnnkit.apps.classify_combine): the saved
+member predicts as scikit-learn's fitted pipeline does, the choice is made on validation, and every way of
+predicting (the estimator, a reloaded run, `rnnkit predict`, evaluate) answers with the chosen blend."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit import SequenceClassifier
+from rnnkit.apps.classify_combine import CANDIDATES, MAX_FEATURES, TfidfMember
+from rnnkit.errors import ConfigError
+
+POS, NEG = ["great", "fine", "superb", "lovely", "good"], ["dull", "bad", "awful", "boring", "poor"]
+
+
+def texts(n: int, seed: int, classes: int = 2) -> tuple[list[str], list[str]]:
+    """Twelve filler words and one word that names the class, in a random order: a bag of words reads the
+    class off at once; a one-epoch, eight-unit GRU cannot."""
+    rng = np.random.default_rng(seed)
+    cue = [POS, NEG, ["odd", "weird", "strange"]][:classes]
+    filler = [f"w{i}" for i in range(200)]
+    xs, ys = [], []
+    for i in range(n):
+        c = i % classes
+        words = [*rng.choice(filler, 12), rng.choice(cue[c])]
+        rng.shuffle(words)
+        xs.append(" ".join(words))
+        ys.append(f"c{c}")
+    return xs, ys
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_saved_member_predicts_as_scikit_learns_pipeline(classes) -> None:
+    """The reference: TfidfVectorizer + LogisticRegression fitted with the same settings; the member after
+    a JSON round trip (float32 weights) gives their probabilities."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = texts(120, 0, classes)
+    xt, _ = texts(40, 1, classes)
+    yi = np.array([int(v[1:]) for v in y])
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=MAX_FEATURES)
+    want = LogisticRegression(C=10.0, max_iter=2000, random_state=0).fit(vec.fit_transform(x), yi) \
+        .predict_proba(vec.transform(xt))
+    member = TfidfMember.from_json(json.loads(json.dumps(TfidfMember.fit(x, yi, classes).to_json())))
+    np.testing.assert_allclose(member.proba(xt), want, atol=1e-5)
+
+
+def test_a_class_the_member_never_saw_gets_no_probability() -> None:
+    x, y = texts(60, 0, 2)
+    member = TfidfMember.fit(x, np.array([2 * int(v[1:]) for v in y]), 3)  # classes 0 and 2 of 3
+    p = member.proba(x[:5])
+    assert p.shape == (5, 3) and np.all(p[:, 1] == 0) and np.allclose(p.sum(1), 1)
+
+
+def test_auto_chooses_on_validation_and_every_prediction_uses_the_choice(tmp_path) -> None:
+    import rnnkit
+    from rnnkit.apps.classify_predict import predict_run
+
+    x, y = texts(300, 0)
+    xt, yt = texts(100, 1)
+    clf = SequenceClassifier(hidden_size=8, epochs=1, verbose=0, random_state=0).fit(x, y, out=tmp_path / "run")
+    chosen = clf.artifacts_["combine.json"]
+    acc = chosen["val_accuracy"]
+    assert chosen["rule"] == "auto" and set(acc) == set(CANDIDATES) and chosen["n_val"] == 30
+    assert chosen["combination"] != "network" and acc[chosen["combination"]] == max(acc.values()) > acc["network"]
+    # the estimator's probabilities are the blend of the network's and the member's
+    import torch
+
+    from rnnkit.apps.classify import predict_logits
+
+    w = CANDIDATES[chosen["combination"]]
+    net = torch.softmax(predict_logits(clf.model_, clf._encode(xt)), -1).numpy()
+    member = TfidfMember.from_json(chosen["member"]).proba(xt)
+    np.testing.assert_allclose(clf.predict_proba(xt), (1 - w) * net + w * member, atol=1e-5)
+    m = clf.evaluate(xt, yt)
+    assert m["combination"] == chosen["combination"] and m["test_accuracy"] > m["network"]["test_accuracy"] + 0.2
+    assert clf.vs_baselines_["combination"] == chosen["combination"]
+    # a reloaded run and `rnnkit predict` answer the same
+    again = rnnkit.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict_proba(xt), clf.predict_proba(xt), atol=1e-6)
+    got = predict_run(tmp_path / "run", xt[:3])
+    np.testing.assert_allclose([r["probability"] for r in got], clf.predict_proba(xt[:3]).max(1), atol=1e-5)
+    # `rnnkit evaluate` says what predicts; --set model.combine=network scores the network alone
+    from typer.testing import CliRunner
+
+    from rnnkit.cli import app
+    from rnnkit.tasks import evaluate_run
+
+    csv = tmp_path / "t.csv"
+    csv.write_text("text,label\n" + "".join(f"{a},{b}\n" for a, b in zip(x + xt, y + yt)))
+    r = CliRunner().invoke(app, ["train", "classify", "--data", str(csv), "--out", str(tmp_path / "cli"),
+                                 "--set", "train.epochs=1", "--set", "model.hidden_size=8", "--sample", "0"])
+    assert r.exit_code == 0, r.output
+    assert "predictions: " in r.output and "(model.combine); the network alone: test_accuracy=" in r.output
+    alone = evaluate_run(tmp_path / "cli", overrides=["model.combine=network"])
+    saved = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert "combination" not in alone and alone["test_accuracy"] == pytest.approx(saved["network"]["test_accuracy"])
+
+
+def test_combine_none_keeps_the_network_alone_and_series_cannot_name_tfidf() -> None:
+    from rnnkit.tasks import make_run_config
+
+    x, y = texts(100, 0)
+
+    cfg = make_run_config("classify", ["model.combine=none", "model.hidden_size=8", "train.epochs=1"], None)
+    clf = SequenceClassifier(recipe=cfg, verbose=0).fit(x, y)
+    assert "combine.json" not in clf.artifacts_
+    series = np.random.default_rng(0).normal(size=(40, 10, 1)).astype(np.float32)
+    cfg = make_run_config("classify", ["model.combine=mean", "train.epochs=1"], None)
+    with pytest.raises(ConfigError, match="model.combine='mean' combines with TF-IDF"):
+        SequenceClassifier(recipe=cfg, verbose=0).fit(series, np.arange(40) % 2)
