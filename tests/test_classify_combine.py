@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rnnkit import SequenceClassifier
-from rnnkit.apps.classify_combine import CANDIDATES, MAX_FEATURES, TfidfMember
+from rnnkit.apps.classify_combine import CANDIDATES, MAX_FEATURES, NearestMember, TfidfMember
 from rnnkit.errors import ConfigError
 
 POS, NEG = ["great", "fine", "superb", "lovely", "good"], ["dull", "bad", "awful", "boring", "poor"]
@@ -101,7 +101,7 @@ def test_auto_chooses_on_validation_and_every_prediction_uses_the_choice(tmp_pat
     assert "combination" not in alone and alone["test_accuracy"] == pytest.approx(saved["network"]["test_accuracy"])
 
 
-def test_combine_none_keeps_the_network_alone_and_series_cannot_name_tfidf() -> None:
+def test_combine_none_keeps_the_network_alone_and_images_have_no_member() -> None:
     from rnnkit.tasks import make_run_config
 
     x, y = texts(100, 0)
@@ -109,7 +109,39 @@ def test_combine_none_keeps_the_network_alone_and_series_cannot_name_tfidf() -> 
     cfg = make_run_config("classify", ["model.combine=none", "model.hidden_size=8", "train.epochs=1"], None)
     clf = SequenceClassifier(recipe=cfg, verbose=0).fit(x, y)
     assert "combine.json" not in clf.artifacts_
-    series = np.random.default_rng(0).normal(size=(40, 10, 1)).astype(np.float32)
-    cfg = make_run_config("classify", ["model.combine=mean", "train.epochs=1"], None)
-    with pytest.raises(ConfigError, match="model.combine='mean' combines with TF-IDF"):
-        SequenceClassifier(recipe=cfg, verbose=0).fit(series, np.arange(40) % 2)
+    from rnnkit.apps.classify_combine import check_combine
+
+    cfg = make_run_config("classify", ["model.combine=mean"], None)
+    check_combine(cfg, "series")  # 1-NN DTW
+    with pytest.raises(ConfigError, match="model.combine='mean' blends the network with its kind's baseline; "
+                                          "image inputs have none"):
+        check_combine(cfg, "image")  # images read as rows (digits, MNIST): before the first training step
+
+
+def test_series_combine_with_1nn_dtw_and_the_member_is_the_baseline() -> None:
+    """Two shapes a 1-NN DTW tells apart at once, shifted in time; a network trained one epoch cannot. The
+    saved member answers as :func:`nn1_dtw` over the normalised training series."""
+    from rnnkit.baselines.classify import nn1_dtw
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 1, 40)
+
+    def series(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 2
+        shift = rng.uniform(-0.15, 0.15, n)[:, None]
+        x = np.where(y[:, None] == 1, np.sin(8 * (t - shift)), np.sign(np.sin(8 * (t - shift))))
+        return (x + rng.normal(0, 0.1, x.shape)).astype(np.float32)[:, :, None], y
+
+    x, y = series(120)
+    xt, yt = series(40)
+    clf = SequenceClassifier(hidden_size=4, epochs=1, verbose=0, random_state=0).fit(x, y)
+    chosen = clf.artifacts_["combine.json"]
+    assert chosen["member_name"] == "1nn_dtw" and set(chosen["val_accuracy"]) == {"network", "baseline"}
+    member = NearestMember.from_json(json.loads(json.dumps(chosen["member"])))
+    seqs = clf._encode(xt)
+    want = nn1_dtw(member.series, member.y, seqs)
+    np.testing.assert_array_equal(member.proba(seqs).argmax(1), want)
+    assert len(member.series) == 120  # refitted on every training series (validation part too)
+    assert chosen["combination"] == "baseline" and chosen["val_accuracy"]["network"] < 0.7
+    np.testing.assert_array_equal(clf.predict(xt), want)
+    assert clf.evaluate(xt, yt)["test_accuracy"] >= 0.95

@@ -179,11 +179,12 @@ SEQUENCE_RULES: list[Rule] = [
                     "model.input_dropout": 0.3, "model.head_dropout": 0.5, "train.lr": 2e-3, "data.bucket": True},
          "texts: embeddings, a bidirectional GRU and max pooling over words (width by corpus size); "
          "batches grouped by length"),
-    Rule("text: combine with TF-IDF", lambda s: s.task == "classify" and s.kind in ("text", "tokens"),
+    Rule("combine with the baseline",
+         lambda s: s.task == "classify" and s.kind in ("text", "tokens", "series") and not s.per_step,
          lambda s: {"model.combine": "auto"},
-         "after training, TF-IDF + logistic regression is fitted on the training part; the network, it, or the "
-         "mean of their class probabilities, whichever is most accurate on validation, makes the predictions "
-         "(rnnkit.apps.classify_combine)"),
+         "after training, the kind's baseline (texts: TF-IDF + logistic regression, series: 1-NN DTW) is fitted "
+         "on the training part; the network, it, or the mean of their class probabilities, whichever is most "
+         "accurate on validation, makes the predictions (rnnkit.apps.classify_combine)"),
     Rule("text: words or characters", lambda s: s.kind == "text",
          lambda s: {"data.tokenizer": "word" if s.length >= 3 else "char",
                     "data.min_freq": 2 if s.n_train >= 2000 else 1},

@@ -248,8 +248,10 @@ def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunCo
         v.update(combination=name, network=network)
         if v["behind"]:
             verb = "matches" if value == v["baseline"] else "beats"
-            v["note"] = (f"this model predicts with {name} (model.combine; the network alone scored val_accuracy "
-                         f"{network:.4g}); the {v['best_baseline']} baseline {verb} it on validation: "
+            what = {"baseline": chosen.get("member_name"),
+                    "mean": f"the mean of the network and {chosen.get('member_name')}"}.get(name, name)
+            v["note"] = (f"this model predicts with {what} (model.combine={name}; the network alone scored "
+                         f"val_accuracy {network:.4g}); the {v['best_baseline']} baseline {verb} it on validation: "
                          f"{v['baseline']:.4g} vs {value:.4g}")
     return v
 

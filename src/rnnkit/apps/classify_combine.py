@@ -1,19 +1,24 @@
-"""Text classifiers combined with TF-IDF + logistic regression, chosen on validation data.
+"""Classifiers combined with their kind's classical baseline, chosen on validation data.
 
 A bi-GRU trained for five minutes on a large or a small text set often loses to TF-IDF + logistic
-regression, the bar every text run is compared with; a classifier that knows it should not ship the
-loser. With ``model.combine = "auto"`` (the data-aware default for texts) the classify task fits the
-TF-IDF member on the model's training part after training, scores each candidate of :data:`CANDIDATES`
-(the network, the mean of both members' class probabilities, the TF-IDF member alone) on the validation
-part and keeps the most accurate (ties: the first in :data:`CANDIDATES`). The member is then fitted again
-on every training example and saved with the choice in the artifact ``combine.json`` (its vocabulary as
-JSON, its idf and weights as base64 float32: no pickle); every prediction of the model (evaluate, predict,
-the estimator, serve) is then that candidate's. The test split is never read. Forecasts have their own
-combination with ETS / ARIMA (:mod:`rnnkit.evaluation.combine`).
+regression, and an LSTM-FCN on a few dozen series to 1-NN DTW: the bars every run is compared with. A
+classifier that knows it should not ship the loser. With ``model.combine = "auto"`` (the data-aware default
+for texts and numeric series) the classify task fits the kind's *member* (:data:`MEMBERS`) on the model's
+training part after training, scores each candidate of :data:`CANDIDATES` (the network, the mean of both
+models' class probabilities, the member alone) on the validation part and keeps the most accurate (ties:
+the first in :data:`CANDIDATES`). The member is then fitted again on every training example and saved with
+the choice in the artifact ``combine.json`` (vocabulary as JSON, arrays as base64 float32: no pickle); every
+prediction of the model (evaluate, predict, the estimator, serve, a tuned ensemble) is then that candidate's.
+The test split is never read. Forecasts have their own combination with ETS / ARIMA
+(:mod:`rnnkit.evaluation.combine`).
 
-The member keeps the :data:`MAX_FEATURES` most frequent word 1-2 grams (the reported baseline keeps all):
-on the development sets' validation parts (rt-sentiment, reuters-r8) 32,768 features scored as well as all
-of them (0.778 vs 0.777, 0.976 vs 0.973), fit 1.5-4x faster and keep ``combine.json`` at a few MB.
+* Texts (and token ids): TF-IDF of word 1-2 grams + logistic regression, keeping the :data:`MAX_FEATURES`
+  most frequent (the reported baseline keeps all): on the development sets' validation parts (rt-sentiment,
+  reuters-r8) 32,768 features scored as well as all of them (0.778 vs 0.777, 0.976 vs 0.973), fit 1.5-4x
+  faster and keep ``combine.json`` at a few MB.
+* Numeric series: 1-NN DTW (the run's ``data.dtw_window``) on the series as the network reads them
+  (normalised); its class probabilities are one-hot, so the mean predicts its labels too and only the
+  network and the member are candidates.
 """
 
 from __future__ import annotations
@@ -32,12 +37,11 @@ log = logging.getLogger(__name__)
 
 COMBINE_FILE = "combine.json"
 NETWORK = "network"
-#: candidate -> the TF-IDF member's weight in the averaged class probabilities (the network's: 1 - weight);
+#: candidate -> the member's weight in the averaged class probabilities (the network's: 1 - weight);
 #: ``auto`` keeps the most accurate on validation, ties going to the first listed
-CANDIDATES: dict[str, float] = {NETWORK: 0.0, "mean": 0.5, "tfidf": 1.0}
+CANDIDATES: dict[str, float] = {NETWORK: 0.0, "mean": 0.5, "baseline": 1.0}
 #: model.combine values: none (the network alone, no member fitted), auto (chosen on validation) or a candidate
 CHOICES = ("none", "auto", *CANDIDATES)
-TEXT_KINDS = ("text", "tokens")
 MAX_FEATURES = 2**15
 
 
@@ -49,17 +53,13 @@ def _unb64(s: str, shape: tuple[int, ...]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), np.float32).reshape(shape).astype(np.float64)
 
 
-def as_texts(kind: str, xs: list[Any]) -> list[str]:
-    """What the member reads: texts as they are, token ids as words (``t17``), as the baseline does."""
-    if kind == "tokens":
-        return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in xs]
-    return [str(x) for x in xs]
-
-
 class TfidfMember:
-    """TF-IDF of word 1-2 grams (sublinear tf, the top :data:`MAX_FEATURES`) + multinomial logistic
+    """The texts' member: TF-IDF of word 1-2 grams (sublinear tf, the top :data:`MAX_FEATURES`) + multinomial logistic
     regression, the settings of :func:`rnnkit.baselines.classify.tfidf_logreg`; kept as plain arrays so it
     saves to JSON and predicts without scikit-learn's fitted objects."""
+
+    name = "tfidf_logreg"
+    soft = True  # class probabilities, not votes: the mean is a candidate of its own
 
     def __init__(self, vocabulary: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
                  classes: list[int], n_classes: int) -> None:
@@ -67,8 +67,15 @@ class TfidfMember:
         self.classes, self.n_classes = classes, n_classes
         self._vec = None
 
+    @staticmethod
+    def inputs(kind: str, raw: list[Any], seqs: list[Any]) -> list[str]:
+        """What the member reads: texts as they are, token ids as words (``t17``), as the baseline does."""
+        if kind == "tokens":
+            return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in raw]
+        return [str(x) for x in raw]
+
     @classmethod
-    def fit(cls, texts: list[str], y: np.ndarray, n_classes: int, seed: int = 0) -> TfidfMember:
+    def fit(cls, texts: list[str], y: np.ndarray, n_classes: int, seed: int = 0, cfg: Any = None) -> TfidfMember:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -112,10 +119,52 @@ class TfidfMember:
                    _unb64(d["intercept"], (shape[0],)), list(d["classes"]), int(d["n_classes"]))
 
 
-def combination_of(model: Any) -> tuple[str, TfidfMember | None]:
-    """The candidate a classifier predicts with and its TF-IDF member: the config's ``model.combine`` when it
-    names one (an evaluation-time ``--set`` too), else the choice saved in ``combine.json``; the network
-    alone without a saved member."""
+class NearestMember:
+    """The numeric series' member: 1-NN DTW (:func:`rnnkit.baselines.classify.nn1_dtw`, the run's Sakoe-Chiba
+    band) over the training series as the network reads them; its probabilities are the neighbour's class."""
+
+    name = "1nn_dtw"
+    soft = False
+
+    def __init__(self, series: list[np.ndarray], y: np.ndarray, n_classes: int, window: int | None) -> None:
+        self.series, self.y, self.n_classes, self.window = series, np.asarray(y, np.int64), n_classes, window
+
+    @staticmethod
+    def inputs(kind: str, raw: list[Any], seqs: list[Any]) -> list[np.ndarray]:
+        return [np.asarray(x, np.float32) for x in seqs]  # normalised as the network reads them
+
+    @classmethod
+    def fit(cls, series: list[np.ndarray], y: np.ndarray, n_classes: int, seed: int = 0,
+            cfg: Any = None) -> NearestMember:
+        return cls(series, y, n_classes, getattr(getattr(cfg, "data", None), "dtw_window", None))
+
+    def proba(self, series: list[np.ndarray]) -> np.ndarray:
+        from rnnkit.baselines.classify import nn1_dtw
+
+        pred = nn1_dtw(self.series, self.y, series, self.window)
+        return np.eye(self.n_classes)[pred]
+
+    def to_json(self) -> dict[str, Any]:
+        lengths = [len(x) for x in self.series]
+        flat = np.concatenate([np.asarray(x, np.float32).reshape(len(x), -1) for x in self.series])
+        return {"series": _b64(flat), "lengths": lengths, "features": int(flat.shape[1]), "labels": self.y.tolist(),
+                "n_classes": self.n_classes, "window": self.window, "dtype": "float32 base64"}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NearestMember:
+        lengths = [int(n) for n in d["lengths"]]
+        flat = _unb64(d["series"], (sum(lengths), int(d["features"]))).astype(np.float32)
+        return cls(np.split(flat, np.cumsum(lengths)[:-1]), np.asarray(d["labels"]), int(d["n_classes"]), d["window"])
+
+
+#: the input kind -> its member (images and per-step targets have none: the network predicts alone)
+MEMBERS: dict[str, type] = {"text": TfidfMember, "tokens": TfidfMember, "series": NearestMember}
+
+
+def combination_of(model: Any) -> tuple[str, Any]:
+    """The candidate a classifier predicts with and its member: the config's ``model.combine`` when it names
+    one (an evaluation-time ``--set`` too), else the choice saved in ``combine.json``; the network alone
+    without a saved member."""
     cfg = getattr(model, "run_config", None)
     how = getattr(getattr(cfg, "model", None), "combine", "none")
     chosen = (getattr(model, "artifacts", None) or {}).get(COMBINE_FILE)
@@ -124,72 +173,76 @@ def combination_of(model: Any) -> tuple[str, TfidfMember | None]:
     name = chosen["combination"] if how == "auto" else how
     if name == NETWORK:
         return NETWORK, None
-    member = getattr(model, "_tfidf_member", None)
+    member = getattr(model, "_combine_member", None)
     if member is None:  # decoded once per loaded model (serve answers many requests)
-        member = model._tfidf_member = TfidfMember.from_json(chosen["member"])
+        member = model._combine_member = MEMBERS[chosen["kind"]].from_json(chosen["member"])
     return name, member
 
 
 def probabilities(model: Any, seqs: list[Any], raw: list[Any], kind: str, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (N, C) of a classifier as it predicts: the network's softmax (``seqs`` encoded),
-    blended with the TF-IDF member's on the ``raw`` inputs when the model combines them."""
+    blended with its member's (reading the ``raw`` inputs or ``seqs``) when the model combines them."""
     from rnnkit.apps.classify import predict_logits
 
     p = torch.softmax(predict_logits(model, seqs, batch_size), -1).double().numpy()
     name, member = combination_of(model)
-    if member is None or not len(raw):
+    if member is None or not len(seqs):
         return p
     w = CANDIDATES[name]
-    return (1 - w) * p + w * member.proba(as_texts(kind, raw))
+    return (1 - w) * p + w * member.proba(member.inputs(kind, raw, seqs))
 
 
 def check_combine(cfg: Any, kind: str) -> None:
-    """Before training: a TF-IDF candidate needs texts (or token ids)."""
+    """Before training: a candidate with a member needs a kind that has one."""
     how = cfg.model.combine
-    if how in ("mean", "tfidf") and kind not in TEXT_KINDS:
-        raise ConfigError(f"model.combine={how!r} combines with TF-IDF + logistic regression, which reads texts; "
-                          f"this data holds {kind}: use model.combine=none")
+    if how in CANDIDATES and how != NETWORK and kind not in MEMBERS:
+        raise ConfigError(f"model.combine={how!r} blends the network with its kind's baseline; {kind} inputs have "
+                          f"none (texts: TF-IDF + logistic regression, series: 1-NN DTW): use model.combine=none")
 
 
-def _parts(bundle: Any) -> tuple[list[Any], np.ndarray, list[Any], list[Any], np.ndarray]:
-    """(fit texts, fit labels, validation texts, all training texts, their labels), raw."""
-    raw = bundle.raw
-    if raw.val_x is not None:
-        return list(raw.train_x), bundle.train_y, list(raw.val_x), list(raw.train_x), bundle.train_y
-    fit = [int(i) for i in bundle.fit_idx]
-    val = [raw.train_x[int(i)] for i in bundle.val_idx]
-    return [raw.train_x[i] for i in fit], bundle.train_y[fit], val, list(raw.train_x), bundle.train_y
+def _parts(bundle: Any) -> tuple[tuple[list, list], np.ndarray, tuple[list, list], tuple[list, list], np.ndarray]:
+    """(raw, encoded) examples and labels of the training part, the validation part and all training."""
+    raw, fit = bundle.raw, [int(i) for i in bundle.fit_idx]
+    fit_seqs = list(bundle.train.seqs)
+    val = (list(raw.val_x) if raw.val_x is not None else [raw.train_x[int(i)] for i in bundle.val_idx],
+           list(bundle.val[0]))
+    fit_part = ([raw.train_x[i] for i in fit], fit_seqs)
+    if raw.val_x is not None:  # the given validation set stays out of the member, as out of the network
+        return fit_part, np.asarray(bundle.train.labels), val, fit_part, np.asarray(bundle.train.labels)
+    everything = (fit_part[0] + val[0], fit_seqs + val[1])
+    return (fit_part, np.asarray(bundle.train.labels), val, everything,
+            np.concatenate([bundle.train.labels, bundle.val[1]]))
 
 
 def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
-    """``model.combine`` of a text classifier, as the artifact ``combine.json``: the TF-IDF member fitted on
-    the training part scores every candidate on the validation part (``auto`` keeps the most accurate),
-    then is fitted again on every training example and saved with the choice."""
+    """``model.combine`` of a classifier, as the artifact ``combine.json``: the kind's member fitted on the
+    training part scores every candidate on the validation part (``auto`` keeps the most accurate), then
+    is fitted again on every training example and saved with the choice."""
     how, kind = cfg.model.combine, bundle.raw.kind
-    if how == "none" or kind not in TEXT_KINDS:
+    if how == "none" or kind not in MEMBERS:
         return {}
-    C = len(bundle.labels.names)
-    fit_x, fit_y, val_x, all_x, all_y = _parts(bundle)
+    cls, C = MEMBERS[kind], len(bundle.labels.names)
+    fit_part, fit_y, val, everything, all_y = _parts(bundle)
     val_y = bundle.val[1]
-    record: dict[str, Any] = {"combination": how, "rule": "model.combine"}
+    record: dict[str, Any] = {"combination": how, "rule": "model.combine", "kind": kind, "member_name": cls.name}
     if len(val_y):
-        member = TfidfMember.fit(as_texts(kind, fit_x), fit_y, C, cfg.train.seed)
-        p_net = probabilities(model, bundle.val[0], [], kind, bundle.cfg.eval_batch_size)
-        p_tf = member.proba(as_texts(kind, val_x))
-        acc = {n: scores(val_y, ((1 - w) * p_net + w * p_tf).argmax(-1), C)["accuracy"]
-               for n, w in CANDIDATES.items()}
+        member = cls.fit(cls.inputs(kind, *fit_part), fit_y, C, cfg.train.seed, cfg)
+        p_net = probabilities(model, val[1], [], kind, bundle.cfg.eval_batch_size)
+        p_member = member.proba(cls.inputs(kind, *val))
+        names = [n for n in CANDIDATES if cls.soft or n != "mean"]
+        acc = {n: scores(val_y, ((1 - CANDIDATES[n]) * p_net + CANDIDATES[n] * p_member).argmax(-1), C)["accuracy"]
+               for n in names}
         record["val_accuracy"], record["n_val"] = acc, int(len(val_y))
         if how == "auto":
-            record.update(combination=max(acc, key=lambda n: (acc[n], -list(CANDIDATES).index(n))), rule="auto")
-        log.info("combine=%s: %s (validation accuracy over %d examples: %s)", how, record["combination"], len(val_y),
-                 ", ".join(f"{k} {v:.4f}" for k, v in acc.items()))
+            record.update(combination=max(acc, key=lambda n: (acc[n], -names.index(n))), rule="auto")
+        log.info("combine=%s: %s (validation accuracy over %d examples: %s; baseline = %s)", how,
+                 record["combination"], len(val_y), ", ".join(f"{k} {v:.4f}" for k, v in acc.items()), cls.name)
     elif how == "auto":
         record.update(combination=NETWORK, rule="auto: no validation data to choose on")
         log.info("combine=auto: no validation data to choose on: the network alone")
-    member = TfidfMember.fit(as_texts(kind, all_x), all_y, C, cfg.train.seed)
-    record["member"] = member.to_json()
+    record["member"] = cls.fit(cls.inputs(kind, *everything), all_y, C, cfg.train.seed, cfg).to_json()
     return {COMBINE_FILE: record}
 
 
-__all__ = ["CANDIDATES", "CHOICES", "COMBINE_FILE", "MAX_FEATURES", "NETWORK", "TfidfMember", "as_texts",
-           "check_combine", "choose_combination", "combination_of", "probabilities"]
+__all__ = ["CANDIDATES", "CHOICES", "COMBINE_FILE", "MAX_FEATURES", "MEMBERS", "NETWORK", "NearestMember",
+           "TfidfMember", "check_combine", "choose_combination", "combination_of", "probabilities"]
