@@ -106,9 +106,8 @@ def test_combine_none_keeps_the_network_alone_and_images_have_no_member() -> Non
 
     x, y = texts(100, 0)
 
-    cfg = make_run_config("classify", ["model.combine=none", "model.hidden_size=8", "train.epochs=1"], None)
-    clf = SequenceClassifier(recipe=cfg, verbose=0).fit(x, y)
-    assert "combine.json" not in clf.artifacts_
+    clf = SequenceClassifier(hidden_size=8, epochs=1, combine="none", verbose=0).fit(x, y)
+    assert "combine.json" not in clf.artifacts_ and clf.config_.model.combine == "none"
     from rnnkit.apps.classify_combine import check_combine
 
     cfg = make_run_config("classify", ["model.combine=mean"], None)

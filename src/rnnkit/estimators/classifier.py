@@ -30,8 +30,10 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
     minlstm), ``hidden_size``, ``num_layers``, ``bidirectional``, ``dropout`` (between layers),
     ``input_dropout``, ``embed_dim`` (text / token ids), ``frontend`` ("none" | "conv": a CNN-RNN with
     ``conv_channels``, ``conv_kernel``, ``conv_layers``, ``conv_pool``), ``pooling`` ("last", "mean",
-    "max", "attention"), ``head_dropout``, ``class_weights`` ("none" | "balanced"), ``ensemble``
-    (members averaged), ``impl`` (kernel choice; "auto" explains itself). Data: ``tokenizer``
+    "max", "attention"), ``head_dropout``, ``class_weights`` ("none" | "balanced"), ``combine`` ("auto", the
+    data-aware default for texts and series: the network, its kind's baseline (TF-IDF + LR, 1-NN DTW) or their
+    mean, whichever is most accurate on validation; "none": the network alone), ``ensemble`` (members averaged),
+    ``impl`` (kernel choice; "auto" explains itself). Data: ``tokenizer``
     ("word" | "char"), ``lowercase``, ``min_freq``, ``max_vocab``, ``max_len``, ``normalize``
     ("none" | "per_series" | "global"). Training: ``epochs``, ``batch_size``, ``lr``, ``optimizer``,
     ``weight_decay``, ``max_steps``, ``max_minutes``, ``early_stopping_patience`` (evaluations),
@@ -52,7 +54,8 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
                  embed_dim: int | None = None, frontend: str | None = None, conv_channels: int | None = None,
                  conv_kernel: int | None = None, conv_layers: int | None = None, conv_pool: int | None = None,
                  pooling: str | None = None, head_dropout: float | None = None, class_weights: str | None = None,
-                 ensemble: int | None = None, impl: str | None = None, tokenizer: str | None = None,
+                 combine: str | None = None, ensemble: int | None = None, impl: str | None = None,
+                 tokenizer: str | None = None,
                  lowercase: bool | None = None, min_freq: int | None = None, max_vocab: int | None = None,
                  max_len: int | None = None, normalize: str | None = None, epochs: int | None = None,
                  batch_size: int | None = None, lr: float | None = None, optimizer: str | None = None,
@@ -112,7 +115,7 @@ class SequenceClassifier(SequenceInputs, ClassifierMixin, Estimator):
         return self.classes_[index]
 
     def _own_proba(self, X: Any) -> np.ndarray:
-        """This model's class probabilities (the network's, combined with its TF-IDF member when it has one)."""
+        """This model's class probabilities (the network's, combined with its baseline member when it has one)."""
         from rnnkit.apps.classify_combine import probabilities
 
         items, seqs = self._encode(X, with_items=True)  # checks that the estimator is fitted first
