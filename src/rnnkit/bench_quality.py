@@ -66,6 +66,9 @@ SUITES: dict[str, list[Entry]] = {
         Entry("reuters-r52", "classify", "reuters-r52"), Entry("election-tweets", "classify", "election-tweets"),
         Entry("book-excerpts", "classify", "book-excerpts"), Entry("20newsgroups", "classify", "20newsgroups"),
         Entry("friends-speaker", "classify", "friends-speaker"),
+        # session 12's new held-out text sets (docs/datasets.md), named before any run on them
+        Entry("slo-opinion", "classify", "slo-opinion"), Entry("debates-party", "classify", "debates-party"),
+        Entry("convention-party", "classify", "convention-party"),
         Entry("seatbelts", "forecast", "seatbelts", ("data.horizon=12", "data.target_columns=KSI",
                                                      "data.known_covariates=label")),
         Entry("nile", "forecast", "nile", ("data.horizon=10",)),

@@ -129,17 +129,43 @@ def parse_tab_stratified(archive: Path, member: str, label_col: str = "Category"
     """One ``.tab`` file without an official split: fixed-seed stratified 80/20 (as rt-sentiment);
     ``keep`` restricts the rows to those classes (rows with an empty cell are then left out: the
     Friends transcripts hold stage directions without a quote)."""
-    from sklearn.model_selection import train_test_split
-
     labels, texts = read_orange_tab(read_member(archive, member), member, label_col, text_col,
                                     skip_empty=keep is not None)
     if keep is not None:
         rows = [(lab, t) for lab, t in zip(labels, texts) if lab in keep]
         labels, texts = [lab for lab, _ in rows], [t for _, t in rows]
+    return _stratified(labels, texts, f"{archive.name}:{member}")
+
+
+def _stratified(labels: list[str], texts: list[str], source: str) -> TextClassData:
+    """Labelled texts -> a fixed-seed stratified 80/20 split, classes in sorted order."""
+    from sklearn.model_selection import train_test_split
+
     names = sorted(set(labels))
     y = [names.index(v) for v in labels]
     xtr, xte, ytr, yte = train_test_split(texts, y, test_size=0.2, stratify=y, random_state=SPLIT_SEED)
-    return TextClassData(xtr, list(ytr), xte, list(yte), names, source=f"{archive.name}:{member}")
+    return TextClassData(xtr, list(ytr), xte, list(yte), names, source=source)
+
+
+def parse_csv_stratified(archive: Path, member: str, label_col: str, text_col: str) -> TextClassData:
+    """One CSV file (plain, ``.gz`` or ``.bz2``) of labelled texts: fixed-seed stratified 80/20. A row
+    without its label or text is an error naming the file and line."""
+    import gzip
+
+    data = read_member(archive, member)
+    unpack = {".gz": gzip.decompress, ".bz2": bz2.decompress}.get(Path(member).suffix, bytes)
+    data = unpack(data)
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    if not {label_col, text_col} <= set(reader.fieldnames or ()):
+        raise DatasetError(f"{member}:1: expected CSV columns {label_col!r} and {text_col!r}, got {reader.fieldnames}")
+    labels, texts = [], []
+    for row in reader:
+        label, text = (row[label_col] or "").strip(), (row[text_col] or "").strip()
+        if not label or not text:
+            raise DatasetError(f"{member}:{reader.line_num}: empty {label_col if not label else text_col}")
+        labels.append(label)
+        texts.append(text)
+    return _stratified(labels, texts, f"{archive.name}:{member}")
 
 
 def read_cmudict(text: str, source: str = "cmudict.dict") -> dict[str, list[list[str]]]:
