@@ -19,9 +19,11 @@ import torch.nn.functional as F
 from rnnkit.apps.classify_combine import (
     COMBINE_FILE,
     NETWORK,
+    blend,
     check_combine,
     choose_combination,
     combination_of,
+    network_probabilities,
     probabilities,
 )
 from rnnkit.config import RunConfig
@@ -187,11 +189,11 @@ def evaluate(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunConfig,
     seqs, y = bundle.test
     out: dict[str, Any] = {}
     if pred is None:
-        pred = probabilities(model, seqs, bundle.raw.test_x, bundle.raw.kind, bundle.cfg.eval_batch_size).argmax(-1)
+        p_net = network_probabilities(model, seqs, bundle.cfg.eval_batch_size)
+        pred = blend(model, p_net, seqs, bundle.raw.test_x, bundle.raw.kind).argmax(-1)
         name = combination_of(model)[0]
-        if name != "network":  # the combination's scores are the headline; the network alone's beside them
-            alone = scores(y, predict_logits(model, seqs, bundle.cfg.eval_batch_size).argmax(-1).numpy(),
-                           model.num_classes)
+        if name != NETWORK:  # the combination's scores are the headline; the network alone's beside them
+            alone = scores(y, p_net.argmax(-1), model.num_classes)
             out["combination"] = name
             out["network"] = {"test_accuracy": alone["accuracy"], "test_macro_f1": alone["macro_f1"]}
     s = scores(y, pred, model.num_classes)

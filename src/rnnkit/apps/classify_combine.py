@@ -179,17 +179,27 @@ def combination_of(model: Any) -> tuple[str, Any]:
     return name, member
 
 
-def probabilities(model: Any, seqs: list[Any], raw: list[Any], kind: str, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, C) of a classifier as it predicts: the network's softmax (``seqs`` encoded),
-    blended with its member's (reading the ``raw`` inputs or ``seqs``) when the model combines them."""
+def network_probabilities(model: Any, seqs: list[Any], batch_size: int = 256) -> np.ndarray:
+    """The network's own class probabilities (N, C) of encoded sequences."""
     from rnnkit.apps.classify import predict_logits
 
-    p = torch.softmax(predict_logits(model, seqs, batch_size), -1).double().numpy()
+    return torch.softmax(predict_logits(model, seqs, batch_size), -1).double().numpy()
+
+
+def blend(model: Any, p_network: np.ndarray, seqs: list[Any], raw: list[Any], kind: str) -> np.ndarray:
+    """The network's probabilities blended with its member's (reading the ``raw`` inputs or ``seqs``) as the
+    model's combination says; unchanged for the network alone."""
     name, member = combination_of(model)
     if member is None or not len(seqs):
-        return p
+        return p_network
     w = CANDIDATES[name]
-    return (1 - w) * p + w * member.proba(member.inputs(kind, raw, seqs))
+    return (1 - w) * p_network + w * member.proba(member.inputs(kind, raw, seqs))
+
+
+def probabilities(model: Any, seqs: list[Any], raw: list[Any], kind: str, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities (N, C) of a classifier as it predicts: the network's softmax (``seqs`` encoded),
+    blended with its member's when the model combines them."""
+    return blend(model, network_probabilities(model, seqs, batch_size), seqs, raw, kind)
 
 
 def check_combine(cfg: Any, kind: str) -> None:
@@ -227,7 +237,7 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
     record: dict[str, Any] = {"combination": how, "rule": "model.combine", "kind": kind, "member_name": cls.name}
     if len(val_y):
         member = cls.fit(cls.inputs(kind, *fit_part), fit_y, C, cfg.train.seed, cfg)
-        p_net = probabilities(model, val[1], [], kind, bundle.cfg.eval_batch_size)
+        p_net = network_probabilities(model, val[1], bundle.cfg.eval_batch_size)
         p_member = member.proba(cls.inputs(kind, *val))
         names = [n for n in CANDIDATES if cls.soft or n != "mean"]
         acc = {n: scores(val_y, ((1 - CANDIDATES[n]) * p_net + CANDIDATES[n] * p_member).argmax(-1), C)["accuracy"]
@@ -245,4 +255,5 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
 
 
 __all__ = ["CANDIDATES", "CHOICES", "COMBINE_FILE", "MAX_FEATURES", "MEMBERS", "NETWORK", "NearestMember",
-           "TfidfMember", "check_combine", "choose_combination", "combination_of", "probabilities"]
+           "TfidfMember", "blend", "check_combine", "choose_combination", "combination_of", "network_probabilities",
+           "probabilities"]
