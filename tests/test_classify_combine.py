@@ -111,7 +111,10 @@ def test_combine_none_keeps_the_network_alone_and_images_have_no_member() -> Non
     from rnnkit.apps.classify_combine import check_combine
 
     cfg = make_run_config("classify", ["model.combine=mean"], None)
-    check_combine(cfg, "series")  # 1-NN DTW
+    check_combine(cfg, "text")
+    with pytest.raises(ConfigError, match="model.combine='mean' on series inputs predicts the labels of 1nn_dtw"):
+        check_combine(cfg, "series")  # one-hot votes: the mean is the baseline
+    check_combine(make_run_config("classify", ["model.combine=baseline"], None), "series")
     with pytest.raises(ConfigError, match="model.combine='mean' blends the network with its kind's baseline; "
                                           "image inputs have none"):
         check_combine(cfg, "image")  # images read as rows (digits, MNIST): before the first training step
@@ -144,3 +147,24 @@ def test_series_combine_with_1nn_dtw_and_the_member_is_the_baseline() -> None:
     assert chosen["combination"] == "baseline" and chosen["val_accuracy"]["network"] < 0.7
     np.testing.assert_array_equal(clf.predict(xt), want)
     assert clf.evaluate(xt, yt)["test_accuracy"] >= 0.95
+    v = clf.vs_baselines_  # the model is 1-NN DTW's values, chosen: not "behind" the baseline it is
+    assert v["combination"] == "baseline" and not v["behind"] and v["model"] >= v["baseline"]
+
+
+def test_given_validation_data_stays_out_of_the_member_and_a_huge_series_member_is_skipped(monkeypatch, caplog):
+    from rnnkit.apps import classify_combine
+
+    x, y = texts(200, 0)
+    xv, yv = texts(60, 2)
+    clf = SequenceClassifier(hidden_size=8, epochs=1, verbose=0, random_state=0).fit(x, y, validation_data=(xv, yv))
+    chosen = clf.artifacts_["combine.json"]
+    assert chosen["n_val"] == 60
+    alone = TfidfMember.fit(x, np.array([int(v[1:]) for v in y]), 2).to_json()
+    assert chosen["member"]["vocabulary"] == alone["vocabulary"]  # fitted on the training data only
+    monkeypatch.setattr(classify_combine, "MAX_SERIES_VALUES", 100)
+    series = np.random.default_rng(0).normal(size=(40, 10, 1)).astype(np.float32)
+    with caplog.at_level("WARNING"):
+        clf = SequenceClassifier(hidden_size=4, epochs=1, verbose=0).fit(series, np.arange(40) % 2)
+    chosen = clf.artifacts_["combine.json"]
+    assert chosen["combination"] == "network" and "member" not in chosen and "400 values" in chosen["rule"]
+    assert "the network predicts alone" in caplog.text

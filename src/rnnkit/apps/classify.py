@@ -248,6 +248,8 @@ def baseline_check(model: SequenceClassifier, bundle: ClassifyBundle, cfg: RunCo
                 n=len(bundle.val[1]))
     if v is not None and name != NETWORK:
         v.update(combination=name, network=network)
+        if name == "baseline" and value >= v["baseline"]:
+            v["behind"] = False  # the model *is* a baseline as good as the best, chosen as the network lost to it
         if v["behind"]:
             verb = "matches" if value == v["baseline"] else "beats"
             what = {"baseline": chosen.get("member_name"),

@@ -43,14 +43,18 @@ CANDIDATES: dict[str, float] = {NETWORK: 0.0, "mean": 0.5, "baseline": 1.0}
 #: model.combine values: none (the network alone, no member fitted), auto (chosen on validation) or a candidate
 CHOICES = ("none", "auto", *CANDIDATES)
 MAX_FEATURES = 2**15
+#: the most values (steps x features over all training series) the 1-NN member keeps: 20 MB as float32 (the
+#: held-out UCR sets hold 0.1-0.3 M); above it the model predicts alone, since every load would parse the file
+#: and every prediction run DTW against all of them
+MAX_SERIES_VALUES = 5_000_000
 
 
 def _b64(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, np.float32).tobytes()).decode("ascii")
+    return base64.b64encode(np.ascontiguousarray(a, "<f4").tobytes()).decode("ascii")  # little-endian, any host
 
 
 def _unb64(s: str, shape: tuple[int, ...]) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(s), np.float32).reshape(shape).astype(np.float64)
+    return np.frombuffer(base64.b64decode(s), "<f4").reshape(shape).astype(np.float64)
 
 
 class TfidfMember:
@@ -73,6 +77,10 @@ class TfidfMember:
         if kind == "tokens":
             return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in raw]
         return [str(x) for x in raw]
+
+    @staticmethod
+    def too_large(inputs: list[str]) -> str | None:
+        return None  # at most MAX_FEATURES weights per class
 
     @classmethod
     def fit(cls, texts: list[str], y: np.ndarray, n_classes: int, seed: int = 0, cfg: Any = None) -> TfidfMember:
@@ -132,6 +140,12 @@ class NearestMember:
     @staticmethod
     def inputs(kind: str, raw: list[Any], seqs: list[Any]) -> list[np.ndarray]:
         return [np.asarray(x, np.float32) for x in seqs]  # normalised as the network reads them
+
+    @staticmethod
+    def too_large(inputs: list[np.ndarray]) -> str | None:
+        n = sum(int(np.asarray(x).size) for x in inputs)
+        return (f"the training series hold {n:,} values, more than the {MAX_SERIES_VALUES:,} a 1-NN member keeps"
+                if n > MAX_SERIES_VALUES else None)
 
     @classmethod
     def fit(cls, series: list[np.ndarray], y: np.ndarray, n_classes: int, seed: int = 0,
@@ -208,6 +222,9 @@ def check_combine(cfg: Any, kind: str) -> None:
     if how in CANDIDATES and how != NETWORK and kind not in MEMBERS:
         raise ConfigError(f"model.combine={how!r} blends the network with its kind's baseline; {kind} inputs have "
                           f"none (texts: TF-IDF + logistic regression, series: 1-NN DTW): use model.combine=none")
+    if how == "mean" and not MEMBERS[kind].soft:
+        raise ConfigError(f"model.combine='mean' on {kind} inputs predicts the labels of {MEMBERS[kind].name}, whose "
+                          "votes are one-hot: use model.combine=baseline (or auto)")
 
 
 def _parts(bundle: Any) -> tuple[tuple[list, list], np.ndarray, tuple[list, list], tuple[list, list], np.ndarray]:
@@ -235,6 +252,11 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
     fit_part, fit_y, val, everything, all_y = _parts(bundle)
     val_y = bundle.val[1]
     record: dict[str, Any] = {"combination": how, "rule": "model.combine", "kind": kind, "member_name": cls.name}
+    large = cls.too_large(cls.inputs(kind, *everything))
+    if large:
+        log.warning("model.combine=%s: %s; the network predicts alone", how, large)
+        return {COMBINE_FILE: {**record, "combination": NETWORK, "rule": f"no member: {large}"}}
+    member = None
     if len(val_y):
         member = cls.fit(cls.inputs(kind, *fit_part), fit_y, C, cfg.train.seed, cfg)
         p_net = network_probabilities(model, val[1], bundle.cfg.eval_batch_size)
@@ -250,7 +272,9 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
     elif how == "auto":
         record.update(combination=NETWORK, rule="auto: no validation data to choose on")
         log.info("combine=auto: no validation data to choose on: the network alone")
-    record["member"] = cls.fit(cls.inputs(kind, *everything), all_y, C, cfg.train.seed, cfg).to_json()
+    if member is None or everything is not fit_part:  # given validation data: the fit part is all training
+        member = cls.fit(cls.inputs(kind, *everything), all_y, C, cfg.train.seed, cfg)
+    record["member"] = member.to_json()
     return {COMBINE_FILE: record}
 
 

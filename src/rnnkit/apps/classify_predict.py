@@ -87,8 +87,9 @@ def predict_raw(model: Any, inputs: list[Any], where: list[str] | None = None,
              "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
 
 
-def attention_map(model: Any, raw: Any, path: str | Path) -> Path:
-    """Draw the attention weights of one raw input over its tokens or its series as a PNG."""
+def attention_map(model: Any, raw: Any, path: str | Path, label: str | None = None) -> Path:
+    """Draw the attention weights of one raw input over its tokens or its series as a PNG, titled with
+    ``label`` (the model's prediction, which a combination with its baseline may make; default: the network's)."""
     from rnnkit.evaluation.classification import plot_attention
 
     if model.config.pooling != "attention":
@@ -100,7 +101,7 @@ def attention_map(model: Any, raw: Any, path: str | Path) -> Path:
     with torch.no_grad():
         out = model(b.x.to(device), b.lengths.to(device))
     w = out.attention[0, : int(out.lengths[0])].cpu().numpy()
-    label = model.artifacts["labels.json"]["names"][int(out.logits.argmax())]
+    label = label or model.artifacts["labels.json"]["names"][int(out.logits.argmax())]
     if enc.kind == "text":
         tokens = enc.vocab.tokens(raw)[: len(seq)]
         return plot_attention(w, path, tokens=tokens, title=f"attention (predicted: {label})")
@@ -128,7 +129,7 @@ def predict_run(run_dir: str | Path, inputs: list[str] | None = None, input_path
     members = [load_run(d) for d in ensemble_members(run_dir)[1]]  # a tuned top-k ensemble: every member votes
     results = predict_raw(model, raw, where, members)
     if attention_png is not None:
-        attention_map(model, raw[0], attention_png)
+        attention_map(model, raw[0], attention_png, label=results[0]["label"])
     for r, w in zip(results, where):
         r["input"] = w
     return results

@@ -155,7 +155,7 @@ def parse_csv_stratified(archive: Path, member: str, label_col: str, text_col: s
     data = read_member(archive, member)
     unpack = {".gz": gzip.decompress, ".bz2": bz2.decompress}.get(Path(member).suffix, bytes)
     data = unpack(data)
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
     if not {label_col, text_col} <= set(reader.fieldnames or ()):
         raise DatasetError(f"{member}:1: expected CSV columns {label_col!r} and {text_col!r}, got {reader.fieldnames}")
     labels, texts = [], []

@@ -259,11 +259,11 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
         name = text_combination(model)[0]
         if name != NETWORK:
             manifest["combine"] = {"combination": name, "note": "the ONNX graph is the network alone; this model's "
-                                   "predictions (rnnkit predict / serve) blend its class probabilities with the "
-                                   "TF-IDF + logistic regression member in combine.json "
+                                   "predictions (rnnkit predict / serve) blend its class probabilities with its "
+                                   "baseline member in combine.json (TF-IDF + LR or 1-NN DTW) "
                                    "(rnnkit.apps.classify_combine.probabilities)"}
             log.warning("the export holds the network alone: this model predicts with %s (combine.json), whose "
-                        "TF-IDF member is not a graph", name)
+                        "baseline member is not a graph", name)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 

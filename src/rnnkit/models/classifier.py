@@ -38,8 +38,8 @@ class ClassifierConfig(EncoderConfig):
     """Model settings of the classify task (``[model]`` in a recipe, ``--set model.key=value``)."""
 
     class_weights: str = "none"  # none | balanced
-    # none | auto: the network, TF-IDF + LR or their mean, whichever is most accurate on validation (texts;
-    # rnnkit.apps.classify_combine) | network | mean | tfidf
+    # none | auto: the network, its kind's baseline (texts: TF-IDF + LR, series: 1-NN DTW) or their mean,
+    # whichever is most accurate on validation (rnnkit.apps.classify_combine) | network | mean | baseline
     combine: str = "none"
 
     def __post_init__(self) -> None:
