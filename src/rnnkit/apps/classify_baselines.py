@@ -57,7 +57,7 @@ def _inputs(bundle: Any, xs: list, where: list[str]) -> list:
     if kind == "text":
         return list(xs)
     if kind == "tokens":  # ids read as words, so TF-IDF + LR is the bar as for text
-        return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in xs]
+        return B.token_words(xs)
     return [bundle.scaler.transform(check_series(x, w)) for x, w in zip(xs, where)]
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnkit.baselines.classify import fit_tfidf_logreg, token_words
 from rnnkit.errors import ConfigError
 from rnnkit.evaluation.classification import scores
 
@@ -74,9 +75,7 @@ class TfidfMember:
     @staticmethod
     def inputs(kind: str, raw: list[Any], seqs: list[Any]) -> list[str]:
         """What the member reads: texts as they are, token ids as words (``t17``), as the baseline does."""
-        if kind == "tokens":
-            return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in raw]
-        return [str(x) for x in raw]
+        return token_words(raw) if kind == "tokens" else [str(x) for x in raw]
 
     @staticmethod
     def too_large(inputs: list[str]) -> str | None:
@@ -84,12 +83,7 @@ class TfidfMember:
 
     @classmethod
     def fit(cls, texts: list[str], y: np.ndarray, n_classes: int, seed: int = 0, cfg: Any = None) -> TfidfMember:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=MAX_FEATURES)
-        x = vec.fit_transform(texts)
-        clf = LogisticRegression(C=10.0, max_iter=2000, random_state=seed).fit(x, y)
+        vec, clf = fit_tfidf_logreg(texts, y, seed=seed, max_features=MAX_FEATURES)
         vocab = [""] * len(vec.vocabulary_)
         for term, i in vec.vocabulary_.items():
             vocab[i] = term
@@ -252,13 +246,15 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
     fit_part, fit_y, val, everything, all_y = _parts(bundle)
     val_y = bundle.val[1]
     record: dict[str, Any] = {"combination": how, "rule": "model.combine", "kind": kind, "member_name": cls.name}
-    large = cls.too_large(cls.inputs(kind, *everything))
+    all_inputs = cls.inputs(kind, *everything)
+    large = cls.too_large(all_inputs)
     if large:
         log.warning("model.combine=%s: %s; the network predicts alone", how, large)
         return {COMBINE_FILE: {**record, "combination": NETWORK, "rule": f"no member: {large}"}}
     member = None
     if len(val_y):
-        member = cls.fit(cls.inputs(kind, *fit_part), fit_y, C, cfg.train.seed, cfg)
+        fit_inputs = all_inputs if everything is fit_part else cls.inputs(kind, *fit_part)
+        member = cls.fit(fit_inputs, fit_y, C, cfg.train.seed, cfg)
         p_net = network_probabilities(model, val[1], bundle.cfg.eval_batch_size)
         p_member = member.proba(cls.inputs(kind, *val))
         names = [n for n in CANDIDATES if cls.soft or n != "mean"]
@@ -273,7 +269,7 @@ def choose_combination(model: Any, bundle: Any, cfg: Any) -> dict[str, dict]:
         record.update(combination=NETWORK, rule="auto: no validation data to choose on")
         log.info("combine=auto: no validation data to choose on: the network alone")
     if member is None or everything is not fit_part:  # given validation data: the fit part is all training
-        member = cls.fit(cls.inputs(kind, *everything), all_y, C, cfg.train.seed, cfg)
+        member = cls.fit(all_inputs, all_y, C, cfg.train.seed, cfg)
     record["member"] = member.to_json()
     return {COMBINE_FILE: record}
 

@@ -71,7 +71,7 @@ def _encoder_and_inputs(model: Any, inputs: list[Any], where: list[str]) -> tupl
 
 
 def _probabilities(model: Any, inputs: list[Any], where: list[str]) -> np.ndarray:
-    """One model's class probabilities, combined with its TF-IDF member when it has one."""
+    """One model's class probabilities, combined with its baseline member when it has one."""
     enc, seqs = _encoder_and_inputs(model, inputs, where)
     return probabilities(model, seqs, inputs, enc.kind)
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from rnnkit.baselines import regress as B
+from rnnkit.baselines.classify import token_words
 from rnnkit.config import RunConfig
 from rnnkit.data.classify import ClassBatches, pad_batch
 from rnnkit.data.classify_sources import RawClassData, handle_missing_labels, load_raw
@@ -154,7 +155,7 @@ def _baseline_inputs(bundle: RegressBundle, xs: list[Any], where: list[str]) -> 
     if bundle.encoder.kind == "text":
         return list(xs)
     if bundle.encoder.kind == "tokens":  # ids read as words, as for text
-        return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in xs]
+        return token_words(xs)
     return bundle.encoder.encode(xs, where)  # the model's own normalisation
 
 

@@ -34,15 +34,28 @@ def majority(train_y: np.ndarray, n_test: int) -> np.ndarray:
     return np.full(n_test, np.bincount(train_y).argmax(), dtype=np.int64)
 
 
-def tfidf_logreg(train_texts: Sequence[str], train_y: np.ndarray, test_texts: Sequence[str],
-                 C: float = 10.0, seed: int = 0) -> np.ndarray:
-    """TF-IDF (word 1-2 grams, sublinear tf, min_df 1) + multinomial logistic regression."""
+def token_words(xs: Sequence[np.ndarray]) -> list[str]:
+    """Token-id sequences as texts of words (``t17``; padding id 0 left out), so TF-IDF + LR reads them."""
+    return [" ".join(f"t{int(i)}" for i in np.asarray(x) if i) for x in xs]
+
+
+def fit_tfidf_logreg(train_texts: Sequence[str], train_y: np.ndarray, C: float = 10.0, seed: int = 0,
+                     max_features: int | None = None) -> tuple:
+    """The fitted ``(TfidfVectorizer, LogisticRegression)`` of :func:`tfidf_logreg` (``max_features``: keep
+    the most frequent n-grams only), also the text classifiers' combination member
+    (:mod:`rnnkit.apps.classify_combine`)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, max_features=max_features)
     xtr = vec.fit_transform(train_texts)  # vocabulary and idf from the training split only
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(xtr, train_y)
+    return vec, LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(xtr, train_y)
+
+
+def tfidf_logreg(train_texts: Sequence[str], train_y: np.ndarray, test_texts: Sequence[str],
+                 C: float = 10.0, seed: int = 0) -> np.ndarray:
+    """TF-IDF (word 1-2 grams, sublinear tf, min_df 1) + multinomial logistic regression."""
+    vec, clf = fit_tfidf_logreg(train_texts, train_y, C, seed)
     return clf.predict(vec.transform(test_texts)).astype(np.int64)
 
 
@@ -133,4 +146,5 @@ def nn1_euclidean(train_x: Sequence[np.ndarray], train_y: np.ndarray, test_x: Se
     return train_y[torch.cdist(xte, xtr).argmin(1).numpy()].astype(np.int64)
 
 
-__all__ = ["dtw_distances", "flat_logreg", "majority", "nn1_dtw", "nn1_euclidean", "tfidf_logreg"]
+__all__ = ["dtw_distances", "fit_tfidf_logreg", "flat_logreg", "majority", "nn1_dtw", "nn1_euclidean", "tfidf_logreg",
+           "token_words"]
