@@ -9,7 +9,7 @@ from rnnkit.apps.forecast import ForecastDataConfig
 from rnnkit.data.forecast import load_frame, window_indices
 from rnnkit.data.forecast_bundle import prepare
 from rnnkit.data.forecast_scaler import Scaler
-from rnnkit.data.forecast_time import calendar_features, ordinal_to_str, to_ordinal
+from rnnkit.data.forecast_time import calendar_features, infer_freq, ordinal_to_str, to_ordinal
 from rnnkit.errors import DataError
 
 
@@ -89,6 +89,21 @@ def test_calendar_and_time_axis() -> None:
     assert ordinal_to_str(o[-1] + 1, "M") == "2002-02"
     assert ordinal_to_str(to_ordinal(["1970Q4"], "Q")[0] + 1, "Q") == "1971Q1"
     assert ordinal_to_str(to_ordinal(["2020-01-31"], "D")[0] + 1, "D") == "2020-02-01"
+
+
+def test_yearly_and_quarterly_dates_as_pandas_writes_them() -> None:
+    """A yearly or quarterly index written as dates (pandas' to_csv of a DatetimeIndex) reads as the plain
+    years and quarters do; these raised 'cannot parse the time column' before."""
+    years = ["1950-01-01", "1951-01-01", "1952-01-01"]
+    assert infer_freq(years) == "Y"
+    assert to_ordinal(years, "Y").tolist() == to_ordinal(["1950", "1951", "1952"], "Y").tolist()
+    assert ordinal_to_str(to_ordinal(years, "Y")[-1] + 1, "Y") == "1953"
+    quarters = ["2019-10-01", "2020-01-01", "2020-04-01", "2020-07-01", "2020-10-01"]
+    assert infer_freq(quarters) == "Q"
+    assert to_ordinal(quarters, "Q").tolist() == to_ordinal(["2019Q4", "2020Q1", "2020Q2", "2020Q3", "2020Q4"],
+                                                             "Q").tolist()
+    with pytest.raises(DataError, match="not a quarter"):
+        to_ordinal(["spring 2020"], "Q")
 
 
 @pytest.mark.parametrize("times,values,match", [

@@ -58,14 +58,20 @@ def to_ordinal(times: list[str], freq: str) -> np.ndarray:
     if not times:
         raise DataError("the time column is empty")
     try:
-        if freq in ("Y", "I"):
+        if freq == "I" or (freq == "Y" and re.fullmatch(r"-?\d+(\.0*)?", times[0].strip())):
             return np.array([int(float(s)) for s in times], dtype=np.int64)
+        if freq == "Y":  # dates a year apart (1950-01-01, as pandas writes a yearly index): their years
+            return _datetimes(times).astype("datetime64[Y]").astype(np.int64) + 1970
         if freq == "Q":
             out = []
             for s in times:
                 m = re.fullmatch(r"(\d{4}) ?Q([1-4])", s.strip())
+                if m is None and re.match(r"\d{4}-\d{2}", s.strip()):  # a date (2020-04-01): its quarter
+                    month = int(np.datetime64(s.strip()[:7], "M").astype(np.int64))
+                    out.append(month // 3 + 1970 * 4)
+                    continue
                 if m is None:
-                    raise DataError(f"time value {s!r} is not a quarter like 1970Q1")
+                    raise DataError(f"time value {s!r} is not a quarter like 1970Q1 (or a date)")
                 out.append(int(m.group(1)) * 4 + int(m.group(2)) - 1)
             return np.array(out, dtype=np.int64)
         if freq == "M":
