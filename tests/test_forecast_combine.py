@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rnnkit.baselines.forecast import run_baselines
-from rnnkit.evaluation.combine import COMBINATIONS, NETWORK, blend, choose, probe_origins
+from rnnkit.evaluation.combine import COMBINATIONS, NETWORK, SHORT_AUTO, baseline_origins, blend, choose, probe_origins
 
 
 def test_probe_origins_leave_training_windows_before_each() -> None:
@@ -116,14 +116,19 @@ def test_none_keeps_the_network_and_a_named_candidate_needs_no_probe(tmp_path) -
                                                 ("naive,seasonal_naive,ets,arima", "mean"), ("ets", NETWORK)])
 def test_a_series_too_short_to_probe_gets_the_fallback(tmp_path, baselines: str, expect: str) -> None:
     """The fallback is the first of TOO_SHORT that data.baselines allows (the default's: the mean of ETS and
-    Theta); its forecasts are its members' mean."""
+    Theta, which then competes with seasonal naive on baseline origins); its forecasts are its members' mean."""
     from rnnkit.tasks import make_run_config, train_run
 
     csv = _csv(tmp_path, n=22, noise=1.0)  # 16 training rows: the one probe origin (10) leaves no window
     cfg = make_run_config("forecast", [*TINY, "data.context=8", "model.combine=auto", f"data.baselines={baselines}"],
                           data=str(csv))
     out = train_run(cfg)
-    assert out.model.artifacts["combine.json"]["rule"] == "too short to probe"
+    chosen = out.model.artifacts["combine.json"]
+    if expect == "ets_theta":  # the default's baselines: chosen between it and seasonal naive on baseline origins
+        assert chosen["rule"] == "too short to probe: baseline origins" and chosen["combination"] in SHORT_AUTO
+        expect = chosen["combination"]
+    else:
+        assert chosen["rule"] == "too short to probe"
     assert out.metrics["combination"] == expect
     if expect == NETWORK:
         return
@@ -189,3 +194,47 @@ def test_auto_without_its_choice_warns_and_forecasts_the_network(tmp_path, caplo
     assert "no combine.json" in caplog.text
     np.testing.assert_allclose(fc["mean"], model_forecasts(model, out.bundle, out.bundle.test_origins,
                                                            combine=False)["mean"])
+
+
+def test_baseline_origins_keep_history_before_and_a_horizon_after() -> None:
+    assert baseline_origins(16, 6).tolist() == [8, 9, 10]  # 8 rows before the first, the last horizon ends at 16
+    assert baseline_origins(40, 6).tolist() == [29, 30, 31, 32, 33, 34]  # the last six, a step apart
+    assert baseline_origins(13, 6).tolist() == []  # too short for one: the fallback
+
+
+def _yearly(tmp_path, name: str, y: np.ndarray):
+    path = tmp_path / f"{name}.csv"
+    path.write_text("year,y\n" + "".join(f"{1950 + i}-01-01,{v:.4f}\n" for i, v in enumerate(y)))
+    return path
+
+
+@pytest.mark.parametrize("shape, expect", [("plateau", "seasonal_naive"), ("trend", "ets_theta")])
+def test_too_short_to_probe_chooses_among_baselines_on_the_training_rows(tmp_path, shape: str, expect: str) -> None:
+    """22 yearly values, the last 6 held out: no probe origin for the network, so the mean of ETS and Theta and
+    seasonal naive (here the last value) are scored on the baseline origins inside the 16 training rows. A
+    plateau after a climb: the smoothers carry the old trend on and the last value wins; a steady trend: the
+    smoothers win. The recorded scores are those of the baselines fitted independently here; the test rows
+    are never read (changing them changes no choice)."""
+    from rnnkit.evaluation.backtest import mase_scale
+    from rnnkit.tasks import make_run_config, train_run
+
+    t = np.arange(22)
+    y = np.round(100 + (10 * np.minimum(t, 7) if shape == "plateau" else 5 * t) + np.sin(t), 4)  # as written
+    sets = [*TINY, "data.context=4", "model.combine=auto"]
+    out = train_run(make_run_config("forecast", sets, data=str(_yearly(tmp_path, "a", y))))
+    chosen = out.model.artifacts["combine.json"]
+    assert chosen["rule"] == "too short to probe: baseline origins" and chosen["combination"] == expect
+    assert chosen["origins"] == ["1958-01-01", "1959-01-01", "1960-01-01"]
+    origins = np.array([8, 9, 10])
+    base = run_baselines(y[:16, None], origins, 6, 1, ("ets", "theta", "seasonal_naive"))
+    ref = {}
+    for name in ("ets_theta", "seasonal_naive"):
+        f = np.mean([base[m]["mean"][:, 0] for m in COMBINATIONS[name]], axis=0)
+        ref[name] = np.mean([np.abs(f[i] - y[o:o + 6]).mean() / mase_scale(y[:o], 1) for i, o in enumerate(origins)])
+    assert {k: chosen["val_mase"][k] for k in ref} == pytest.approx(ref, rel=1e-6)
+    assert NETWORK not in chosen["val_mase"] and out.metrics["combination"] == expect
+    assert "too short to probe the network" in out.metrics["vs_baselines"]["note"]
+    other = y.copy()
+    other[16:] = other[16:][::-1] * 3  # the held-out rows only
+    again = train_run(make_run_config("forecast", sets, data=str(_yearly(tmp_path, "b", other))))
+    assert again.model.artifacts["combine.json"]["val_mase"] == pytest.approx(chosen["val_mase"])

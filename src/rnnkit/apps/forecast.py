@@ -32,7 +32,9 @@ from rnnkit.evaluation.combine import (
     COMBINE_FILE,
     MIN_WINDOWS,
     NETWORK,
+    SHORT_AUTO,
     TOO_SHORT,
+    baseline_origins,
     members_needed,
     probe_origins,
 )
@@ -147,9 +149,8 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
     origins = probe_origins(n_train, h, cfg.data.context, cfg.data.val_size)
     if not len(origins):
         log.info("combine=auto: %d training rows leave no probe origin (each needs %d windows of context %d "
-                 "and horizon %d before it): the combination %r", n_train, MIN_WINDOWS, cfg.data.context, h, short)
-        return {COMBINE_FILE: {"combination": short, "members": list(COMBINATIONS[short]),
-                               "rule": "too short to probe"}}
+                 "and horizon %d before it)", n_train, MIN_WINDOWS, cfg.data.context, h)
+        return {COMBINE_FILE: choose_short(bundle, cfg, n_train, short, scored)}
     # the probes share the run's time budget once more (a forecast network trains in seconds; the cap is
     # for the rare long series), and run in this process alone after a data-parallel run
     minutes = cfg.train.max_minutes and cfg.train.max_minutes / len(origins)
@@ -169,6 +170,28 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
     return {COMBINE_FILE: picked}
 
 
+def choose_short(bundle: ForecastBundle, cfg: RunConfig, n_train: int, short: str,
+                 scored: tuple[str, ...]) -> dict[str, Any]:
+    """The combination of a series too short to probe the network: the candidate of :data:`SHORT_AUTO` (the
+    mean of ETS and Theta, or seasonal naive) with the lower mean MASE over the baseline origins, every
+    baseline refitted on the rows before each; ``short`` where the run's baselines lack them or the series
+    leaves no baseline origin either."""
+    h = cfg.data.horizon
+    names = tuple(n for n in SHORT_AUTO if n in scored)
+    origins = baseline_origins(n_train, h)
+    if short != SHORT_AUTO[0] or len(names) < 2 or not len(origins):
+        log.info("combine=auto: too short to probe: the combination %r", short)
+        return {"combination": short, "members": list(COMBINATIONS[short]), "rule": "too short to probe"}
+    alone = tuple(n for n in scored if NETWORK not in COMBINATIONS[n])  # what can be scored without the network
+    base = run_baselines(bundle.frame.targets, origins, h, bundle.frame.period, members_needed(alone))
+    picked = choose_candidate(truth(bundle, origins, h), mase_scales(bundle, origins), None, base, names, alone)
+    picked.update(rule="too short to probe: baseline origins", origins=[bundle.frame.times[int(o)] for o in origins])
+    log.info("combine=auto: too short to probe the network: %s (validation MASE of the baselines over %d "
+             "origins: %s)", picked["combination"], len(origins),
+             ", ".join(f"{k} {v:.3f}" for k, v in picked["val_mase"].items()))
+    return picked
+
+
 def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, Any] | None:
     """The model beside the baselines on validation MASE: over the probe origins when ``combine=auto``
     chose on them, else over the origins of the ``val_size`` tail (every baseline refitted before each
@@ -179,7 +202,12 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
         v = verdict(chosen.get("metric", "val_mase"), scores[chosen["combination"]],
                     {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False,
                     n=len(chosen.get("origins", ())) * cfg.data.horizon * bundle.n_series)
-        if v is not None:
+        if v is not None and NETWORK not in scores:  # too short to probe: the baselines alone were scored
+            v.update(combination=chosen["combination"],
+                     note=f"too short to probe the network: this model forecasts {chosen['combination']}'s values, "
+                          "chosen among the baselines on the last origins of the training rows (model.combine=none "
+                          "keeps the network's)")
+        elif v is not None:
             v.update(combination=chosen["combination"], network=scores[NETWORK])
             if NETWORK not in COMBINATIONS[chosen["combination"]]:
                 v["note"] = (f"the network lost to {chosen['combination']} on the validation probes (val_mase "
