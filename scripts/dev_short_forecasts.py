@@ -1,18 +1,20 @@
-"""Design the combination of a forecast too short to probe the network (docs/defaults.md, session 13).
+"""Design the forecast of a series too short to probe the network (docs/defaults.md, session 13).
 
 A series whose training rows leave no probe origin for the network (``rnnkit.evaluation.combine.
-probe_origins``) never re-trains it; what it forecasts is a blend of the classical baselines. This script
-scores, on the M1 yearly series of a group (horizon 6, as the quality suite runs them), every fixed
-candidate and every rule that chooses among candidates on the *baseline origins* inside the training rows
-(:func:`rnnkit.evaluation.combine.baseline_origins`, the baselines refitted before each, the choice by
-:func:`rnnkit.evaluation.combine.choose`), against the better of ETS/ARIMA on the held-out tail (within
-10%, geometric mean) and seasonal naive (the floor). The network plays no part (none is trained), so the
+probe_origins``) never re-trains it; it forecasts with one of the classical baselines or a blend of them
+(``rnnkit.evaluation.combine.TOO_SHORT``). This script scores, on the M1 yearly series of a group (horizon
+6, as the quality suite runs them), every fixed candidate and every rule that chooses among candidates on
+*baseline origins* inside the training rows (the last six a step apart, the baselines refitted before
+each), against the better of ETS/ARIMA on the held-out tail (within 10%, geometric mean) and seasonal naive
+(the floor; on a yearly series the last value). The network plays no part (none is trained), so the
 numbers are exactly those of the default's forecasts for such series.
 
-Groups: ``dev`` (M1 yearly 3-42, development: the rule was chosen on these), ``held-out`` (the suite's
-held-out M1 yearly series) and ``rest`` (the M1 yearly series in neither list; report only).
+Groups: ``development`` (M1 yearly 3-42, development since sessions 8-9, and the 112 M1 yearly series in
+no list before session 13, made development then: the rule was chosen on these), ``first-dev`` (3-42
+alone, what sessions 9-11 chose on), ``added-dev`` (the 112) and ``held-out`` (the suite's held-out M1
+yearly series: report only).
 
-    flock /tmp/rnnkit-cpu.lock python scripts/dev_short_forecasts.py [--group dev|held-out|rest] [--json out.json]
+    flock /tmp/rnnkit-cpu.lock python scripts/dev_short_forecasts.py [--group NAME] [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,17 +29,18 @@ from rnnkit.data import tsf
 from rnnkit.data.registry import load_dataset
 from rnnkit.defaults import Summary, _context
 from rnnkit.evaluation.backtest import mase_scale
-from rnnkit.evaluation.combine import COMBINATIONS, baseline_origins, choose, probe_origins
+from rnnkit.evaluation.combine import probe_origins
 
 H = 6
 HELD_OUT = {1, 2, 100, 120, 140, 160, 180, *range(105, 176, 10), *range(50, 96, 5), 110, 130, 150, 170}
-GROUPS = {"dev": set(range(3, 43)), "held-out": HELD_OUT,
-          "rest": set(range(1, tsf.M1_YEARLY_COUNT + 1)) - HELD_OUT - set(range(3, 43))}
+ADDED = set(range(1, tsf.M1_YEARLY_COUNT + 1)) - HELD_OUT - set(range(3, 43))
+GROUPS = {"development": set(range(3, 43)) | ADDED, "first-dev": set(range(3, 43)), "added-dev": ADDED,
+          "held-out": HELD_OUT}
 BASES = ("naive", "ets", "theta", "arima")
-#: fixed candidates (those of COMBINATIONS the network is not part of) and design-only ones
+#: fixed candidates (ETS is the one adopted: rnnkit.evaluation.combine.TOO_SHORT) and design-only blends
 FIXED = {"ets": ("ets",), "theta": ("theta",), "arima": ("arima",), "naive": ("naive",), "ets_theta": ("ets", "theta"),
          "ets_theta_arima": ("ets", "theta", "arima")}
-#: rules choosing on the baseline origins (ties: the first); the first row is the one adopted
+#: design-only rules choosing on the baseline origins (ties: the first); none was adopted
 RULES = [("ets_theta", "naive"), ("ets_theta", "ets", "theta", "arima", "naive"), ("ets", "theta", "arima", "naive"),
          ("ets", "naive"), ("ets_theta", "ets", "naive")]
 
@@ -47,6 +50,21 @@ def too_short(n_train: int) -> bool:
     context is computed from the whole series, as ``rnnkit.defaults`` does)."""
     ctx = _context(Summary("forecast", "series", n_train + H, period=1, horizon=H))
     return not len(probe_origins(n_train, H, ctx, 0))
+
+
+def baseline_origins(n_train: int, horizon: int, probes: int = 6, min_history: int = 8) -> np.ndarray:
+    """The last ``probes`` origins inside the training rows, a step apart, each with ``min_history`` rows before
+    it and its whole horizon after it (the baselines alone are refitted there: cheap, unlike the network)."""
+    return np.arange(max(min_history, n_train - horizon - probes + 1), n_train - horizon + 1)
+
+
+def pick(y: np.ndarray, origins: np.ndarray, base: dict, rule: tuple[str, ...]) -> str:
+    """The candidate of ``rule`` with the lowest mean MASE over the baseline origins (ties: the first)."""
+    def val(c: str) -> float:
+        f = np.mean([base[m]["mean"][:, 0] for m in FIXED[c]], axis=0)
+        return float(np.mean([np.abs(f[i] - y[o:o + H]).mean() / mase_scale(y[:o], 1) for i, o in enumerate(origins)]))
+    scores = {c: val(c) for c in rule}
+    return min(rule, key=lambda c: (scores[c] if np.isfinite(scores[c]) else np.inf, rule.index(c)))
 
 
 def score(k: int) -> dict:
@@ -61,11 +79,8 @@ def score(k: int) -> dict:
     row["picked"] = {}
     if len(origins):
         base = run_baselines(y[:n, None], origins, H, 1, BASES)
-        truth = np.stack([y[o:o + H] for o in origins])[:, None]
-        scales = np.array([[mase_scale(y[:o], 1)] for o in origins])
         for rule in RULES:
-            COMBINATIONS.update({c: FIXED[c] for c in rule})
-            row["picked"]["/".join(rule)] = choose(truth, scales, None, base, rule)["combination"]
+            row["picked"]["/".join(rule)] = pick(y, origins, base, rule)
     return row
 
 
@@ -74,14 +89,14 @@ def report(rows: dict[int, dict]) -> None:
     best = np.array([min(r["test"]["ets"], r["test"]["arima"]) for r in short.values()])
     floor = np.array([r["test"]["naive"] for r in short.values()])
     print(f"{len(short)} of {len(rows)} series too short to probe the network "
-          f"({sum(not r['picked'] for r in short.values())} too short for a baseline origin: ets_theta)")
+          f"({sum(not r['picked'] for r in short.values())} too short for a baseline origin: a rule's first candidate)")
     print("| candidate or rule | mean test MASE | geometric mean vs the better of ETS/ARIMA | within 10% | "
           "at or below seasonal naive |\n|---|---|---|---|---|")
     cands = [(c, [r["test"][c] for r in short.values()]) for c in FIXED]
     for rule in RULES:
         name = "/".join(rule)
         cands.append((f"chosen among {', '.join(rule)}",
-                      [r["test"][r["picked"].get(name, "ets_theta")] for r in short.values()]))
+                      [r["test"][r["picked"].get(name, rule[0])] for r in short.values()]))
     for name, v in cands:
         v = np.array(v)
         print(f"| {name} | {v.mean():.3f} | {np.exp(np.mean(np.log(v / best))):.3f} | "
@@ -90,9 +105,13 @@ def report(rows: dict[int, dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--group", choices=tuple(GROUPS), default="dev")
+    ap.add_argument("--group", choices=tuple(GROUPS), default="development")
     ap.add_argument("--json", help="write the per-series numbers here")
+    ap.add_argument("--replay", help="report the per-series numbers of an earlier --json (nothing refitted)")
     a = ap.parse_args()
+    if a.replay:
+        with open(a.replay) as f:
+            return report(json.load(f))
     rows = {k: score(k) for k in sorted(GROUPS[a.group])}
     report(rows)
     if a.json:

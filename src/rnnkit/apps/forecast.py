@@ -172,8 +172,8 @@ def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig
 
 def choose_short(bundle: ForecastBundle, cfg: RunConfig, n_train: int, short: str,
                  scored: tuple[str, ...]) -> dict[str, Any]:
-    """The combination of a series too short to probe the network: the candidate of :data:`SHORT_AUTO` (the
-    mean of ETS and Theta, or seasonal naive) with the lower mean MASE over the baseline origins, every
+    """The combination of a series too short to probe the network: the candidate of :data:`SHORT_AUTO` (ETS or
+    seasonal naive) with the lower mean MASE over the baseline origins, every
     baseline refitted on the rows before each; ``short`` where the run's baselines lack them or the series
     leaves no baseline origin either."""
     h = cfg.data.horizon
