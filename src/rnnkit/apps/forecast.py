@@ -214,6 +214,8 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
                              f"{scores[NETWORK]:.4g} vs {v['model']:.4g}): this model forecasts "
                              f"{chosen['combination']}'s values (model.combine=auto; model.combine=none keeps the "
                              "network's)")
+        if v is not None and NETWORK not in COMBINATIONS[chosen["combination"]] and v["model"] <= v["baseline"]:
+            v["behind"] = False  # the model *is* a baseline as good as the best (as a classifier's member is)
         return v
     origins = bundle.val_origins[:: cfg.data.horizon]
     if not len(origins):
