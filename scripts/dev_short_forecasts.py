@@ -4,10 +4,11 @@ A series whose training rows leave no probe origin for the network (``rnnkit.eva
 probe_origins``) never re-trains it; it forecasts with one of the classical baselines or a blend of them
 (``rnnkit.evaluation.combine.TOO_SHORT``). This script scores, on the M1 yearly series of a group (horizon
 6, as the quality suite runs them), every fixed candidate and every rule that chooses among candidates on
-*baseline origins* inside the training rows (the last six a step apart, the baselines refitted before
-each), against the better of ETS/ARIMA on the held-out tail (within 10%, geometric mean) and seasonal naive
-(the floor; on a yearly series the last value). The network plays no part (none is trained), so the
-numbers are exactly those of the default's forecasts for such series.
+*baseline origins* inside the training rows (``rnnkit.evaluation.combine.baseline_origins``: the last
+six a step apart, the baselines refitted before each), against the better of ETS/ARIMA on the held-out
+tail (within 10%, geometric mean) and seasonal naive (the floor; on a yearly series the last value). The
+network plays no part (none is trained), so the numbers are exactly those of the default's forecasts for
+such series.
 
 Groups: ``development`` (M1 yearly 3-42, development since sessions 8-9, and the 112 M1 yearly series in
 no list before session 13, made development then: the rule was chosen on these), ``first-dev`` (3-42
@@ -29,7 +30,7 @@ from rnnkit.data import tsf
 from rnnkit.data.registry import load_dataset
 from rnnkit.defaults import Summary, _context
 from rnnkit.evaluation.backtest import mase_scale
-from rnnkit.evaluation.combine import probe_origins
+from rnnkit.evaluation.combine import baseline_origins, probe_origins
 
 H = 6
 HELD_OUT = {1, 2, 100, 120, 140, 160, 180, *range(105, 176, 10), *range(50, 96, 5), 110, 130, 150, 170}
@@ -50,12 +51,6 @@ def too_short(n_train: int) -> bool:
     context is computed from the whole series, as ``rnnkit.defaults`` does)."""
     ctx = _context(Summary("forecast", "series", n_train + H, period=1, horizon=H))
     return not len(probe_origins(n_train, H, ctx, 0))
-
-
-def baseline_origins(n_train: int, horizon: int, probes: int = 6, min_history: int = 8) -> np.ndarray:
-    """The last ``probes`` origins inside the training rows, a step apart, each with ``min_history`` rows before
-    it and its whole horizon after it (the baselines alone are refitted there: cheap, unlike the network)."""
-    return np.arange(max(min_history, n_train - horizon - probes + 1), n_train - horizon + 1)
 
 
 def pick(y: np.ndarray, origins: np.ndarray, base: dict, rule: tuple[str, ...]) -> str:
