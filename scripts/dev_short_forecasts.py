@@ -26,6 +26,7 @@ import json
 import numpy as np
 
 from rnnkit.baselines.forecast import run_baselines
+from rnnkit.bench_quality import SUITES
 from rnnkit.data import tsf
 from rnnkit.data.registry import load_dataset
 from rnnkit.defaults import Summary, _context
@@ -33,7 +34,7 @@ from rnnkit.evaluation.backtest import mase_scale
 from rnnkit.evaluation.combine import baseline_origins, probe_origins
 
 H = 6
-HELD_OUT = {1, 2, 100, 120, 140, 160, 180, *range(105, 176, 10), *range(50, 96, 5), 110, 130, 150, 170}
+HELD_OUT = {int(e.name.split(":")[1]) for e in SUITES["held-out"] if e.name.startswith("m1-yearly:")}
 ADDED = set(range(1, tsf.M1_YEARLY_COUNT + 1)) - HELD_OUT - set(range(3, 43))
 GROUPS = {"development": set(range(3, 43)) | ADDED, "first-dev": set(range(3, 43)), "added-dev": ADDED,
           "held-out": HELD_OUT}
