@@ -172,7 +172,7 @@ def test_a_history_without_seasonal_change_is_scored_by_mae() -> None:
     back to MAE instead of NaN scores that would keep the network and hide the verdict."""
     y = np.array([[[1.0, 2.0]], [[1.0, 2.0]]])
     base = {"ets": {"mean": y.copy()}, "arima": {"mean": y + 0.5}}
-    picked = choose(y, np.full((2, 1), np.nan), {"mean": y + 3.0}, base)
+    picked = choose(y, np.full((2, 1), np.nan), {"mean": y + 3.0}, base, ("network", "ets", "arima"))
     assert picked["combination"] == "ets" and picked["metric"] == "val_mae"
     assert picked["val_mase"] == pytest.approx({"network": 3.0, "ets": 0.0, "arima": 0.5})
 

@@ -129,7 +129,8 @@ def evaluate(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[
 def choose_combination(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) -> dict[str, dict]:
     """``model.combine``: the combination with the classical baselines, as the artifact ``combine.json``
     (:mod:`rnnkit.evaluation.combine`). ``auto`` re-trains the network from up to three probe origins
-    inside the training rows and keeps the candidate (network, ETS or ARIMA, those in ``data.baselines``)
+    inside the training rows and keeps the candidate (network, ETS, ARIMA or seasonal naive, those in
+    ``data.baselines``)
     with the lowest mean MASE over them."""
     how = cfg.model.combine
     if how == "none":
