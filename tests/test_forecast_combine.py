@@ -236,6 +236,7 @@ def test_too_short_to_probe_chooses_among_baselines_on_the_training_rows(tmp_pat
     assert {k: chosen["val_mase"][k] for k in ref} == pytest.approx(ref, rel=1e-6)
     assert NETWORK not in chosen["val_mase"] and out.metrics["combination"] == expect
     assert "too short to probe the network" in out.metrics["vs_baselines"]["note"]
+    assert out.metrics["vs_baselines"]["without_network"]  # the advice, if behind, is a baseline, not a search
     other = y.copy()
     other[16:] = other[16:][::-1] * 3  # the held-out rows only
     again = train_run(make_run_config("forecast", sets, data=str(_yearly(tmp_path, "b", other))))

@@ -223,6 +223,9 @@ def test_the_advice_after_a_search_is_a_longer_search() -> None:
     assert "A longer search would not help" in few and "is 18 values" in few and "1h" not in few
     assert "--set model.combine=ets forecasts its values" in few
     assert "1h" in behind_message(cfg, {**v, "tuned": True, "n": 36})
+    # a series too short to probe forecasts with baselines alone: no search is advised, the better baseline is
+    short = behind_message(cfg, {**v, "without_network": True})
+    assert "A search would not help" in short and "--set model.combine=ets" in short and "tune" not in short
     # a small classify set's search saw repeated and fresh validation splits: its advice stays a longer search
     assert "1h" in behind_message(make_run_config("classify", [], "x.csv"), {**v, "tuned": True, "n": 28})
 

@@ -62,6 +62,10 @@ def behind_message(cfg: RunConfig, v: dict[str, Any]) -> str:
             f"vs the model's {v['model']:.4g}")
     if v.get("note"):
         what = v["note"]
+    if v.get("without_network"):  # a series too short to probe: the network takes no part, a search cannot help
+        return (f"{what}. A search would not help: on a series this short the network takes no part in the "
+                f"forecast; --set model.combine={v['best_baseline']} forecasts the {v['best_baseline']} baseline's "
+                "values")
     if v.get("tuned") and cfg.task == "forecast" and v.get("n", FEW_VALUES) < FEW_VALUES:  # it would fit noise
         return (f"{what}, after the search. A longer search would not help: the validation here is {v['n']} "
                 f"values, too few to rank configurations on; the {v['best_baseline']} baseline is the better model "

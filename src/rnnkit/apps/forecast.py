@@ -204,7 +204,7 @@ def baseline_check(model: Forecaster, bundle: ForecastBundle, cfg: RunConfig) ->
                     {k: scores[k] for k in cfg.data.baselines if k in scores}, higher_is_better=False,
                     n=len(chosen.get("origins", ())) * cfg.data.horizon * bundle.n_series)
         if v is not None and NETWORK not in scores:  # too short to probe: the baselines alone were scored
-            v.update(combination=chosen["combination"],
+            v.update(combination=chosen["combination"], without_network=True,
                      note=f"too short to probe the network: this model forecasts {chosen['combination']}'s values, "
                           "chosen among the baselines on the last origins of the training rows (model.combine=none "
                           "keeps the network's)")
