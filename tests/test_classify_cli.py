@@ -94,6 +94,44 @@ def test_series_npz_and_jsonl_sources(tmp_path):
     assert raw.kind == "series"
 
 
+def test_a_wide_csv_is_one_numeric_series_per_row(tmp_path):
+    """The UCR archive's CSV layout (a label, then one column per step; a saved X matrix beside its labels):
+    read as series, equal to the values written, trailing empty cells ending a shorter series; a cell that is
+    not a number is one line naming its row and column; a table with a text column is still texts."""
+    rng = np.random.default_rng(0)
+    X = np.round(rng.normal(size=(20, 5)), 3)
+    lines = ["y,t0,t1,t2,t3,t4"] + [f"c{i % 2}," + ",".join(map(str, x)) for i, x in enumerate(X)]
+    lines[3] = lines[3].rsplit(",", 2)[0] + ",,"  # row 3 (file line 4): a series of 3 steps
+    (tmp_path / "w.csv").write_text("\n".join(lines) + "\n")
+    raw = load_raw(str(tmp_path / "w.csv"), label_column="y", test_fraction=0.25)
+    assert raw.kind == "series" and len(raw.train_x) + len(raw.test_x) == 20
+    by_line = dict(zip(raw.train_where + raw.test_where, raw.train_x + raw.test_x))
+    np.testing.assert_allclose(by_line[f"{tmp_path / 'w.csv'}:2"], X[0], rtol=1e-6)
+    np.testing.assert_allclose(by_line[f"{tmp_path / 'w.csv'}:4"], X[2][:3], rtol=1e-6)
+    lines[5] = lines[5].replace(",", ",n/a,", 1).rsplit(",", 1)[0]  # a text cell in the middle of row 5
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"bad.csv:6: column 't0' holds 'n/a', not a number"):
+        load_raw(str(tmp_path / "bad.csv"), label_column="y")
+    # trained from the wide CSV, a run predicts new rows given the same way, without their labels
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, ["train", "classify", "--data", str(tmp_path / "w.csv"), "--label-column", "y",
+                                 "--out", str(out), *_sets([*TINY, "model.combine=none", "model.frontend=none"])])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "new.csv").write_text("t0,t1,t2,t3,t4\n" + "\n".join(",".join(map(str, x)) for x in X[:4]) + "\n")
+    r = CliRunner().invoke(app, ["predict", str(out), "--input", str(tmp_path / "new.csv"), "--json"])
+    assert r.exit_code == 0, r.output
+    preds = [json.loads(line) for line in r.output.splitlines() if line.startswith("{")]
+    from rnnkit.estimators import load
+
+    again = load(out).predict([x.astype(np.float32) for x in X[:4]])
+    assert [p["label"] for p in preds] == [str(v) for v in again]
+    (tmp_path / "t.csv").write_text("text,label\n1.5,a\n2.5,b\n")  # a text column: texts, even numeric ones
+    assert load_raw(str(tmp_path / "t.csv"), test_fraction=0.5).kind == "text"
+    (tmp_path / "words.csv").write_text("label,comment\na,good\nb,bad\n")  # no text column, not numbers
+    with pytest.raises(DataError, match="no column 'text'"):
+        load_raw(str(tmp_path / "words.csv"))
+
+
 @pytest.mark.parametrize("rows, match", [
     (["hello there,a", ",b"], r"bad.csv:3: empty text"),
     (["hello,a", "there,"], r"bad.csv:3: missing label"),

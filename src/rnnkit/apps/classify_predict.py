@@ -18,6 +18,7 @@ import torch
 from rnnkit.apps.classify import input_encoder
 from rnnkit.apps.classify_combine import probabilities
 from rnnkit.data.classify import check_series, pad_batch
+from rnnkit.data.classify_sources import wide_series
 from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
 from rnnkit.errors import DataError
 
@@ -34,8 +35,10 @@ def parse_series(text: str, where: str = "input") -> np.ndarray:
     return check_series(rows, where)
 
 
-def read_inputs(path: str | Path, kind: str, text_column: str) -> tuple[list[Any], list[str]]:
-    """Raw inputs (texts or series) and row descriptions from a file."""
+def read_inputs(path: str | Path, kind: str, text_column: str, label_column: str = "label"
+                ) -> tuple[list[Any], list[str]]:
+    """Raw inputs (texts or series) and row descriptions from a file; for a series model, a CSV without the
+    text column whose other columns (all but the label, if there is one) hold numbers is one series per row."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"input file not found: {path}")
@@ -56,7 +59,9 @@ def read_inputs(path: str | Path, kind: str, text_column: str) -> tuple[list[Any
     rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    values = column(rows, text_column, "the run's data.text_column")
+    wide = (wide_series(rows, label_column) if kind == "series" and isinstance(rows[0][0], dict)
+            and text_column not in rows[0][0] else None)
+    values = wide if wide is not None else column(rows, text_column, "the run's data.text_column")
     where = [w for _, w in rows]
     return [parse_series(v, w) if kind not in ("text", "tokens") and isinstance(v, str) else v
             for v, w in zip(values, where)], where
@@ -120,7 +125,8 @@ def predict_run(run_dir: str | Path, inputs: list[str] | None = None, input_path
         raise DataError(f"{run_dir} holds a {model.run_config.task!r} model; predict needs a classify run")
     raw, where = list(inputs or []), [f"argument {i + 1}" for i in range(len(inputs or []))]
     if input_path is not None:
-        more, w = read_inputs(input_path, model.artifacts["labels.json"]["kind"], model.run_config.data.text_column)
+        more, w = read_inputs(input_path, model.artifacts["labels.json"]["kind"], model.run_config.data.text_column,
+                              model.run_config.data.label_column)
         raw, where = raw + more, where + w
     if not raw:
         raise DataError("nothing to predict: give inputs as arguments or --input FILE")

@@ -4,7 +4,9 @@
 ``ucr:<Name>``, ``rt-sentiment``, ``reuters-r8``) or a path:
 
 * ``.csv`` / ``.tsv`` / ``.jsonl``: one example per row with a text column and a label column. In
-  JSONL the "text" may also be a list of numbers (a univariate series) or a list of lists (T, F).
+  JSONL the "text" may also be a list of numbers (a univariate series) or a list of lists (T, F). A CSV
+  with no text column whose other columns all hold numbers is one univariate series per row (the UCR
+  archive's CSV layout).
 * ``.npz``: ``X_train, y_train, X_test, y_test`` or ``X, y`` (split by seed); X is (N, T) or (N, T, F).
 * ``.ts``: a UCR/UEA file (``rnnkit.data.ucr.read_ts``).
 
@@ -26,7 +28,7 @@ import numpy as np
 
 from rnnkit.data.classify import stratified_val_split
 from rnnkit.data.sequences import MISSING_POLICIES, kind_of
-from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows
+from rnnkit.data.tables import TABLE_SUFFIXES, column, read_rows, shown
 from rnnkit.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -117,13 +119,63 @@ def _from_container(name: str, d: Any, numeric: bool = False) -> RawClassData:
                         _where(f"{name}:train", len(tx)), _where(f"{name}:test", len(vx)), name, names)
 
 
+def _number(cell: Any) -> float | None:
+    """A cell's value as a finite number, or None."""
+    try:
+        v = float(cell)
+    except (TypeError, ValueError):
+        return None
+    return v if np.isfinite(v) else None
+
+
+def wide_series(rows: list[tuple[Any, str]], label_column: str) -> list[np.ndarray] | None:
+    """The examples of a table with no text column whose other columns all hold numbers: one univariate
+    series per row, its steps in column order (the UCR archive's CSV layout, or a saved ``X`` matrix beside
+    its labels). Empty cells at the end of a row end a shorter series; any other cell that is not a number
+    is an error naming its row and column. None when the first row's other cells are not all numbers (the
+    table is then read as texts, and the missing text column is the error)."""
+    first = rows[0][0]
+    if not isinstance(first, dict):
+        return None
+    steps = [c for c in first if c is not None and c != label_column]  # (new inputs to predict may have no label)
+    filled = [first[c] for c in steps if first[c] not in (None, "")]
+    if len(filled) < 2 or any(_number(v) is None for v in filled):
+        return None
+    out = []
+    for row, where in rows:
+        if row.get(None):
+            raise DataError(f"{where}: {len(steps) + 1 + len(row[None])} cells, more than the header's "
+                            f"{len(steps) + 1} (one numeric series per row: each column but {label_column!r} a step)")
+        cells = [row[c] for c in steps]
+        while cells and cells[-1] in (None, ""):
+            cells.pop()
+        values = []
+        for c, cell in zip(steps, cells):
+            v = _number(cell)
+            if v is None:
+                raise DataError(f"{where}: column {shown(c)!r} holds {cell!r}, not a number (read as one numeric "
+                                f"series per row: each column but {label_column!r} is a step; only cells at the end "
+                                "of a row may be empty)")
+            values.append(v)
+        if not values:
+            raise DataError(f"{where}: no values (one numeric series per row)")
+        out.append(np.asarray(values, dtype=np.float32))
+    return out
+
+
 def read_table(path: str | Path, text_column: str, label_column: str) -> tuple[list[Any], list[Any], list[str]]:
     """(texts, labels, row descriptions) of a CSV/TSV/JSONL file; missing columns list the valid ones
-    (missing labels are kept here, as None or their cell text, for :func:`handle_missing_labels`)."""
+    (missing labels are kept here, as None or their cell text, for :func:`handle_missing_labels`). A CSV
+    without the text column whose other columns are all numbers is one numeric series per row
+    (:func:`wide_series`)."""
     rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    texts = column(rows, text_column, "--text-column / --label-column")
+    wide = wide_series(rows, label_column) if isinstance(rows[0][0], dict) and text_column not in rows[0][0] else None
+    if wide is not None:
+        log.info("%s: no column %r and every other column holds numbers: one series of up to %d steps per row",
+                 path, text_column, max(map(len, wide)))
+    texts = wide if wide is not None else column(rows, text_column, "--text-column / --label-column")
     labels = column(rows, label_column, "--text-column / --label-column")
     where = [w for _, w in rows]
     return texts, [v if (isinstance(v, (int, float)) and not isinstance(v, bool)) or v is None else str(v).strip()
@@ -273,4 +325,4 @@ def load_raw(source: str, *, test_source: str | None = None, text_column: str = 
 
 
 __all__ = ["IMAGE_SETS", "MISSING", "MISSING_POLICIES", "RawClassData", "check_npz_splits", "handle_missing_labels",
-           "is_missing", "load_raw", "read_table"]
+           "is_missing", "load_raw", "read_table", "wide_series"]

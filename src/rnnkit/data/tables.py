@@ -178,7 +178,7 @@ def read_rows(path: str | Path, header: bool = True) -> list[tuple[Any, str]]:
     return rows
 
 
-def _shown(name: Any) -> str:
+def shown(name: Any) -> str:
     """A column name for a one-line message: as it is, or quoted with escapes when it holds a line break
     or another control character."""
     return str(name) if str(name).isprintable() else repr(str(name))
@@ -190,7 +190,7 @@ def column(rows: list[tuple[Any, str]], name: str, option: str = "") -> list[Any
     out = []
     for row, where in rows:
         if not isinstance(row, dict) or name not in row:
-            cols = ", ".join(map(_shown, row)) if isinstance(row, dict) else f"a {type(row).__name__}"
+            cols = ", ".join(map(shown, row)) if isinstance(row, dict) else f"a {type(row).__name__}"
             hint = f" (set {option})" if option else ""
             raise DataError(f"{where}: no column {name!r}; columns: {cols}{hint}")
         out.append(row[name])
@@ -198,4 +198,4 @@ def column(rows: list[tuple[Any, str]], name: str, option: str = "") -> list[Any
 
 
 __all__ = ["TABLE_SUFFIXES", "column", "decode_bytes", "json_artifact", "json_choice", "json_floats", "max_file_bytes",
-           "read_rows", "read_text"]
+           "read_rows", "read_text", "shown"]
