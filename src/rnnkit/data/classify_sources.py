@@ -144,8 +144,9 @@ def wide_series(rows: list[tuple[Any, str]], label_column: str) -> list[np.ndarr
     out = []
     for row, where in rows:
         if row.get(None):
-            raise DataError(f"{where}: {len(steps) + 1 + len(row[None])} cells, more than the header's "
-                            f"{len(steps) + 1} (one numeric series per row: each column but {label_column!r} a step)")
+            width = len([c for c in first if c is not None])
+            raise DataError(f"{where}: {width + len(row[None])} cells, more than the header's {width} (one numeric "
+                            f"series per row: each column but {label_column!r} a step)")
         cells = [row[c] for c in steps]
         while cells and cells[-1] in (None, ""):
             cells.pop()
