@@ -106,6 +106,16 @@ def test_yearly_and_quarterly_dates_as_pandas_writes_them() -> None:
         to_ordinal(["spring 2020"], "Q")
 
 
+def test_series_stacked_in_long_format_get_a_pivot_hint(tmp_path) -> None:
+    from rnnkit.data.forecast_time import check_regular
+
+    times = ["2020-01", "2020-02", "2020-03"] * 2  # two stores, one after the other
+    with pytest.raises(DataError, match=r"6 rows hold 3 distinct times.*one column per series"):
+        check_regular(to_ordinal(times, "M"), times)
+    with pytest.raises(DataError, match="sort the file and drop duplicates"):  # one slip in one series
+        check_regular(to_ordinal(["2020-01", "2020-03", "2020-02"], "M"), ["2020-01", "2020-03", "2020-02"])
+
+
 @pytest.mark.parametrize("times,values,match", [
     (["2000-01", "2000-02", "2000-02", "2000-03"], [1, 2, 3, 4], "duplicate timestamp"),
     (["2000-01", "2000-03", "2000-02", "2000-04"], [1, 2, 3, 4], "not strictly increasing"),

@@ -98,6 +98,12 @@ def check_regular(ordinal: np.ndarray, times: list[str]) -> list[int]:
     if len(back):
         i = int(back[0]) + 1
         what = "a duplicate timestamp" if d[i - 1] == 0 else "time going backwards"
+        distinct = len(np.unique(ordinal))
+        if distinct * 2 <= len(ordinal):  # every time twice or more: series stacked one after another
+            raise DataError(f"the time column is not strictly increasing: {what} at row {i} ({times[i - 1]!r} then "
+                            f"{times[i]!r}); {len(ordinal)} rows hold {distinct} distinct times, as several series "
+                            "stacked with an id column (long format) do: give one row per time and one column per "
+                            "series (e.g. pandas' df.pivot(index=time, columns=id, values=value))")
         raise DataError(f"the time column is not strictly increasing: {what} at row {i} "
                         f"({times[i - 1]!r} then {times[i]!r}); sort the file and drop duplicates")
     return np.flatnonzero(d > 1).tolist()
