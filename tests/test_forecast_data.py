@@ -106,6 +106,41 @@ def test_yearly_and_quarterly_dates_as_pandas_writes_them() -> None:
         to_ordinal(["spring 2020"], "Q")
 
 
+def test_long_format_with_an_id_column_is_one_series_per_id(tmp_path) -> None:
+    """data.id_column: rows (id, time, value) become one target column per id, equal to pandas' pivot of the
+    same file; a time one series lacks is a missing value (data.impute decides); a repeated (id, time) and a
+    missing id column are one line each."""
+    import pandas as pd
+
+    from rnnkit.apps.forecast import ForecastDataConfig
+    from rnnkit.data.forecast import load_frame
+
+    rng = np.random.default_rng(0)
+    lines = ["store,month,sales,price"]
+    for s in ("b", "a"):
+        for i in range(24):
+            if s == "a" and i == 5:
+                continue  # store a lacks one month
+            lines.append(f"{s},{2018 + i // 12}-{i % 12 + 1:02d},{rng.normal(50, 5):.3f},{rng.integers(1, 4)}")
+    path = tmp_path / "long.csv"
+    path.write_text("\n".join(lines[:1] + lines[1:][::-1]) + "\n")  # any row order
+    cfg = ForecastDataConfig(source=str(path), time_column="month", id_column="store", target_columns=("sales",),
+                             impute="interpolate")
+    frame = load_frame(cfg)
+    ref = pd.read_csv(path).pivot(index="month", columns="store", values="sales").sort_index()
+    assert frame.target_names == ["a", "b"] and frame.times == list(ref.index)  # ids as they first appear
+    np.testing.assert_allclose(frame.targets[:, 1], ref["b"].to_numpy())
+    np.testing.assert_allclose(frame.targets[:, 0], ref["a"].interpolate().to_numpy())  # the month a lacks
+    with pytest.raises(DataError, match="missing"):
+        load_frame(ForecastDataConfig(source=str(path), time_column="month", id_column="store",
+                                      target_columns=("sales",)))
+    path.write_text("\n".join(lines + [lines[3]]) + "\n")
+    with pytest.raises(DataError, match=r"long.csv:49: series 'b' has time '2018-03' twice"):
+        load_frame(cfg)
+    with pytest.raises(DataError, match="id column 'shop' not in header"):
+        load_frame(ForecastDataConfig(source=str(path), time_column="month", id_column="shop"))
+
+
 def test_series_stacked_in_long_format_get_a_pivot_hint(tmp_path) -> None:
     from rnnkit.data.forecast_time import check_regular
 

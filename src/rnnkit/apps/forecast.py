@@ -54,6 +54,7 @@ class ForecastDataConfig:
 
     source: str = "airline"  # bundled series name (rnnkit datasets) or a CSV path
     time_column: str = ""  # CSV: time column ("" = the first column)
+    id_column: str = ""  # CSV in long format: the column naming each series ("" = one row per time)
     target_columns: tuple[str, ...] = ()  # CSV: targets ("" = every column that is not time/covariate)
     past_covariates: tuple[str, ...] = ()  # observed only up to the forecast origin
     known_covariates: tuple[str, ...] = ()  # known for the future too (prices, promotions, holidays)
@@ -251,6 +252,7 @@ TASK = TaskSpec(
     estimator="rnnkit.estimators.forecaster:Forecaster",
     cli_options={"--horizon": ("data.horizon", "steps to forecast"),
                  "--time-column": ("data.time_column", "CSV: the time column"),
+                 "--id-column": ("data.id_column", "CSV in long format: the column naming each series"),
                  "--target-column": ("data.target_columns", "CSV: target column(s), comma-separated"),
                  "--covariates": ("data.past_covariates", "CSV: past covariate columns, comma-separated"),
                  "--known-covariates": ("data.known_covariates", "CSV: covariates known ahead, comma-separated")},

@@ -73,6 +73,8 @@ def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int
     if tcol not in header:
         raise DataError(f"{path}: time column {tcol!r} not in header {header}")
     ti = header.index(tcol)
+    if getattr(cfg, "id_column", ""):
+        return _read_long(path, header, body, ti, cfg)
     named = set(cfg.target_columns + cfg.past_covariates + cfg.known_covariates)
     cols: dict[str, np.ndarray] = {}
     text_cells: dict[str, tuple[int, str]] = {}  # column -> its first non-numeric cell
@@ -97,6 +99,49 @@ def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int
         raise DataError(f"{path}: no numeric column besides the time column {tcol!r} (e.g. row {r} holds "
                         f"{v!r}); the series must be numbers")
     return path.stem, [row[ti] if ti < len(row) else "" for row in body], cols, cfg.freq, cfg.seasonal_period
+
+
+def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cfg: Any
+               ) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+    """A CSV in long format (one row per series and time, ``data.id_column`` naming the series) as one
+    column per series: named by its id (by ``value[id]`` with several value columns), the times the
+    union of every series' times in order, a time a series lacks a missing value (``data.impute``
+    decides). Covariates are not taken in this layout: they would be per series."""
+    if cfg.id_column not in header:
+        raise DataError(f"{path}: id column {cfg.id_column!r} not in header {header}")
+    if cfg.past_covariates or cfg.known_covariates:
+        raise DataError(f"{path}: data.id_column (long format) takes no covariates; give one row per time and "
+                        "a column per series and covariate instead")
+    ii = header.index(cfg.id_column)
+    values = list(cfg.target_columns) or [h for j, h in enumerate(header) if j not in (ti, ii)]
+    for c in values:
+        if c not in header or c in (header[ti], cfg.id_column):
+            raise DataError(f"{path}: value column {c!r} not in header {header} (besides the time and id columns)")
+    cell: dict[tuple[str, str, str], float] = {}  # (value column, id, time) -> value
+    ids: dict[str, None] = {}
+    times: dict[str, None] = {}
+    for r, row in enumerate(body, start=2):
+        row = row + [""] * (len(header) - len(row))
+        sid, when = row[ii].strip(), row[ti].strip()
+        if not sid:
+            raise DataError(f"{path}:{r}: empty id in column {cfg.id_column!r}")
+        ids.setdefault(sid)
+        times.setdefault(when)
+        for c in values:
+            v = row[header.index(c)].strip()
+            if (c, sid, when) in cell:
+                raise DataError(f"{path}:{r}: series {sid!r} has time {when!r} twice")
+            try:
+                cell[(c, sid, when)] = float(v) if v not in MISSING else np.nan
+            except ValueError:
+                raise DataError(f"{path}:{r}: column {c!r} holds {v!r}, not a number") from None
+    order = list(times)
+    freq = cfg.freq or infer_freq(order)
+    order = [order[i] for i in np.argsort(to_ordinal(order, freq), kind="stable")]
+    cols = {(sid if len(values) == 1 else f"{c}[{sid}]"): np.array([cell.get((c, sid, w), np.nan) for w in order])
+            for c in values for sid in ids}
+    log.info("%s: long format, %d series by %r over %d times", path, len(ids), cfg.id_column, len(order))
+    return path.stem, order, cols, cfg.freq, cfg.seasonal_period
 
 
 def _read_bundled(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
@@ -136,7 +181,8 @@ def load_frame(cfg: Any, table: tuple | None = None) -> Frame:
         table = (_read_csv if is_file else _read_bundled)(cfg)
     name, times, cols, freq, period = table
     covs = set(cfg.past_covariates) | set(cfg.known_covariates)
-    targets = list(cfg.target_columns) or [c for c in cols if c not in covs]
+    # in long format (data.id_column) the target columns were pivoted to one column per series already
+    targets = (not getattr(cfg, "id_column", "") and list(cfg.target_columns)) or [c for c in cols if c not in covs]
     for c in targets + sorted(covs):
         if c not in cols:
             raise DataError(f"{name}: column {c!r} not found (numeric columns: {', '.join(cols)})")

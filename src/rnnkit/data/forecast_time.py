@@ -102,8 +102,8 @@ def check_regular(ordinal: np.ndarray, times: list[str]) -> list[int]:
         if distinct * 2 <= len(ordinal):  # every time twice or more: series stacked one after another
             raise DataError(f"the time column is not strictly increasing: {what} at row {i} ({times[i - 1]!r} then "
                             f"{times[i]!r}); {len(ordinal)} rows hold {distinct} distinct times, as several series "
-                            "stacked with an id column (long format) do: give one row per time and one column per "
-                            "series (e.g. pandas' df.pivot(index=time, columns=id, values=value))")
+                            "stacked with an id column (long format) do: name that column (--id-column / "
+                            "data.id_column), or give one row per time and one column per series")
         raise DataError(f"the time column is not strictly increasing: {what} at row {i} "
                         f"({times[i - 1]!r} then {times[i]!r}); sort the file and drop duplicates")
     return np.flatnonzero(d > 1).tolist()
