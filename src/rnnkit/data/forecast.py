@@ -117,6 +117,7 @@ def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cf
     for c in values:
         if c not in header or c in (header[ti], cfg.id_column):
             raise DataError(f"{path}: value column {c!r} not in header {header} (besides the time and id columns)")
+    where = [(c, header.index(c)) for c in values]
     cell: dict[tuple[str, str, str], float] = {}  # (value column, id, time) -> value
     ids: dict[str, None] = {}
     times: dict[str, None] = {}
@@ -127,8 +128,8 @@ def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cf
             raise DataError(f"{path}:{r}: empty id in column {cfg.id_column!r}")
         ids.setdefault(sid)
         times.setdefault(when)
-        for c in values:
-            v = row[header.index(c)].strip()
+        for c, j in where:
+            v = row[j].strip()
             if (c, sid, when) in cell:
                 raise DataError(f"{path}:{r}: series {sid!r} has time {when!r} twice")
             try:
