@@ -141,6 +141,27 @@ def test_long_format_with_an_id_column_is_one_series_per_id(tmp_path) -> None:
         load_frame(ForecastDataConfig(source=str(path), time_column="month", id_column="shop"))
 
 
+def test_the_estimator_takes_long_format_as_its_wide_pivot() -> None:
+    """Forecaster.fit(df, id_column=...) forecasts exactly as the same data pivoted to one column per series
+    (same seed), and predict(data=...) takes the long layout fit was given."""
+    import pandas as pd
+
+    from rnnkit.estimators import Forecaster
+
+    rng = np.random.default_rng(0)
+    long = pd.DataFrame([{"store": s, "month": f"{2018 + i // 12}-{i % 12 + 1:02d}", "sales": b + i + rng.normal()}
+                         for s, b in (("b", 100), ("a", 40)) for i in range(30)])
+    kw = dict(horizon=3, max_steps=5, ensemble=1, hidden_size=4, random_state=0, verbose=0, combine="none")
+    by_id = Forecaster(**kw).fit(long, time="month", target="sales", id_column="store")
+    wide = Forecaster(**kw).fit(long.pivot(index="month", columns="store", values="sales")[["b", "a"]])
+    p = by_id.predict()
+    assert list(p["series"].unique()) == ["b", "a"]  # ids as they first appear
+    np.testing.assert_allclose(p["mean"], wide.predict()["mean"], rtol=1e-6)
+    np.testing.assert_allclose(by_id.predict(data=long)["mean"], p["mean"], rtol=1e-6)
+    with pytest.raises(DataError, match="series 'b' has time '2018-01' twice"):
+        Forecaster(**kw).fit(pd.concat([long, long.iloc[:1]]), time="month", target="sales", id_column="store")
+
+
 def test_series_stacked_in_long_format_get_a_pivot_hint(tmp_path) -> None:
     from rnnkit.data.forecast_time import check_regular
 

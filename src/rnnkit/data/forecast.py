@@ -101,6 +101,12 @@ def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int
     return path.stem, [row[ti] if ti < len(row) else "" for row in body], cols, cfg.freq, cfg.seasonal_period
 
 
+def long_name(value_column: str, series_id: Any, n_values: int) -> str:
+    """The series column of ``series_id`` in long-format data: the id itself, or ``value[id]`` when the
+    rows carry several value columns."""
+    return str(series_id) if n_values == 1 else f"{value_column}[{series_id}]"
+
+
 def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cfg: Any
                ) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
     """A CSV in long format (one row per series and time, ``data.id_column`` naming the series) as one
@@ -139,7 +145,7 @@ def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cf
     order = list(times)
     freq = cfg.freq or infer_freq(order)
     order = [order[i] for i in np.argsort(to_ordinal(order, freq), kind="stable")]
-    cols = {(sid if len(values) == 1 else f"{c}[{sid}]"): np.array([cell.get((c, sid, w), np.nan) for w in order])
+    cols = {long_name(c, sid, len(values)): np.array([cell.get((c, sid, w), np.nan) for w in order])
             for c in values for sid in ids}
     log.info("%s: long format, %d series by %r over %d times", path, len(ids), cfg.id_column, len(order))
     return path.stem, order, cols, cfg.freq, cfg.seasonal_period

@@ -55,6 +55,31 @@ def frame_table(data: Any, time: str | None = None) -> tuple[str, list[str], dic
     return "data", [str(i) for i in range(len(arr))], {n: arr[:, k] for k, n in enumerate(names)}, "I", 0
 
 
+def long_to_wide(data: Any, time: str | None, id_column: str, values: tuple[str, ...] | None) -> Any:
+    """A DataFrame in long format (one row per series and time) as one column per series (named as the CSV
+    reader names them, :func:`rnnkit.data.forecast.long_name`), indexed by time; a time a series lacks is a
+    missing value (``impute`` decides)."""
+    from rnnkit.data.forecast import long_name
+
+    if not _is_pandas(data, "DataFrame"):
+        raise DataError(f"data: id_column needs a DataFrame in long format, got {describe(data)}")
+    if id_column not in data.columns:
+        raise DataError(f"data: no id column {id_column!r}; columns: {', '.join(map(str, data.columns))}")
+    frame = data.reset_index() if time is None else data
+    tcol = time if time is not None else frame.columns[0]
+    if tcol not in frame.columns:
+        raise DataError(f"data: no time column {tcol!r}; columns: {', '.join(map(str, frame.columns))}")
+    values = values or tuple(c for c in frame.columns if c not in (tcol, id_column) and frame[c].dtype.kind in "iufb")
+    dup = frame.duplicated([tcol, id_column])
+    if dup.any():
+        row = frame[dup].iloc[0]
+        raise DataError(f"data: series {row[id_column]!r} has time {row[tcol]!r} twice")
+    ids = list(dict.fromkeys(frame[id_column].tolist()))
+    wide = frame.pivot(index=tcol, columns=id_column, values=list(values)).sort_index()
+    return wide.set_axis([long_name(c, s, len(values)) for c, s in wide.columns], axis=1)[
+        [long_name(c, s, len(values)) for c in values for s in ids]]
+
+
 def _columns(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -101,14 +126,24 @@ class Forecaster(Estimator):
         self._store(locals())
 
     def fit(self, data: Any, y: Any = None, *, time: str | None = None, target: str | list[str] | None = None,
-            past_covariates: list[str] | None = None, known_covariates: list[str] | None = None,
+            id_column: str | None = None, past_covariates: list[str] | None = None,
+            known_covariates: list[str] | None = None,
             epochs: int | None = None, max_minutes: float | None = None, callbacks: Any = (),
             verbose: int | str | None = None, tune: str | float | None = None, out: Any = None) -> Forecaster:
         """Train on ``data`` (columns: ``target`` series, else every numeric column; ``time`` column,
         else the index), then score the held-out tail beside the baselines (``metrics_``).
-        ``past_covariates`` are known up to each forecast origin, ``known_covariates`` also ahead."""
+        ``past_covariates`` are known up to each forecast origin, ``known_covariates`` also ahead.
+        ``id_column``: ``data`` is in long format (one row per series and time, this column naming the series;
+        ``target`` the value column(s)): one series per id, as ``rnnkit train forecast --id-column`` reads a CSV."""
         if y is not None:
             raise DataError("a forecaster learns from the series themselves; name them with target=, not y")
+        self._long = None
+        if id_column is not None:
+            if past_covariates or known_covariates:
+                raise DataError("id_column (long format) takes no covariates: they would be per series")
+            self._long = (time, id_column, _columns(target))
+            data, target = long_to_wide(data, time, id_column, _columns(target)), None
+            time = None
         columns = dict(target_columns=_columns(target), past_covariates=_columns(past_covariates),
                        known_covariates=_columns(known_covariates))
         self._time = time
@@ -126,6 +161,9 @@ class Forecaster(Estimator):
         """The series to forecast from: ``data`` given now (its ``time`` column, default the one
         ``fit`` was told), else the training data."""
         self._check_fitted()
+        long = getattr(self, "_long", None)
+        if data is not None and long:  # long format, as fit was given it
+            data, time = long_to_wide(data, time or long[0], long[1], long[2]), None
         if data is not None:
             return self._frame_of(data, self.config_, time or getattr(self, "_time", None))
         bundle = self._training_bundle()
