@@ -59,8 +59,7 @@ def read_inputs(path: str | Path, kind: str, text_column: str, label_column: str
     rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    wide = (wide_series(rows, label_column) if kind == "series" and isinstance(rows[0][0], dict)
-            and text_column not in rows[0][0] else None)
+    wide = wide_series(rows, text_column, label_column) if kind == "series" else None
     values = wide if wide is not None else column(rows, text_column, "the run's data.text_column")
     where = [w for _, w in rows]
     return [parse_series(v, w) if kind not in ("text", "tokens") and isinstance(v, str) else v

@@ -128,14 +128,14 @@ def _number(cell: Any) -> float | None:
     return v if np.isfinite(v) else None
 
 
-def wide_series(rows: list[tuple[Any, str]], label_column: str) -> list[np.ndarray] | None:
-    """The examples of a table with no text column whose other columns all hold numbers: one univariate
+def wide_series(rows: list[tuple[Any, str]], text_column: str, label_column: str) -> list[np.ndarray] | None:
+    """The examples of a table without ``text_column`` whose other columns all hold numbers: one univariate
     series per row, its steps in column order (the UCR archive's CSV layout, or a saved ``X`` matrix beside
     its labels). Empty cells at the end of a row end a shorter series; any other cell that is not a number
-    is an error naming its row and column. None when the first row's other cells are not all numbers (the
-    table is then read as texts, and the missing text column is the error)."""
+    is an error naming its row and column. None when the table has the text column or the first row's other
+    cells are not all numbers (the table is then read as texts, and a missing text column is the error)."""
     first = rows[0][0]
-    if not isinstance(first, dict):
+    if not isinstance(first, dict) or text_column in first:
         return None
     steps = [c for c in first if c is not None and c != label_column]  # (new inputs to predict may have no label)
     filled = [first[c] for c in steps if first[c] not in (None, "")]
@@ -172,7 +172,7 @@ def read_table(path: str | Path, text_column: str, label_column: str) -> tuple[l
     rows = read_rows(path)
     if not rows:
         raise DataError(f"{path}: no data rows")
-    wide = wide_series(rows, label_column) if isinstance(rows[0][0], dict) and text_column not in rows[0][0] else None
+    wide = wide_series(rows, text_column, label_column)
     if wide is not None:
         log.info("%s: no column %r and every other column holds numbers: one series of up to %d steps per row",
                  path, text_column, max(map(len, wide)))
