@@ -123,32 +123,50 @@ def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cf
     for c in values:
         if c not in header or c in (header[ti], cfg.id_column):
             raise DataError(f"{path}: value column {c!r} not in header {header} (besides the time and id columns)")
-    where = [(c, header.index(c)) for c in values]
-    cell: dict[tuple[str, str, str], float] = {}  # (value column, id, time) -> value
-    ids: dict[str, None] = {}
-    times: dict[str, None] = {}
+    at = [(c, header.index(c)) for c in values]
+    ids, times, cells = [], [], {c: [] for c in values}
     for r, row in enumerate(body, start=2):
         row = row + [""] * (len(header) - len(row))
-        sid, when = row[ii].strip(), row[ti].strip()
+        sid = row[ii].strip()
         if not sid:
             raise DataError(f"{path}:{r}: empty id in column {cfg.id_column!r}")
-        ids.setdefault(sid)
-        times.setdefault(when)
-        for c, j in where:
+        ids.append(sid)
+        times.append(row[ti].strip())
+        for c, j in at:
             v = row[j].strip()
-            if (c, sid, when) in cell:
-                raise DataError(f"{path}:{r}: series {sid!r} has time {when!r} twice")
             try:
-                cell[(c, sid, when)] = float(v) if v not in MISSING else np.nan
+                cells[c].append(float(v) if v not in MISSING else np.nan)
             except ValueError:
                 raise DataError(f"{path}:{r}: column {c!r} holds {v!r}, not a number") from None
-    order = list(times)
-    freq = cfg.freq or infer_freq(order)
-    order = [order[i] for i in np.argsort(to_ordinal(order, freq), kind="stable")]
-    cols = {long_name(c, sid, len(values)): np.array([cell.get((c, sid, w), np.nan) for w in order])
-            for c in values for sid in ids}
-    log.info("%s: long format, %d series by %r over %d times", path, len(ids), cfg.id_column, len(order))
+    order, cols = pivot_long(ids, times, {c: np.asarray(v) for c, v in cells.items()}, cfg.freq,
+                             [f"{path}:{r}" for r in range(2, len(body) + 2)])
+    log.info("%s: long format, %d series by %r over %d times", path, len(set(ids)), cfg.id_column, len(order))
     return path.stem, order, cols, cfg.freq, cfg.seasonal_period
+
+
+def pivot_long(ids: list[str], times: list[str], values: dict[str, np.ndarray], freq: str, where: list[str]
+               ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Rows of (id, time, value columns) as one column per series and value column (:func:`long_name`), over
+    the union of the rows' times ordered by time (``freq``; inferred when ""), a time a series lacks NaN. A
+    repeated (id, time) is an error naming its row (``where``). The CSV reader and the estimator both pivot
+    here, so the two name and order the series alike."""
+    order = list(dict.fromkeys(times))
+    order = [order[i] for i in np.argsort(to_ordinal(order, freq or infer_freq(order)), kind="stable")]
+    series = list(dict.fromkeys(ids))
+    at = {w: i for i, w in enumerate(order)}
+    of = {s: k for k, s in enumerate(series)}
+    row, col = np.array([at[w] for w in times]), np.array([of[s] for s in ids])
+    seen: set[int] = set()
+    for i, key in enumerate((row * len(series) + col).tolist()):
+        if key in seen:
+            raise DataError(f"{where[i]}: series {ids[i]!r} has time {times[i]!r} twice")
+        seen.add(key)
+    cols = {}
+    for c, v in values.items():
+        grid = np.full((len(order), len(series)), np.nan)
+        grid[row, col] = v
+        cols.update({long_name(c, s, len(values)): grid[:, k] for k, s in enumerate(series)})
+    return order, cols
 
 
 def _read_bundled(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:

@@ -55,11 +55,11 @@ def frame_table(data: Any, time: str | None = None) -> tuple[str, list[str], dic
     return "data", [str(i) for i in range(len(arr))], {n: arr[:, k] for k, n in enumerate(names)}, "I", 0
 
 
-def long_to_wide(data: Any, time: str | None, id_column: str, values: tuple[str, ...] | None) -> Any:
-    """A DataFrame in long format (one row per series and time) as one column per series (named as the CSV
-    reader names them, :func:`rnnkit.data.forecast.long_name`), indexed by time; a time a series lacks is a
-    missing value (``impute`` decides)."""
-    from rnnkit.data.forecast import long_name
+def long_table(data: Any, time: str | None, id_column: str, values: tuple[str, ...] | None
+               ) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
+    """:func:`frame_table` of a DataFrame in long format (one row per series and time; ``time`` its column, else
+    the index): one column per series, pivoted as the CSV reader pivots (:func:`rnnkit.data.forecast.pivot_long`)."""
+    from rnnkit.data.forecast import pivot_long
 
     if not _is_pandas(data, "DataFrame"):
         raise DataError(f"data: id_column needs a DataFrame in long format, got {describe(data)}")
@@ -70,14 +70,13 @@ def long_to_wide(data: Any, time: str | None, id_column: str, values: tuple[str,
     if tcol not in frame.columns:
         raise DataError(f"data: no time column {tcol!r}; columns: {', '.join(map(str, frame.columns))}")
     values = values or tuple(c for c in frame.columns if c not in (tcol, id_column) and frame[c].dtype.kind in "iufb")
-    dup = frame.duplicated([tcol, id_column])
-    if dup.any():
-        row = frame[dup].iloc[0]
-        raise DataError(f"data: series {row[id_column]!r} has time {row[tcol]!r} twice")
-    ids = list(dict.fromkeys(frame[id_column].tolist()))
-    wide = frame.pivot(index=tcol, columns=id_column, values=list(values)).sort_index()
-    return wide.set_axis([long_name(c, s, len(values)) for c, s in wide.columns], axis=1)[
-        [long_name(c, s, len(values)) for c in values for s in ids]]
+    for c in values:
+        if c not in frame.columns or frame[c].dtype.kind not in "iufb":
+            raise DataError(f"data: value column {c!r} is not a numeric column besides the time and id columns")
+    order, cols = pivot_long([str(s) for s in frame[id_column]], _time_strings(frame[tcol]),
+                             {c: frame[c].to_numpy(dtype=np.float64) for c in values}, "",
+                             [f"data row {i}" for i in range(len(frame))])
+    return "data", order, cols, "", 0
 
 
 def _columns(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -141,31 +140,28 @@ class Forecaster(Estimator):
         if id_column is not None:
             if past_covariates or known_covariates:
                 raise DataError("id_column (long format) takes no covariates: they would be per series")
-            self._long = (time, id_column, _columns(target))
-            data, target = long_to_wide(data, time, id_column, _columns(target)), None
-            time = None
+            self._long, target = (id_column, _columns(target)), None
         columns = dict(target_columns=_columns(target), past_covariates=_columns(past_covariates),
                        known_covariates=_columns(known_covariates))
         self._time = time
-        frame = self._frame_of(data, self._config(**columns), time)
+        frame = self._frame_of(data, self._config(**columns), time, self._long)
         return self._train(frame, out=out, callbacks=callbacks, verbose=verbose, tune=tune, final_evaluation=True,
                            epochs=epochs, max_minutes=max_minutes, **columns)
 
     @staticmethod
-    def _frame_of(data: Any, cfg: Any, time: str | None) -> Any:
+    def _frame_of(data: Any, cfg: Any, time: str | None, long: tuple | None = None) -> Any:
+        """``long``: (id column, value columns) of data in long format (fit's ``id_column``)."""
         from rnnkit.data.forecast import load_frame
 
-        return load_frame(cfg.data, frame_table(data, time))
+        return load_frame(cfg.data, long_table(data, time, *long) if long else frame_table(data, time))
 
     def _frame(self, data: Any, time: str | None = None) -> Any:
         """The series to forecast from: ``data`` given now (its ``time`` column, default the one
         ``fit`` was told), else the training data."""
         self._check_fitted()
-        long = getattr(self, "_long", None)
-        if data is not None and long:  # long format, as fit was given it
-            data, time = long_to_wide(data, time or long[0], long[1], long[2]), None
-        if data is not None:
-            return self._frame_of(data, self.config_, time or getattr(self, "_time", None))
+        if data is not None:  # in long format when fit was given it so
+            time = time or getattr(self, "_time", None)
+            return self._frame_of(data, self.config_, time, getattr(self, "_long", None))
         bundle = self._training_bundle()
         if bundle is None:
             raise DataError("this model was trained on data given in memory: pass the series, e.g. predict(data=df)")
