@@ -251,8 +251,9 @@ FORECAST_RULES: list[Rule] = [
     Rule("combine on probe origins", lambda s: True,
          lambda s: {"model.combine": "auto"},
          "after training, the network is re-trained from up to three origins inside the training rows and "
-         "its forecasts there are scored beside ETS and ARIMA; the forecasts are the one with the lowest "
-         "validation MASE (a series too short for one probe: the mean of ETS and Theta). Never the test rows "
+         "its forecasts there are scored beside ETS, ARIMA and seasonal naive; the forecasts are the one with "
+         "the lowest validation MASE (a series too short for one probe: ETS or seasonal naive, whichever "
+         "scores better on up to six origins of the baselines alone). Never the test rows "
          "(rnnkit.evaluation.combine)"),
 ]
 

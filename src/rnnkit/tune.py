@@ -136,7 +136,8 @@ def _search_base(base: RunConfig, raw: Any = None) -> RunConfig:
                 raise ConfigError(
                     f"{len(raw.targets)} rows are too short to tune with horizon {h}: the test and validation "
                     f"horizons leave {n_fit} rows, under two training windows; the one-command default "
-                    "(rnnkit train forecast) already chooses between the network, ETS and ARIMA on probe origins")
+                    "(rnnkit train forecast) forecasts such a series with ETS or seasonal naive, whichever does "
+                    "better on the last origins of its training rows")
             if base.data.context > n_fit - h - 1:
                 sets.append(f"data.context={n_fit - h - 1}")
         return apply_overrides(base, sets)
