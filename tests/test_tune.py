@@ -354,28 +354,3 @@ def test_the_final_run_keeps_at_least_the_default_time() -> None:
     assert _shares(900, five) == pytest.approx((400 / 900, 600 / 900))  # the final run: 5 of 15 minutes
     assert _shares(3600, five) == pytest.approx((SEARCH_END, CONFIRM_END))  # a quarter of an hour is more
     assert _shares(120, five) == pytest.approx((SEARCH_END / 1.5, 0.5))  # never more than half the budget
-
-
-def test_text_space_draws_where_to_cut_long_texts() -> None:
-    """Texts over 400 words (the default's cut): the space offers the cuts under the longest text and "no cut"
-    within 1,600 words, only when the texts are read by words; short texts draw no cut at all."""
-    from types import SimpleNamespace
-
-    from optuna.trial import FixedTrial
-
-    from rnnkit.tune_spaces import SPACES, _word_cuts
-
-    assert _word_cuts(["a b c"] * 3) == [] and _word_cuts(["w " * 400]) == []
-    assert _word_cuts(["w " * 900, "short"]) == [200, 400, 800, 0]
-    assert _word_cuts(["w " * 5000]) == [200, 400, 800, 1600]  # no "no cut" for very long texts
-    params = {"cell": "gru", "hidden_size": 64, "num_layers": 1, "bidirectional": True, "pooling": "max",
-              "input_dropout": 0.1, "head_dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 32,
-              "embed_dim": 64}
-    long = SimpleNamespace(raw=SimpleNamespace(kind="text", train_x=["w " * 900, "a b"]))
-    sets = SPACES["classify"](FixedTrial({**params, "tokenizer": "word", "max_len": 800}), long)
-    assert "data.tokenizer=word" in sets and "data.max_len=800" in sets
-    sets = SPACES["classify"](FixedTrial({**params, "tokenizer": "char"}), long)
-    assert not any(s.startswith("data.max_len=") for s in sets)
-    short = SimpleNamespace(raw=SimpleNamespace(kind="text", train_x=["a b c"]))
-    assert not any(s.startswith("data.max_len=")
-                   for s in SPACES["classify"](FixedTrial({**params, "tokenizer": "word"}), short))

@@ -4,28 +4,14 @@ Each space draws from the parameters that moved validation results on the develo
 encoder, its regularisation and the optimiser for classify / regress (a convolutional front end and the
 normalisation for numeric series, the tokeniser for text); for forecasting the skip connection, context
 and scaling, shrunk to what the series can hold (a seasonal skip needs the seasons in the context, and the
-context must leave two training windows). Where a text is over 400 words the text space also draws where
-to cut it (the default cuts at 400; added after a held-out search, book-excerpts, could not read past it:
-docs/tune.md). Trial 0 of every search is the data-aware default itself (:mod:`rnnkit.tune`), so a space
-need not contain it.
+context must leave two training windows). Trial 0 of every search is the data-aware default itself
+(:mod:`rnnkit.tune`), so a space need not contain it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-
-#: the word counts a search may cut long texts at (0: no cut); the default's is 400 (rnnkit.defaults)
-WORD_CUTS = (200, 400, 800, 1600, 0)
-
-
-def _word_cuts(texts: list[Any]) -> list[int]:
-    """The cuts of :data:`WORD_CUTS` that differ on ``texts``: none where no text is over 400 words (the
-    default cuts nothing), else those under the longest text and "no cut" where that is within the last."""
-    longest = max((len(t.split()) for t in texts if isinstance(t, str)), default=0)
-    if longest <= 400:
-        return []
-    return [c for c in WORD_CUTS if 0 < c < longest] + ([0] if longest <= WORD_CUTS[-2] else [])
 
 
 def _sequence_space(trial: Any, bundle: Any) -> list[str]:
@@ -45,11 +31,7 @@ def _sequence_space(trial: Any, bundle: Any) -> list[str]:
     if kind in ("text", "tokens"):
         out.append(f"model.embed_dim={trial.suggest_categorical('embed_dim', [32, 64, 128])}")
     if kind == "text":
-        tokenizer = trial.suggest_categorical("tokenizer", ["word", "char"])
-        out.append(f"data.tokenizer={tokenizer}")
-        cuts = _word_cuts(bundle.raw.train_x)
-        if tokenizer == "word" and cuts:  # the default cuts long texts at 400 words: how much to read is a choice
-            out.append(f"data.max_len={trial.suggest_categorical('max_len', cuts)}")
+        out.append(f"data.tokenizer={trial.suggest_categorical('tokenizer', ['word', 'char'])}")
     if kind in ("series", "image"):
         out.append(f"data.normalize={trial.suggest_categorical('normalize', ['none', 'per_series', 'global'])}")
         if trial.suggest_categorical("frontend", ["none", "conv"]) == "conv":
