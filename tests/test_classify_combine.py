@@ -84,6 +84,12 @@ def test_auto_chooses_on_validation_and_every_prediction_uses_the_choice(tmp_pat
     np.testing.assert_allclose(again.predict_proba(xt), clf.predict_proba(xt), atol=1e-6)
     got = predict_run(tmp_path / "run", xt[:3])
     np.testing.assert_allclose([r["probability"] for r in got], clf.predict_proba(xt[:3]).max(1), atol=1e-5)
+    # an ONNX export holds the network alone and its manifest says what predicts
+    from rnnkit.export import export_run
+
+    manifest = export_run(tmp_path / "run", tmp_path / "onnx")
+    assert manifest["combine"]["combination"] == chosen["combination"] and "members" not in manifest["combine"]
+    assert json.loads((tmp_path / "onnx" / "combine.json").read_text())["combination"] == chosen["combination"]
     # `rnnkit evaluate` says what predicts; --set model.combine=network scores the network alone
     from typer.testing import CliRunner
 

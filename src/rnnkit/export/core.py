@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +213,37 @@ def int8_drift(spec: GraphSpec, path: str | Path, checks: tuple[tuple[int, int],
     return out
 
 
+def _forecast_combination(model: torch.nn.Module) -> tuple[dict[str, Any], str] | None:
+    name = combination_of(model)
+    if name == NETWORK:
+        return None
+    # the graph is the network; the statistical members are refitted on each history and cannot be a graph
+    return {"combination": name, "members": list(COMBINATIONS[name]),
+            "note": "the ONNX graph is the network alone; this model's forecasts (rnnkit forecast / serve) are the "
+                    "combination in combine.json: rnnkit.evaluation.combine.combined_forecasts applies it to the "
+                    "graph's output"}, (f"forecasts {name} (combine.json), whose statistical members are fitted on "
+                                        "each history at forecast time")
+
+
+def _classify_combination(model: torch.nn.Module) -> tuple[dict[str, Any], str] | None:
+    from rnnkit.apps.classify_combine import combination_of as classify_combination
+
+    name = classify_combination(model)[0]
+    if name == NETWORK:
+        return None
+    return {"combination": name,
+            "note": "the ONNX graph is the network alone; this model's predictions (rnnkit predict / serve) blend its "
+                    "class probabilities with its baseline member in combine.json (TF-IDF + LR or 1-NN DTW) "
+                    "(rnnkit.apps.classify_combine.probabilities)"}, (f"predicts with {name} (combine.json), whose "
+                                                                     "baseline member is not a graph")
+
+
+#: task -> the model's combination with members outside the graph: the manifest's "combine" entry and what the
+#: export's warning says of it (None: the model is the network alone)
+COMBINED: dict[str, Callable[[torch.nn.Module], tuple[dict[str, Any], str] | None]] = {
+    "forecast": _forecast_combination, "classify": _classify_combination}
+
+
 def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) -> dict[str, Any]:
     """Every graph of ``model`` (a loaded rnnkit model with ``run_config`` and ``artifacts``) into
     ``out``: ``<graph>.onnx`` (+ ``<graph>.int8.onnx``), the artifacts (tokenizer / scaler / labels
@@ -244,26 +276,10 @@ def export_model(model: torch.nn.Module, out: str | Path, int8: bool = False) ->
     first = next(iter(graphs.values()))["file"]
     manifest = {"format_version": FORMAT_VERSION, "task": cfg.task, "opset": _opset(out / first),
                 "torch": torch.__version__, "graphs": graphs}
-    name = combination_of(model) if cfg.task == "forecast" else None
-    if name not in (None, NETWORK):
-        # the graph is the network; the statistical members are refitted on each history and cannot be a graph
-        manifest["combine"] = {"combination": name, "members": list(COMBINATIONS[name]),
-                               "note": "the ONNX graph is the network alone; this model's forecasts (rnnkit "
-                                       "forecast / serve) are the combination in combine.json: "
-                                       "rnnkit.evaluation.combine.combined_forecasts applies it to the graph's output"}
-        log.warning("the export holds the network alone: this model forecasts %s (combine.json), whose "
-                    "statistical members are fitted on each history at forecast time", name)
-    if cfg.task == "classify":
-        from rnnkit.apps.classify_combine import combination_of as text_combination
-
-        name = text_combination(model)[0]
-        if name != NETWORK:
-            manifest["combine"] = {"combination": name, "note": "the ONNX graph is the network alone; this model's "
-                                   "predictions (rnnkit predict / serve) blend its class probabilities with its "
-                                   "baseline member in combine.json (TF-IDF + LR or 1-NN DTW) "
-                                   "(rnnkit.apps.classify_combine.probabilities)"}
-            log.warning("the export holds the network alone: this model predicts with %s (combine.json), whose "
-                        "baseline member is not a graph", name)
+    combined = COMBINED[cfg.task](model) if cfg.task in COMBINED else None
+    if combined is not None:
+        manifest["combine"] = combined[0]
+        log.warning("the export holds the network alone: this model %s", combined[1])
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 
