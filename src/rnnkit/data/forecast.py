@@ -57,6 +57,14 @@ class Frame:
 MISSING = ("", "NA", "NaN", "nan")  # cells read as a missing value (then data.impute decides)
 
 
+def _cell(v: str) -> float | None:
+    """A CSV cell (stripped) as a number: NaN for a :data:`MISSING` cell, None for text."""
+    try:
+        return float(v) if v not in MISSING else np.nan
+    except ValueError:
+        return None
+
+
 def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int]:
     """A CSV's numeric columns by name. A column whose cells are all text (ids, labels) is skipped; a
     text cell in a column that also holds numbers, or in a named target/covariate, is an error naming
@@ -84,10 +92,8 @@ def _read_csv(cfg: Any) -> tuple[str, list[str], dict[str, np.ndarray], str, int
         vals: list[float | None] = []
         for r, row in enumerate(body, start=2):
             v = row[j].strip() if j < len(row) else ""
-            try:
-                vals.append(float(v) if v not in MISSING else np.nan)
-            except ValueError:
-                vals.append(None)
+            vals.append(_cell(v))
+            if vals[-1] is None:
                 text_cells.setdefault(name, (r, v))
         if name not in text_cells:
             cols[name] = np.asarray(vals, dtype=np.float64)
@@ -134,10 +140,9 @@ def _read_long(path: Path, header: list[str], body: list[list[str]], ti: int, cf
         times.append(row[ti].strip())
         for c, j in at:
             v = row[j].strip()
-            try:
-                cells[c].append(float(v) if v not in MISSING else np.nan)
-            except ValueError:
-                raise DataError(f"{path}:{r}: column {c!r} holds {v!r}, not a number") from None
+            cells[c].append(_cell(v))
+            if cells[c][-1] is None:
+                raise DataError(f"{path}:{r}: column {c!r} holds {v!r}, not a number")
     order, cols = pivot_long(ids, times, {c: np.asarray(v) for c, v in cells.items()}, cfg.freq,
                              [f"{path}:{r}" for r in range(2, len(body) + 2)])
     log.info("%s: long format, %d series by %r over %d times", path, len(set(ids)), cfg.id_column, len(order))
